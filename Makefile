@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` and `make test`. Everything else here is a convenience.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Reinstall when the package metadata changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+TEST_STAMP := $(STAMP)-test
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-test lint bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP)
+
+## The main job end to end on its embedded defaults (synthetic data, local cluster).
+demo: $(STAMP)
+	$(BIN)/recsys demo $(DEMO_ARGS)
+
+## The whole test suite.
+test: $(TEST_STAMP)
+	$(BIN)/ruff check recsys pipelines serving tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check recsys pipelines serving tests benchmarks
+	$(BIN)/ruff format --check recsys pipelines serving tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/activations.py --json out/bench/activations.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,199 @@
+"""The feature spec: the one contract between preprocessing (writer) and training/serving (readers).
+
+Written by the pipeline as ``feature_spec.json`` next to the shards; read by the trainer to build the
+model's input layer and by the exporter to build the serving signatures. Pure Python (no TensorFlow).
+
+Shards hold *raw, validated* values; the transforms described here (vocabulary lookup, hashing,
+clip/log1p, normalisation) are applied inside the model graph, so training and serving share one copy.
+
+tf.Example encoding of one row in the shards:
+- the label: ``float_list`` of length 1 (0.0 or 1.0);
+- a numeric feature: ``float_list`` of length 1, absent when the raw value was missing;
+- a categorical feature: ``bytes_list`` of length 1 (the raw string, UTF-8), absent when missing;
+- a multi-valued categorical: ``bytes_list`` of its values (possibly empty).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FORMAT_VERSION = 1
+SPEC_FILENAME = "feature_spec.json"
+
+Kind = Literal["numeric", "categorical", "multi_categorical"]
+
+
+@dataclass(frozen=True)
+class NumericTransform:
+    """x -> clip(x, clip_min, clip_max) -> log1p (optional); stats are computed after this."""
+
+    clip_min: float | None = None
+    clip_max: float | None = None
+    log1p: bool = False
+
+
+@dataclass(frozen=True)
+class NumericStats:
+    """Moments of the *transformed* value over the training split (missing values excluded)."""
+
+    mean: float = 0.0
+    variance: float = 1.0
+    count: int = 0
+    missing: int = 0
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input feature. Fields that do not apply to a kind keep their defaults."""
+
+    name: str
+    kind: Kind
+    dtype: str  # "float32" for numeric, "string" for (multi_)categorical
+    # numeric
+    default: float = 0.0  # raw value used when missing, before the transform
+    transform: NumericTransform = field(default_factory=NumericTransform)
+    stats: NumericStats = field(default_factory=NumericStats)
+    # categorical / multi_categorical
+    encoding: Literal["vocabulary", "hash", ""] = ""
+    vocabulary_file: str = ""  # relative to the spec's directory; one value per line, most frequent first
+    vocabulary_size: int = 0  # in-vocabulary entries (excluding OOV buckets)
+    num_oov_buckets: int = 1
+    hash_buckets: int = 0
+    cardinality: int = 0  # distinct values seen in the training split
+    separator: str = ""  # multi_categorical: separator of values in the raw text / serving input
+    max_values: int = 0  # multi_categorical: largest number of values seen in one row
+
+    @property
+    def num_ids(self) -> int:
+        """Number of ids the model's embedding needs for this feature (0 for numeric)."""
+        if self.kind == "numeric":
+            return 0
+        if self.encoding == "hash":
+            return self.hash_buckets
+        return self.vocabulary_size + self.num_oov_buckets
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str = "label"
+    rule: str = ""  # how the label was derived from the raw column, for people
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """Glob patterns relative to the spec's directory."""
+
+    train_pattern: str = "train/part-*.tfrecord.gz"
+    eval_pattern: str = "eval/part-*.tfrecord.gz"
+    compression: str = "GZIP"
+    num_train_shards: int = 0
+    num_eval_shards: int = 0
+
+
+@dataclass(frozen=True)
+class Counts:
+    """``read == written_train + written_eval + dead_lettered`` always holds."""
+
+    read: int = 0
+    written_train: int = 0
+    written_eval: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass(frozen=True)
+class Split:
+    method: str = "hash"  # "hash" of key columns, or "time" on a time column
+    key: tuple[str, ...] = ()
+    eval_fraction: float = 0.1
+    salt: str = ""
+    time_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    dataset: str
+    label: Label
+    features: tuple[Feature, ...]
+    data: DataFiles = field(default_factory=DataFiles)
+    counts: Counts = field(default_factory=Counts)
+    split: Split = field(default_factory=Split)
+    format_version: int = FORMAT_VERSION
+    # Directory the spec was loaded from; relative paths resolve against it. Not serialised.
+    root: str = field(default="", compare=False)
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"no feature {name!r}; features: {[f.name for f in self.features]}")
+
+    def by_kind(self, *kinds: Kind) -> list[Feature]:
+        return [f for f in self.features if f.kind in kinds]
+
+    def path(self, relative: str) -> str:
+        return relative if os.path.isabs(relative) else os.path.join(self.root, relative)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("root")
+        return d
+
+    def save(self, directory: str) -> str:
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, SPEC_FILENAME)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], root: str = "") -> FeatureSpec:
+        version = d.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"feature spec format_version {version} is not supported "
+                             f"(this build reads {FORMAT_VERSION})")
+        feats = []
+        for f in d["features"]:
+            f = dict(f)
+            f["transform"] = NumericTransform(**f.get("transform", {}))
+            f["stats"] = NumericStats(**f.get("stats", {}))
+            feats.append(Feature(**f))
+        split = dict(d.get("split", {}))
+        split["key"] = tuple(split.get("key", ()))
+        return cls(
+            dataset=d["dataset"],
+            label=Label(**d.get("label", {})),
+            features=tuple(feats),
+            data=DataFiles(**d.get("data", {})),
+            counts=Counts(**d.get("counts", {})),
+            split=Split(**split),
+            format_version=version,
+            root=root,
+        )
+
+
+def load(path: str) -> FeatureSpec:
+    """Load a spec from ``feature_spec.json`` or from the directory that holds it."""
+    if os.path.isdir(path):
+        path = os.path.join(path, SPEC_FILENAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"feature spec not found: {path} (run `recsys preprocess` first; it writes {SPEC_FILENAME})"
+        )
+    with open(path, encoding="utf-8") as fh:
+        try:
+            d = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"feature spec {path} is not valid JSON: {err}") from err
+    try:
+        return FeatureSpec.from_dict(d, root=os.path.dirname(os.path.abspath(path)))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"feature spec {path} is malformed: {err}") from err

@@ -1,0 +1,39 @@
+"""The one place that selects Keras 2 (tf-keras) for TensorFlow.
+
+TFRS 0.7.7 needs Keras 2. TensorFlow picks its Keras at import time from ``TF_USE_LEGACY_KERAS``, so the
+variable must be set before the first ``import tensorflow`` anywhere in the process. Every module of
+this project imports TensorFlow as ``from recsys.compat import tf, keras``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HOW_TO_FIX = (
+    "recsys needs Keras 2 (the tf-keras package) because TensorFlow Recommenders does. "
+    "Set TF_USE_LEGACY_KERAS=1 in the environment before TensorFlow is imported, or import recsys "
+    "modules before anything imports tensorflow, and make sure tf-keras==2.21.0 is installed "
+    "(pip install -e .)."
+)
+
+if "tensorflow" not in sys.modules:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import tensorflow as tf  # noqa: E402
+
+try:
+    import tf_keras as keras  # noqa: E402
+except ImportError as err:  # pragma: no cover - depends on the installation
+    raise ImportError(f"tf-keras is not installed. {_HOW_TO_FIX}") from err
+
+
+def _uses_keras2() -> bool:
+    """True when ``tf.keras`` is tf-keras (Keras 2) rather than Keras 3."""
+    return tf.keras.layers.Dense is keras.layers.Dense
+
+
+if not _uses_keras2():
+    raise ImportError(f"TensorFlow was imported with Keras 3 active as tf.keras. {_HOW_TO_FIX}")
+
+__all__ = ["tf", "keras"]
