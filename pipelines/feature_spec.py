@@ -94,6 +94,7 @@ class DataFiles:
     compression: str = "GZIP"
     num_train_shards: int = 0
     num_eval_shards: int = 0
+    errors_pattern: str = "errors-*.jsonl"  # dead-lettered rows (JSON lines: file, line, raw, reason)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ _HOW_TO_FIX = (
 
 if "tensorflow" not in sys.modules:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    # Hide TensorFlow's start-up INFO lines (CPU features, oneDNN); warnings and errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import tensorflow as tf  # noqa: E402
 

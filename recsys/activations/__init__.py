@@ -1,0 +1,38 @@
+"""Pluggable activations: one registry resolves names, dicts and callables to Keras layers.
+
+>>> from recsys.activations import get
+>>> layer = get("smelu(beta=0.5)")      # a fresh SmeLU layer
+>>> layer = get({"name": "gsmelu", "alpha": 0.5, "g_minus": 0.01})
+
+Extend it by decorating a Keras layer class with :func:`register`; see README "Extending the registry".
+"""
+
+from recsys.activations import gsmelu, rescu, smelu, standard  # noqa: F401  (registers built-ins)
+from recsys.activations.kernels import fusion_enabled, portable_kernels
+from recsys.activations.registry import (
+    ActivationSpec,
+    Entry,
+    aliases_of,
+    describe,
+    entries,
+    get,
+    lookup,
+    names,
+    register,
+)
+from recsys.activations.smelu import smelu as smelu_fn
+
+__all__ = [
+    "ActivationSpec",
+    "Entry",
+    "aliases_of",
+    "describe",
+    "entries",
+    "fusion_enabled",
+    "get",
+    "lookup",
+    "names",
+    "portable_kernels",
+    "register",
+    "smelu_fn",
+]

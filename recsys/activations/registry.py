@@ -1,0 +1,235 @@
+"""The activation registry: public names, parameters and Keras serialization in one decorator.
+
+``@register("smelu")`` on a Keras layer class makes ``"smelu"``, ``"smelu(beta=0.5)"`` and
+``{"name": "smelu", "beta": 0.5}`` resolve to a fresh instance, registers the class for Keras
+(de)serialization under the ``recsys`` package, and lists it in ``recsys activations``. Parameters and
+their defaults are read from ``__init__``'s signature, so the registry never disagrees with the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from recsys.compat import keras
+
+_PACKAGE = "recsys"
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One constructor parameter of a registered activation."""
+
+    name: str
+    type: type
+    default: Any
+
+    def coerce(self, activation: str, value: Any) -> Any:
+        """Check a user-supplied value against the declared type (no silent string-to-number)."""
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+        elif self.type is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        elif self.type is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif isinstance(value, self.type):
+            return value
+        raise ValueError(
+            f"activation {activation!r}: parameter {self.name} must be {self.type.__name__}, "
+            f"got {value!r}. Parameters: {_format_params(_REGISTRY[activation])}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered activation: public name, Keras layer class, parameters, one-line summary."""
+
+    name: str
+    cls: type
+    params: tuple[Param, ...]
+    preset: Mapping[str, Any]
+    summary: str
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+_REGISTRY: dict[str, Entry] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _signature_params(cls: type, preset: Mapping[str, Any]) -> tuple[Param, ...]:
+    hints = typing.get_type_hints(cls.__init__)
+    params = []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in preset:
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{cls.__name__}.__init__ parameter {p.name} needs a default")
+        params.append(Param(p.name, hints.get(p.name, type(p.default)), p.default))
+    return tuple(params)
+
+
+def register(
+    name: str, *, aliases: tuple[str, ...] = (), preset: Mapping[str, Any] | None = None
+) -> Callable[[type], type]:
+    """Register a Keras layer class as activation ``name`` (plus aliases) and for serialization.
+
+    ``preset`` fixes constructor arguments for this public name (e.g. ``gelu_tanh`` is GELU with
+    ``approximate=True``); a class registered under several names is serialized once, by class name.
+    """
+
+    def decorator(cls: type) -> type:
+        key = name.lower()
+        if key in _REGISTRY or key in _ALIASES:
+            raise ValueError(f"activation {name!r} is already registered")
+        fixed = dict(preset or {})
+        registered = f"{_PACKAGE}>{cls.__name__}"
+        if keras.saving.get_registered_object(registered) is None:
+            keras.saving.register_keras_serializable(package=_PACKAGE)(cls)
+        doc = (inspect.getdoc(cls) or "").strip().splitlines()
+        _REGISTRY[key] = Entry(key, cls, _signature_params(cls, fixed), fixed, doc[0] if doc else "")
+        for alias in aliases:
+            _ALIASES[alias.lower()] = key
+        if "activation_name" not in vars(cls):
+            cls.activation_name = key
+        return cls
+
+    return decorator
+
+
+def names() -> list[str]:
+    """Registered public names (aliases excluded), sorted."""
+    return sorted(_REGISTRY)
+
+
+def entries() -> list[Entry]:
+    return [_REGISTRY[n] for n in names()]
+
+
+def aliases_of(name: str) -> list[str]:
+    return sorted(a for a, target in _ALIASES.items() if target == name)
+
+
+def _format_params(entry: Entry) -> str:
+    if not entry.params:
+        return "(none)"
+    return ", ".join(f"{p.name}: {p.type.__name__} = {p.default!r}" for p in entry.params)
+
+
+def _choices() -> str:
+    parts = []
+    for entry in entries():
+        alias = aliases_of(entry.name)
+        parts.append(entry.name + (f" (alias {', '.join(alias)})" if alias else ""))
+    return ", ".join(parts)
+
+
+def lookup(name: str) -> Entry:
+    """The registry entry of a public name or alias; ValueError listing the choices otherwise."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; valid choices: {_choices()}")
+    return _REGISTRY[key]
+
+
+def parse(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"smelu(beta=0.5)"`` into ``("smelu", {"beta": 0.5})``; literals only, keywords only."""
+    text = spec.strip()
+    if "(" not in text:
+        return text, {}
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as err:
+        raise ValueError(
+            f"cannot parse activation {spec!r}: write name or name(param=value, ...)"
+        ) from err
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.args:
+        raise ValueError(
+            f"cannot parse activation {spec!r}: write name or name(param=value, ...) "
+            "with keyword arguments only"
+        )
+    kwargs = {}
+    for kw in node.keywords:
+        try:
+            kwargs[kw.arg] = ast.literal_eval(kw.value)
+        except ValueError as err:
+            raise ValueError(
+                f"activation {spec!r}: value of {kw.arg} must be a literal (number, bool, string)"
+            ) from err
+    return node.func.id, kwargs
+
+
+def build(name: str, params: Mapping[str, Any]) -> keras.layers.Layer:
+    """A fresh layer for a registered name with validated parameters."""
+    entry = lookup(name)
+    kwargs = dict(entry.preset)
+    for key, value in params.items():
+        param = entry.param(key)
+        if param is None:
+            raise ValueError(
+                f"activation {entry.name!r} has no parameter {key!r}. "
+                f"Parameters: {_format_params(entry)}"
+            )
+        kwargs[key] = param.coerce(entry.name, value)
+    try:
+        return entry.cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(
+            f"invalid parameters for activation {entry.name!r}: {err}. "
+            f"Parameters: {_format_params(entry)}"
+        ) from err
+
+
+ActivationSpec = str | Mapping[str, Any] | Callable | None
+
+
+def get(spec: ActivationSpec) -> Callable:
+    """Resolve a string, dict or callable to an activation; strings and dicts give a fresh layer.
+
+    - ``"smelu"``, ``"smelu(beta=0.5)"``: a registered name with optional keyword parameters;
+    - ``{"name": "smelu", "beta": 0.5}``, or a Keras serialization dict (``class_name``/``config``);
+    - a callable (a layer instance, a function, a registered class): returned (classes instantiated).
+    """
+    if isinstance(spec, str):
+        name, params = parse(spec)
+        return build(name, params)
+    if isinstance(spec, Mapping):
+        if "class_name" in spec:
+            return keras.layers.deserialize(dict(spec))
+        params = dict(spec)
+        if "name" not in params:
+            raise ValueError(
+                f"activation dict needs a 'name' key, got {dict(spec)!r}; valid choices: {_choices()}"
+            )
+        return build(str(params.pop("name")), params)
+    if isinstance(spec, type) and issubclass(spec, keras.layers.Layer):
+        return spec()
+    if callable(spec):
+        return spec
+    raise ValueError(
+        f"cannot resolve activation {spec!r}: give a name, a dict or a callable; "
+        f"valid choices: {_choices()}"
+    )
+
+
+def describe() -> str:
+    """A table of the registry for ``recsys activations``."""
+    rows = [("name", "aliases", "parameters (default)", "summary")]
+    for entry in entries():
+        params = ", ".join(f"{p.name}={p.default!r}" for p in entry.params) or "-"
+        rows.append((entry.name, ", ".join(aliases_of(entry.name)) or "-", params, entry.summary))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [
+        "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 7)
+    return "\n".join(line.rstrip() for line in lines)

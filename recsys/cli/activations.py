@@ -1,0 +1,23 @@
+"""``recsys activations``: list the registered activations with their parameters and defaults."""
+
+from __future__ import annotations
+
+from absl import flags
+
+flags.DEFINE_string("show", None, "Resolve one spec (e.g. 'smelu(beta=0.5)') and print its config.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    from recsys import activations
+
+    if len(argv) > 1:
+        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.show:
+        try:
+            layer = activations.get(FLAGS.show)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        print(type(layer).__name__, layer.get_config())
+        return
+    print(activations.describe())
