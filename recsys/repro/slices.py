@@ -1,0 +1,61 @@
+"""PD per slice: by a feature's value, or by prediction bucket (where does disagreement live?)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from recsys.repro.pd import pairwise_pd
+
+
+def pd_by_slice(predictions: Sequence, slice_values, min_count: int = 1, max_slices: int = 50) -> list[dict]:
+    """Pairwise relative/absolute PD within each value of ``slice_values`` (one per example).
+
+    Slices are reported most frequent first (at most ``max_slices``); a slice with fewer than
+    ``min_count`` examples is reported with its count and ``None`` metrics rather than a noisy number.
+    """
+    preds = [np.asarray(p, dtype=np.float64).reshape(-1) for p in predictions]
+    values = np.asarray(slice_values).reshape(-1)
+    if values.size != preds[0].size:
+        raise ValueError(f"{values.size} slice values for {preds[0].size} examples")
+    uniques, counts = np.unique(values.astype(str), return_counts=True)
+    order = np.lexsort((uniques, -counts))[:max_slices]
+    out = []
+    as_str = values.astype(str)
+    for idx in order:
+        mask = as_str == uniques[idx]
+        row = {"slice": str(uniques[idx]), "count": int(counts[idx])}
+        if counts[idx] >= max(min_count, 1):
+            s = pairwise_pd([p[mask] for p in preds], percentiles=())
+            row.update(relative_pd=s.relative.mean, absolute_pd=s.absolute.mean,
+                       relative_pd_std=s.relative.std)
+        else:
+            row.update(relative_pd=None, absolute_pd=None, relative_pd_std=None)
+        out.append(row)
+    return out
+
+
+def pd_by_prediction_bucket(predictions: Sequence, edges: Sequence[float] = (0.0, 0.01, 0.05, 0.1, 0.2,
+                                                                              0.5, 1.0)) -> list[dict]:
+    """Pairwise PD within buckets of the replicas' mean prediction (low-CTR examples drive relative PD).
+
+    Empty buckets are reported with count 0 and ``None`` metrics.
+    """
+    preds = [np.asarray(p, dtype=np.float64).reshape(-1) for p in predictions]
+    mean = np.mean(preds, axis=0)
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bucket edges must be increasing with at least 2 values, got {edges.tolist()}")
+    out = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        last = i == edges.size - 2
+        mask = (mean >= lo) & ((mean <= hi) if last else (mean < hi))
+        row = {"bucket": f"[{lo:g}, {hi:g}{']' if last else ')'}", "count": int(mask.sum())}
+        if mask.any():
+            s = pairwise_pd([p[mask] for p in preds], percentiles=())
+            row.update(relative_pd=s.relative.mean, absolute_pd=s.absolute.mean)
+        else:
+            row.update(relative_pd=None, absolute_pd=None)
+        out.append(row)
+    return out
