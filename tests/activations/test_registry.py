@@ -148,3 +148,29 @@ def test_cli_lists_the_registry():
         capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode != 0 and "beta must be > 0" in bad.stderr
+
+
+def test_readme_extension_example_registers_and_round_trips():
+    """The README's "Extending the registry" example, verbatim in spirit."""
+    from recsys.activations import register
+    from recsys.activations.base import ActivationLayer, require
+
+    @register("shifted_softplus_test", aliases=("ssp_test",))
+    class ShiftedSoftplusTest(ActivationLayer):
+        """softplus(x) - log 2: zero at the origin."""
+
+        def __init__(self, gamma: float = 1.0, **kwargs):
+            super().__init__(**kwargs)
+            require(gamma > 0, f"gamma must be > 0 (got {gamma!r})")
+            self.gamma = float(gamma)
+
+        def call(self, x):
+            return tf.nn.softplus(self.gamma * x) / self.gamma - tf.math.log(2.0) / self.gamma
+
+    layer = activations.get("ssp_test(gamma=2)")
+    assert layer(tf.constant([0.0])).numpy()[0] == pytest.approx(0.0, abs=1e-7)
+    assert "shifted_softplus_test" in activations.describe()
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, ShiftedSoftplusTest) and restored.gamma == 2.0
+    with pytest.raises(ValueError, match="gamma must be > 0.*Parameters: gamma: float = 1.0"):
+        activations.get("shifted_softplus_test(gamma=-1)")

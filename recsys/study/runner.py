@@ -1,0 +1,155 @@
+"""Run a study: for each activation variant train K replicas, then measure PD beside accuracy.
+
+Replicas of a variant differ only in the chosen nondeterminism sources (init seed, data order,
+numerical noise); everything else comes from one base config and is recorded in results.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from recsys.config import loading
+from recsys.config.schema import Experiment
+from recsys.repro import accuracy, pairwise_pd, summaries
+from recsys.repro.slices import pd_by_prediction_bucket
+from recsys.study import dashboards, report
+from recsys.study.perturb import perturb_weights
+from recsys.study.recorder import EvalPredictionRecorder
+from recsys.study.variants import plan_replica, replica_config
+
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+FRONTIER_PNG = "frontier.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOptions:
+    activations: tuple[str, ...]
+    replicas: int = 4
+    sources: tuple[str, ...] = ("seed", "order")
+    noise_scale: float = 1e-7
+    base_seed: int = 0
+    title: str = ""
+    export_dir: str = ""  # export replica i of a variant as <export_dir>/<variant>/<i + 1>
+
+
+def _log(msg: str) -> None:
+    print(f"[study] {msg}", file=sys.stderr, flush=True)
+
+
+def _eta(done: int, total: int, elapsed: float) -> str:
+    if done == 0:
+        return "ETA unknown"
+    left = elapsed / done * (total - done)
+    return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
+
+
+def train_replica(config: Experiment, model_dir: str, noise_seed: int | None,
+                  noise_scale: float) -> dict[str, Any]:
+    """Train one replica in this process; returns eval predictions over time, labels and metrics."""
+    from pipelines import feature_spec
+    from recsys.data.input import count_examples, make_dataset
+    from recsys.train import trainer
+
+    spec = feature_spec.load(config.data.spec_dir)
+    eval_ds = make_dataset(spec, "eval", config.data.eval_batch_size, training=False,
+                           max_examples=config.data.eval_examples,
+                           num_examples=count_examples(spec, "eval"))
+    t = config.train
+    per_epoch = t.eval_every if 0 < t.eval_every < t.steps else t.steps
+    recorder = EvalPredictionRecorder(eval_ds, per_epoch)
+    perturbed = {}
+
+    def hook(model):
+        if noise_seed is not None:
+            perturbed["max_relative_change"] = perturb_weights(model, noise_scale, noise_seed)
+
+    result = trainer.train(config, model_dir, predict_eval=True, callbacks=[recorder], model_hook=hook)
+    preds, labels = result["eval_predictions"], result["eval_labels"]
+    return {
+        "predictions": preds, "labels": labels, "records": recorder.records,
+        "metrics": accuracy.accuracy_metrics(labels, preds), "keras_eval": result["eval"],
+        "train_seconds": result["train_seconds"], "export_path": result["export_path"], **perturbed,
+    }
+
+
+def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
+    """Train every (variant, replica), write results.json / results.md / frontier.png and TensorBoard."""
+    if options.replicas < 2:
+        raise ValueError(
+            f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
+        )
+    results_path = os.path.join(output, RESULTS_JSON)
+    if os.path.exists(results_path) and not overwrite:
+        raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+    os.makedirs(output, exist_ok=True)
+    loading.save(base, output)
+    tb_root = output
+    dashboards.write_hparams_config(tb_root)
+    summaries.write_layout(tb_root, list(options.activations))
+
+    total = len(options.activations) * options.replicas
+    done, start = 0, time.perf_counter()
+    rows, variants_out = [], []
+    for v_index, activation in enumerate(options.activations):
+        tag = summaries.group_tag(activation)
+        replicas, records, preds = [], [], []
+        labels = None
+        for r in range(options.replicas):
+            plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale)
+            _log(f"variant {v_index + 1}/{len(options.activations)} {activation!r}: replica "
+                 f"{r + 1}/{options.replicas} (seed={plan.seed}, data_seed={plan.data_seed}, "
+                 f"noise={plan.noise_scale:g}) — {done}/{total} done, "
+                 f"{_eta(done, total, time.perf_counter() - start)}")
+            model_dir = os.path.join(output, "runs", tag, f"replica_{r}")
+            shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
+            cfg = replica_config(base, activation, plan, options.export_dir, tag)
+            out = train_replica(cfg, model_dir, plan.noise_seed, plan.noise_scale)
+            dashboards.write_replica_hparams(os.path.join(model_dir, "logs"), activation, activation,
+                                             plan.as_dict())
+            if labels is None:
+                labels = out["labels"]
+            elif not np.array_equal(labels, out["labels"]):
+                raise RuntimeError("replicas were evaluated on different examples (eval order changed)")
+            preds.append(out["predictions"])
+            records.append(out["records"])
+            replicas.append({"plan": plan.as_dict(), "metrics": out["metrics"],
+                             "keras_eval": out["keras_eval"], "train_seconds": out["train_seconds"],
+                             "export_path": out["export_path"],
+                             **({"max_relative_change": out["max_relative_change"]}
+                                if "max_relative_change" in out else {})})
+            done += 1
+            m = out["metrics"]
+            _log(f"  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
+                 f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
+        pd_summary = pairwise_pd(preds)
+        over_time = dashboards.write_pd_over_time(tb_root, activation, records)
+        row = report.variant_row(activation, replicas, pd_summary)
+        rows.append(row)
+        variants_out.append({**row, "replica_results": replicas, "pd_over_time": over_time,
+                             "pd_by_prediction_bucket": pd_by_prediction_bucket(preds),
+                             "pd_pairs": [{"pair": list(p), "relative_pd": d.relative_pd,
+                                           "absolute_pd": d.absolute_pd}
+                                          for p, d in zip(pd_summary.pairs, pd_summary.per_pair,
+                                                          strict=True)]})
+        _log(f"{activation!r}: relative PD {pd_summary.relative.mean * 100:.4f}% "
+             f"(± {pd_summary.relative.std * 100:.4f}% over {len(pd_summary.pairs)} pairs), "
+             f"AUC {row['auc']['mean']:.4f}")
+    payload = {
+        "title": options.title, "config": loading.to_dict(base),
+        "options": dataclasses.asdict(options), "num_eval_examples": int(len(labels)),
+        "elapsed_seconds": time.perf_counter() - start, "variants": variants_out,
+    }
+    report.write_json(results_path, payload)
+    with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
+        fh.write(report.markdown_table(rows, options.title))
+    report.frontier_plot(rows, os.path.join(output, FRONTIER_PNG), options.title)
+    _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
+    return payload

@@ -1,0 +1,99 @@
+"""A small real study on synthetic data: files, pairs, PD exactly 0 for identical replicas, plots, TB."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from recsys.config import loading
+from recsys.study import runner
+from recsys.study.variants import parse_sources, plan_replica, split_specs
+
+OVERRIDES = [
+    "train.steps=60", "train.eval_every=30", "train.verbose=0", "train.steps_per_execution=10",
+    "data.batch_size=256", "data.eval_batch_size=1024", "data.shuffle_buffer=2048",
+    "model.embedding_dim=4", "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", "model.cross_layers=1",
+    "train.checkpoint=false",
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
+                    f"--output={out}"], check=True, capture_output=True, timeout=300)
+    return str(out)
+
+
+def _base(data_dir: str):
+    return loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}"])
+
+
+def test_split_specs_and_sources():
+    assert split_specs("relu, smelu(beta=0.5),gsmelu(alpha=1, beta=2)") == [
+        "relu", "smelu(beta=0.5)", "gsmelu(alpha=1, beta=2)"]
+    with pytest.raises(ValueError, match="unbalanced"):
+        split_specs("smelu(beta=0.5")
+    with pytest.raises(ValueError, match="duplicate"):
+        split_specs("relu,relu")
+    assert parse_sources("none") == ()
+    with pytest.raises(ValueError, match="choose from seed, order, noise"):
+        parse_sources("seed,gpu")
+    p = plan_replica("relu", 2, ("order",), 10, 1e-7)
+    assert (p.seed, p.data_seed, p.noise_seed) == (10, 12, None)
+
+
+def test_identical_replicas_have_pd_exactly_zero(data_dir, tmp_path):
+    options = runner.StudyOptions(activations=("smelu(beta=0.5)",), replicas=2, sources=())
+    result = runner.run_study(_base(data_dir), options, str(tmp_path / "control"))
+    v = result["variants"][0]
+    assert v["relative_pd"]["mean"] == 0.0 and v["absolute_pd"]["mean"] == 0.0
+    assert [t["relative_pd"] for t in v["pd_over_time"]] == [0.0, 0.0]  # steps 30 and 60
+
+
+def test_study_writes_table_plot_and_dashboards(data_dir, tmp_path):
+    out = str(tmp_path / "study")
+    options = runner.StudyOptions(activations=("relu", "smelu(beta=1)"), replicas=3,
+                                  sources=("seed", "order"), title="unit study")
+    result = runner.run_study(_base(data_dir), options, out)
+    for name in (runner.RESULTS_JSON, runner.RESULTS_MD, runner.FRONTIER_PNG, "config.yaml"):
+        assert os.path.exists(os.path.join(out, name)), name
+    with open(os.path.join(out, runner.RESULTS_JSON)) as fh:
+        saved = json.load(fh)
+    assert [v["variant"] for v in saved["variants"]] == ["relu", "smelu(beta=1)"]
+    for v in saved["variants"]:
+        assert v["pairs"] == 3 and len(v["pd_pairs"]) == 3  # K(K-1)/2 with K = 3
+        assert len(v["replica_results"]) == 3
+        assert v["relative_pd"]["mean"] > 0  # different seeds and order -> replicas disagree
+        pair_values = [p["relative_pd"] for p in v["pd_pairs"]]
+        assert v["relative_pd"]["mean"] == pytest.approx(np.mean(pair_values))
+        assert 0.5 < v["auc"]["mean"] < 1.0
+        seeds = {r["plan"]["seed"] for r in v["replica_results"]}
+        assert seeds == {0, 1, 2}
+        assert [t["step"] for t in v["pd_over_time"]] == [30, 60]
+    table = open(os.path.join(out, runner.RESULTS_MD)).read()
+    assert "| `smelu(beta=1)` | 3 |" in table and "relative PD (%)" in table
+    with open(os.path.join(out, runner.FRONTIER_PNG), "rb") as fh:
+        png = fh.read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    from PIL import Image
+
+    with Image.open(os.path.join(out, runner.FRONTIER_PNG)) as img:
+        assert img.size[0] > 400 and img.size[1] > 300
+    # TensorBoard: PD over time per variant, one run per replica with HParams.
+    from tensorboard.backend.event_processing import event_multiplexer
+
+    mux = event_multiplexer.EventMultiplexer(size_guidance={"tensors": 0})
+    mux.AddRunsFromDirectory(out)
+    mux.Reload()
+    runs = mux.Runs()
+    assert "pd" in runs
+    assert "pd/smelu_beta_1/relative" in runs["pd"]["tensors"]
+    replica_runs = [r for r in runs if r.startswith(os.path.join("runs", "relu", "replica_"))]
+    assert len({r.split(os.sep)[2] for r in replica_runs}) == 3
+    assert result["num_eval_examples"] > 100
