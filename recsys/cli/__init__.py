@@ -10,11 +10,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-# name -> (module, one-line description). Later issues add train, submit, study, serve, query, monitor.
+# name -> (module, one-line description).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "activations": ("recsys.cli.activations", "list the activation registry with parameters"),
     "preprocess": ("recsys.cli.preprocess", "Beam pipeline: raw logs -> TFRecord shards + spec"),
+    "study": ("recsys.cli.study", "reproducibility study: K replicas per activation, PD vs accuracy"),
     "demo": ("recsys.cli.demo", "run the main job end to end on embedded defaults"),
+    "train": ("recsys.cli.train", "train, evaluate and export a ranking model (TFRS, multi-worker)"),
+    "serve": ("recsys.cli.serve", "model server with TF Serving's gRPC and REST APIs (versions, batching)"),
+    "query": ("recsys.cli.query", "send rows (JSON lines, CSV, Criteo TSV) to a server, print predictions"),
+    "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
+    "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
 }
 
 
@@ -38,4 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     module = importlib.import_module(SUBCOMMANDS[name][0])
     from absl import app
 
+    # absl's --help prints __main__'s docstring and the flags of the module named by sys.argv[0]:
+    # point both at the subcommand so `recsys <subcommand> --help` documents that subcommand.
+    sys.modules["__main__"].__doc__ = module.__doc__ or f"recsys {name}"
+    sys.argv[0] = module.__name__
     app.run(module.main, argv=[f"recsys {name}"] + argv[2:])

@@ -23,6 +23,8 @@ flags.DEFINE_string("output", "out/study", "Output directory (results, plots, Te
 flags.DEFINE_string("title", "", "Title of the table and plot.")
 flags.DEFINE_string("export_dir", "", "Also export replica i of each variant as <dir>/<variant>/<i+1> "
                     "(TF Serving layout: serve a variant's replicas as versions of one model).")
+flags.DEFINE_integer("workers", 1, "1: train replicas in this process. N > 1: each replica is a supervised "
+                     "N-worker MultiWorkerMirroredStrategy job on the local cluster (127.0.0.1).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing study in --output.")
 FLAGS = flags.FLAGS
 
@@ -45,9 +47,9 @@ def main(argv: list[str]) -> None:
         options = runner.StudyOptions(activations=tuple(activations), replicas=FLAGS.replicas,
                                       sources=sources, noise_scale=FLAGS.noise_scale,
                                       base_seed=FLAGS.seed, title=FLAGS.title or base.name,
-                                      export_dir=FLAGS.export_dir)
+                                      export_dir=FLAGS.export_dir, workers=FLAGS.workers)
         runner.run_study(base, options, FLAGS.output, overwrite=FLAGS.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         raise SystemExit(f"error: {err}") from None
     with open(os.path.join(FLAGS.output, runner.RESULTS_MD), encoding="utf-8") as fh:
         print(fh.read())

@@ -20,8 +20,6 @@ from recsys.config.schema import Experiment
 from recsys.repro import accuracy, pairwise_pd, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
 from recsys.study import dashboards, report
-from recsys.study.perturb import perturb_weights
-from recsys.study.recorder import EvalPredictionRecorder
 from recsys.study.variants import plan_replica, replica_config
 
 RESULTS_JSON = "results.json"
@@ -38,6 +36,7 @@ class StudyOptions:
     base_seed: int = 0
     title: str = ""
     export_dir: str = ""  # export replica i of a variant as <export_dir>/<variant>/<i + 1>
+    workers: int = 1  # > 1: each replica is a supervised local MultiWorkerMirroredStrategy job
 
 
 def _log(msg: str) -> None:
@@ -51,33 +50,43 @@ def _eta(done: int, total: int, elapsed: float) -> str:
     return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
 
 
-def train_replica(config: Experiment, model_dir: str, noise_seed: int | None,
-                  noise_scale: float) -> dict[str, Any]:
-    """Train one replica in this process; returns eval predictions over time, labels and metrics."""
-    from pipelines import feature_spec
-    from recsys.data.input import count_examples, make_dataset
+def train_replica(config: Experiment, model_dir: str) -> dict[str, Any]:
+    """Train one replica in this process; eval predictions at every evaluation, labels, metrics."""
     from recsys.train import trainer
 
-    spec = feature_spec.load(config.data.spec_dir)
-    eval_ds = make_dataset(spec, "eval", config.data.eval_batch_size, training=False,
-                           max_examples=config.data.eval_examples,
-                           num_examples=count_examples(spec, "eval"))
-    t = config.train
-    per_epoch = t.eval_every if 0 < t.eval_every < t.steps else t.steps
-    recorder = EvalPredictionRecorder(eval_ds, per_epoch)
-    perturbed = {}
+    result = trainer.train(config, model_dir, predict_eval=True)
+    return _replica_outcome(result["eval_history"], result["eval_labels"], result["train_seconds"],
+                            result["export_path"])
 
-    def hook(model):
-        if noise_seed is not None:
-            perturbed["max_relative_change"] = perturb_weights(model, noise_scale, noise_seed)
 
-    result = trainer.train(config, model_dir, predict_eval=True, callbacks=[recorder], model_hook=hook)
-    preds, labels = result["eval_predictions"], result["eval_labels"]
-    return {
-        "predictions": preds, "labels": labels, "records": recorder.records,
-        "metrics": accuracy.accuracy_metrics(labels, preds), "keras_eval": result["eval"],
-        "train_seconds": result["train_seconds"], "export_path": result["export_path"], **perturbed,
-    }
+def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: int) -> dict[str, Any]:
+    """Train one replica as a supervised ``workers``-process MultiWorkerMirroredStrategy job.
+
+    The all-reduce across workers is then one of the replica's real nondeterminism sources.
+    """
+    from recsys.launch.local import LocalJobSpec, run_local_job
+    from recsys.train.trainer import EVAL_PREDICTIONS
+
+    os.makedirs(model_dir, exist_ok=True)
+    config_path = loading.save(config, model_dir)
+    command = [sys.executable, "-m", "recsys.cli", "train", f"--config={config_path}",
+               f"--model_dir={model_dir}"]
+    job = run_local_job(LocalJobSpec(command=command, num_workers=workers,
+                                     log_dir=os.path.join(model_dir, "workers"), stream_logs=False,
+                                     backup_dir=os.path.join(model_dir, "backup")))
+    if not job.ok:
+        raise RuntimeError(f"replica job in {model_dir} failed: {job.message}")
+    with np.load(os.path.join(model_dir, EVAL_PREDICTIONS)) as saved:
+        history = list(zip(saved["steps"].tolist(), saved["predictions"], strict=True))
+        labels = saved["labels"]
+    return _replica_outcome(history, labels, job.seconds, job.export_path)
+
+
+def _replica_outcome(history, labels, seconds: float, export_path) -> dict[str, Any]:
+    preds = history[-1][1]
+    return {"predictions": preds, "labels": labels, "records": history,
+            "metrics": accuracy.accuracy_metrics(labels, preds), "train_seconds": seconds,
+            "export_path": export_path}
 
 
 def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
@@ -104,14 +113,18 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
         labels = None
         for r in range(options.replicas):
             plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale)
+            where = f"{options.workers}-worker local cluster" if options.workers > 1 else "in process"
             _log(f"variant {v_index + 1}/{len(options.activations)} {activation!r}: replica "
                  f"{r + 1}/{options.replicas} (seed={plan.seed}, data_seed={plan.data_seed}, "
-                 f"noise={plan.noise_scale:g}) — {done}/{total} done, "
+                 f"noise={plan.noise_scale:g}, {where}) — {done}/{total} done, "
                  f"{_eta(done, total, time.perf_counter() - start)}")
             model_dir = os.path.join(output, "runs", tag, f"replica_{r}")
             shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
             cfg = replica_config(base, activation, plan, options.export_dir, tag)
-            out = train_replica(cfg, model_dir, plan.noise_seed, plan.noise_scale)
+            if options.workers > 1:
+                out = train_replica_on_local_cluster(cfg, model_dir, options.workers)
+            else:
+                out = train_replica(cfg, model_dir)
             dashboards.write_replica_hparams(os.path.join(model_dir, "logs"), activation, activation,
                                              plan.as_dict())
             if labels is None:
@@ -121,16 +134,17 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             preds.append(out["predictions"])
             records.append(out["records"])
             replicas.append({"plan": plan.as_dict(), "metrics": out["metrics"],
-                             "keras_eval": out["keras_eval"], "train_seconds": out["train_seconds"],
-                             "export_path": out["export_path"],
-                             **({"max_relative_change": out["max_relative_change"]}
-                                if "max_relative_change" in out else {})})
+                             "train_seconds": out["train_seconds"], "export_path": out["export_path"]})
             done += 1
             m = out["metrics"]
             _log(f"  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
                  f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
         pd_summary = pairwise_pd(preds)
         over_time = dashboards.write_pd_over_time(tb_root, activation, records)
+        for point in over_time:  # accuracy beside PD at every evaluation, too
+            accs = [accuracy.accuracy_metrics(labels, dict(rec)[point["step"]]) for rec in records]
+            for key in ("auc", "logloss"):
+                point[key] = float(np.mean([a[key] for a in accs]))
         row = report.variant_row(activation, replicas, pd_summary)
         rows.append(row)
         variants_out.append({**row, "replica_results": replicas, "pd_over_time": over_time,

@@ -89,9 +89,12 @@ def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_
     """
     model = dataclasses.replace(base.model, activation=activation, bottom_activation=None,
                                 top_activation=None)
-    det = dataclasses.replace(base.determinism, seed=plan.seed, data_seed=plan.data_seed)
+    det = dataclasses.replace(base.determinism, seed=plan.seed, data_seed=plan.data_seed,
+                              weight_noise=plan.noise_scale if plan.noise_seed is not None else 0.0,
+                              weight_noise_seed=plan.noise_seed or 0)
+    train = dataclasses.replace(base.train, record_eval_predictions=True)
     export = dataclasses.replace(base.export, enabled=bool(export_dir), base_dir=export_dir,
                                  model_name=model_name or base.export.model_name,
                                  version=plan.index + 1)
-    return dataclasses.replace(base, model=model, determinism=det, export=export,
+    return dataclasses.replace(base, model=model, determinism=det, export=export, train=train,
                                name=f"{base.name}/{plan.variant}/replica_{plan.index}")

@@ -97,3 +97,28 @@ def test_study_writes_table_plot_and_dashboards(data_dir, tmp_path):
     replica_runs = [r for r in runs if r.startswith(os.path.join("runs", "relu", "replica_"))]
     assert len({r.split(os.sep)[2] for r in replica_runs}) == 3
     assert result["num_eval_examples"] > 100
+
+
+def test_noise_source_perturbs_only_the_initial_weights(data_dir, tmp_path):
+    """Same seed and order, 1e-7 relative weight noise: replicas start apart, so PD > 0 but small."""
+    options = runner.StudyOptions(activations=("relu",), replicas=2, sources=("noise",), noise_scale=1e-7)
+    result = runner.run_study(_base(data_dir), options, str(tmp_path / "noise"))
+    v = result["variants"][0]
+    plans = [r["plan"] for r in v["replica_results"]]
+    assert {p["seed"] for p in plans} == {0} and {p["data_seed"] for p in plans} == {0}
+    assert [p["noise_seed"] for p in plans] == [0, 1]
+    assert 0 < v["relative_pd"]["mean"] < 0.05
+
+
+@pytest.mark.slow
+def test_study_on_the_two_worker_local_cluster(data_dir, tmp_path):
+    """Each replica a real 2-worker MultiWorkerMirroredStrategy job; predictions come back from the chief."""
+    options = runner.StudyOptions(activations=("smelu(beta=1)",), replicas=2, sources=("seed",), workers=2)
+    base = loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}", "train.steps=20",
+                                            "train.eval_every=10"])
+    result = runner.run_study(base, options, str(tmp_path / "cluster"))
+    v = result["variants"][0]
+    assert [t["step"] for t in v["pd_over_time"]] == [10, 20]
+    assert v["relative_pd"]["mean"] > 0 and 0.3 < v["auc"]["mean"] < 1.0
+    replica_dir = tmp_path / "cluster" / "runs" / "smelu_beta_1" / "replica_0"
+    assert (replica_dir / "eval_predictions.npz").exists() and (replica_dir / "workers").is_dir()

@@ -1,0 +1,96 @@
+"""Byte-range chunks of input files: the unit of parallel work, read as batches of lines.
+
+A line belongs to the chunk holding its first byte, so chunks can be planned from file sizes alone
+(no pass over the data on the launcher). Each chunk reports how many lines it holds; absolute line
+numbers of dead-lettered rows are resolved afterwards from those counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".deflate")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of work: ``[start, end)`` of ``path`` (end -1 = whole file) or a synthetic range."""
+
+    index: int  # global shard index
+    path: str
+    start: int
+    end: int
+    skip_header: bool = False  # first line of the file is a header (chunk with start 0 only)
+
+
+def expand_inputs(patterns: list[str]) -> list[tuple[str, int]]:
+    """Resolve file patterns (local or remote) to sorted (path, size); error if nothing matches."""
+    from apache_beam.io.filesystems import FileSystems
+
+    found: dict[str, int] = {}
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            raise IsADirectoryError(
+                f"input {pattern!r} is a directory; pass files or a glob such as "
+                f"'{pattern.rstrip('/')}/*.tsv'"
+            )
+        result = FileSystems.match([pattern])[0]
+        if not result.metadata_list:
+            raise FileNotFoundError(f"input not found: {pattern!r} matches no file")
+        for m in result.metadata_list:
+            found[m.path] = m.size_in_bytes
+    return sorted(found.items())
+
+
+def plan_chunks(files: list[tuple[str, int]], chunk_bytes: int, header: bool) -> list[Chunk]:
+    """Split files into byte ranges of about ``chunk_bytes`` (compressed files stay whole)."""
+    chunks: list[Chunk] = []
+    for path, size in files:
+        if path.endswith(COMPRESSED_SUFFIXES) or size <= chunk_bytes:
+            chunks.append(Chunk(len(chunks), path, 0, -1, header))
+            continue
+        for start in range(0, size, chunk_bytes):
+            end = min(start + chunk_bytes, size)
+            chunks.append(Chunk(len(chunks), path, start, end, header and start == 0))
+    return chunks
+
+
+def read_chunk(chunk: Chunk) -> bytes:
+    """Bytes of the whole lines that start inside the chunk (header included if any)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    if chunk.end < 0:
+        with FileSystems.open(chunk.path, compression_type=CompressionTypes.AUTO) as fh:
+            return fh.read()
+    with FileSystems.open(chunk.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        begin = chunk.start
+        if begin > 0:
+            fh.seek(begin - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # the line in progress belongs to the previous chunk
+                begin = fh.tell()
+        if begin >= chunk.end:
+            return b""
+        data = fh.read(chunk.end - begin)
+        if data and not data.endswith(b"\n"):
+            data += fh.readline()  # finish the last line that starts in this chunk
+        return data
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines without their terminator; a final newline does not make an extra empty line."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def batches(lines: list[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(offset, lines[offset:offset+size]) slices."""
+    for i in range(0, len(lines), size):
+        yield i, lines[i : i + size]

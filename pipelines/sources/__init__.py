@@ -1,0 +1,3 @@
+"""Input sources: each gives a Schema (raw layout + features), and optionally an Enricher."""
+
+SOURCES = ("criteo", "movielens", "csv", "synthetic")

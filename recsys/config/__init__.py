@@ -1,0 +1,37 @@
+"""Experiment configs: typed frozen dataclasses, YAML files / named experiments, ``--set`` overrides."""
+
+from recsys.config.loading import (
+    CONFIG_DIR,
+    ConfigError,
+    from_dict,
+    load,
+    parse_override,
+    save,
+    to_dict,
+    valid_keys,
+)
+from recsys.config.schema import (
+    DataConfig,
+    DeterminismConfig,
+    Experiment,
+    ExportConfig,
+    ModelConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "CONFIG_DIR",
+    "ConfigError",
+    "DataConfig",
+    "DeterminismConfig",
+    "Experiment",
+    "ExportConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "from_dict",
+    "load",
+    "parse_override",
+    "save",
+    "to_dict",
+    "valid_keys",
+]

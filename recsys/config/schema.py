@@ -1,0 +1,106 @@
+"""Typed, frozen experiment configuration: one dataclass per concern, nested in :class:`Experiment`.
+
+Every field has a default so a YAML file or ``--set`` override only names what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# An activation spec as the registry takes it: "relu", "smelu(beta=0.5)" or {"name": ..., ...}.
+ActivationSpec = str | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the shards are and how they are batched (batch sizes are global, over all replicas)."""
+
+    spec_dir: str = ""  # directory holding feature_spec.json (written by `recsys preprocess`)
+    batch_size: int = 4096
+    eval_batch_size: int = 8192
+    shuffle_buffer: int = 16384  # 0 disables shuffling
+    cache: bool = False  # cache parsed training batches in memory (small data sets, benchmarks)
+    min_files_per_worker: int = 1  # fewer train files than workers*this -> shard by DATA, not FILE
+    eval_examples: int = 0  # 0 = the whole eval split
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ranking model: embeddings, bottom MLP, interaction, top MLP; activations from the registry."""
+
+    embedding_dim: int = 16
+    # Per-feature dims override embedding_dim: {"C1": 32}. Features sharing a dim share one fused table.
+    embedding_dims: dict[str, int] = field(default_factory=dict)
+    bottom_mlp: tuple[int, ...] = (64, 16)
+    top_mlp: tuple[int, ...] = (128, 64)
+    interaction: str = "cross"  # "cross" (DCN-v2) or "dot" (DLRM)
+    cross_layers: int = 2
+    cross_low_rank: int = 0  # 0 = full-rank cross kernel; k > 0 = U V^T with inner dim k
+    activation: ActivationSpec = "relu"  # every nonlinearity unless a tower overrides it
+    bottom_activation: ActivationSpec | None = None
+    top_activation: ActivationSpec | None = None
+    l2: float = 0.0  # L2 weight decay on dense kernels
+
+    def tower_activation(self, tower: str) -> ActivationSpec:
+        """The activation spec of a tower ("bottom" or "top"), falling back to ``activation``."""
+        own = {"bottom": self.bottom_activation, "top": self.top_activation}[tower]
+        return self.activation if own is None else own
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation schedule; ``steps`` counts global batches."""
+
+    steps: int = 1000
+    eval_every: int = 0  # 0 = evaluate once, at the end
+    optimizer: str = "adam"  # "adam", "adagrad" or "sgd"
+    learning_rate: float = 1e-3
+    steps_per_execution: int = 1
+    train_metrics: bool = True  # AUC/logloss/calibration on training batches (costs a gather per step)
+    # Embedding tables up to this many elements get dense gradients: one dense all-reduce is cheaper
+    # across workers than all-gathering sparse rows, until the table gets big. 0 = always sparse.
+    dense_grad_max_elements: int = 4_000_000
+    checkpoint: bool = True
+    tensorboard: bool = True
+    # Keep the eval predictions of every evaluation; the chief writes them to eval_predictions.npz
+    # (steps, predictions [evaluations, examples], labels) for PD-over-time between replicas.
+    record_eval_predictions: bool = False
+    verbose: int = 2  # Keras progress output: 0 silent, 1 bar, 2 one line per epoch
+
+
+@dataclass(frozen=True)
+class DeterminismConfig:
+    """Every source of run-to-run variation that the trainer controls, in one place."""
+
+    seed: int = 0  # model initialisation (and everything else seeded by tf.keras.utils.set_random_seed)
+    data_seed: int = 0  # shuffle order of the training data
+    op_determinism: bool = False  # tf.config.experimental.enable_op_determinism()
+    collective: str = "AUTO"  # MultiWorkerMirroredStrategy communication: "RING", "NCCL" or "AUTO"
+    # Numerical noise: initial weights *= 1 + weight_noise * N(0, 1) (seeded by weight_noise_seed).
+    # A stand-in for hardware / all-reduce nondeterminism when studying reproducibility on a CPU.
+    weight_noise: float = 0.0
+    weight_noise_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """TF Serving layout: <base_dir>/<model_name>/<version>/. Empty base_dir = <model_dir>/export."""
+
+    enabled: bool = True
+    base_dir: str = ""
+    model_name: str = "ranker"
+    version: int = 0  # 0 = seconds since the epoch at export time
+    warmup_requests: int = 3
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named, fully resolved experiment; saved as YAML next to the model."""
+
+    name: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    determinism: DeterminismConfig = field(default_factory=DeterminismConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)

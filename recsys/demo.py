@@ -1,0 +1,265 @@
+"""The main job end to end on embedded defaults: data -> Beam -> study on the local cluster -> export
+-> TF Serving API server -> gRPC queries -> replica-divergence monitor -> accuracy/PD table.
+
+Each stage runs the real component (the same commands a user runs); every process the demo starts is
+stopped when it ends, fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+STAGES = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    output: str = "out/demo"
+    source: str = "synthetic"  # synthetic | criteo | movielens
+    data: str = ""  # input path for criteo / movielens
+    rows: int = 50_000  # synthetic rows
+    activations: tuple[str, ...] = ("relu", "smelu(beta=1)")
+    replicas: int = 2
+    workers: int = 2
+    steps: int = 0  # 0: the config's own
+    eval_every: int = 0
+    query_rows: int = 512
+    sources: tuple[str, ...] = ("seed", "order")
+
+
+CONFIGS = {"synthetic": "synthetic_small", "criteo": "criteo_study", "movielens": "movielens_study"}
+
+
+class Demo:
+    """Runs the stages in order and owns every long-running process it starts."""
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.o = options
+        self.out = os.path.abspath(options.output)
+        self.start = time.monotonic()
+        self.server: subprocess.Popen | None = None
+
+    # ---- output --------------------------------------------------------------------------------
+    def stage(self, n: int, text: str) -> None:
+        elapsed = time.monotonic() - self.start
+        print(f"\n=== [{n}/{STAGES}] {text}  (elapsed {int(elapsed // 60)}m{int(elapsed % 60):02d}s)",
+              flush=True)
+
+    def cli(self, *args: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a ``recsys`` subcommand as its own process, as a user would."""
+        cmd = [sys.executable, "-m", "recsys.cli", *args]
+        print("$ recsys " + " ".join(args), flush=True)
+        proc = subprocess.run(cmd, text=True, capture_output=capture)
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or "")[-3000:] if capture else ""
+            raise RuntimeError(f"`recsys {args[0]}` failed with exit code {proc.returncode}\n{detail}")
+        return proc
+
+    # ---- stages ----------------------------------------------------------------------------------
+    def preprocess(self) -> str:
+        data = os.path.join(self.out, "data")
+        args = ["preprocess", f"--source={self.o.source}", f"--output={data}"]
+        if self.o.source == "synthetic":
+            args.append(f"--rows={self.o.rows}")
+        else:
+            if not self.o.data:
+                raise ValueError(f"--source={self.o.source} needs --data (DATA=<path> with make demo)")
+            args.append(f"--input={self.o.data}")
+        self.cli(*args)
+        return data
+
+    def study(self, data: str) -> dict:
+        from recsys.config import loading
+        from recsys.study import runner
+
+        overrides = [f"data.spec_dir={data}", "train.verbose=0", "train.checkpoint=false"]
+        if self.o.steps:
+            overrides.append(f"train.steps={self.o.steps}")
+        if self.o.eval_every:
+            overrides.append(f"train.eval_every={self.o.eval_every}")
+        base = loading.load(CONFIGS[self.o.source], overrides)
+        options = runner.StudyOptions(
+            activations=self.o.activations, replicas=self.o.replicas, sources=self.o.sources,
+            title=f"demo: {self.o.source}", export_dir=os.path.join(self.out, "models"),
+            workers=self.o.workers)
+        return runner.run_study(base, options, os.path.join(self.out, "study"), overwrite=True)
+
+    def write_rows(self, data: str) -> str:
+        """A few eval rows as JSON lines of raw feature values: what a client sends."""
+        from pipelines import feature_spec
+        from recsys.data.input import make_dataset
+        from recsys.export.warmup import raw_batch
+
+        spec = feature_spec.load(data)
+        path = os.path.join(self.out, "eval_rows.jsonl")
+        ds = make_dataset(spec, "eval", self.o.query_rows, training=False)
+        features, _ = next(iter(ds))
+        columns = raw_batch(features, spec)
+        with open(path, "w", encoding="utf-8") as fh:
+            for i in range(len(next(iter(columns.values())))):
+                row = {}
+                for name, values in columns.items():
+                    v = values[i]
+                    if isinstance(v, bytes):
+                        row[name] = v.decode("utf-8", "replace")
+                    else:
+                        row[name] = None if math.isnan(float(v)) else float(v)
+                fh.write(json.dumps(row) + "\n")
+        return path
+
+    def serve(self, models: dict[str, str]) -> int:
+        """Start ``recsys serve`` with every variant as a model (its replicas as versions)."""
+        config = os.path.join(self.out, "models.config")
+        with open(config, "w", encoding="utf-8") as fh:
+            fh.write("model_config_list {\n")
+            for name, path in models.items():
+                fh.write(f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow"'
+                         " model_version_policy { all {} } }\n")
+            fh.write("}\n")
+        port = _free_port()
+        args = ["serve", f"--port={port}", f"--model_config_file={config}", "--enable_batching"]
+        print("$ recsys " + " ".join(args) + "   (in the background)", flush=True)
+        log = open(os.path.join(self.out, "server.log"), "w")  # noqa: SIM115 - closed with the process
+        self.server = subprocess.Popen([sys.executable, "-m", "recsys.cli", *args], stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(port, models, timeout=180)
+        print(f"server ready on 127.0.0.1:{port} (log: {log.name})", flush=True)
+        return port
+
+    def _wait_ready(self, port: int, models: dict[str, str], timeout: float) -> None:
+        import grpc
+        from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+        deadline = time.monotonic() + timeout
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        pending = set(models)
+        while pending:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"recsys serve exited with code {self.server.returncode}; "
+                                   f"see {os.path.join(self.out, 'server.log')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"models {sorted(pending)} not available after {timeout:.0f}s")
+            for name in list(pending):
+                try:
+                    req = get_model_status_pb2.GetModelStatusRequest()
+                    req.model_spec.name = name
+                    status = stub.GetModelStatus(req, timeout=5)
+                    states = [v.state for v in status.model_version_status]
+                    if len(states) >= self.o.replicas and all(
+                            s == get_model_status_pb2.ModelVersionStatus.AVAILABLE for s in states):
+                        pending.discard(name)
+                except grpc.RpcError:
+                    pass
+            time.sleep(0.5)
+        channel.close()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after a grace period)."""
+        if self.server is None or self.server.poll() is not None:
+            return
+        os.killpg(self.server.pid, signal.SIGTERM)
+        try:
+            self.server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait(timeout=10)
+
+    # ---- the whole job ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        from recsys.repro import summaries
+        from recsys.study import runner
+
+        os.makedirs(self.out, exist_ok=True)
+        try:
+            self.stage(1, f"Beam preprocessing ({self.o.source}) -> TFRecord shards + feature spec")
+            data = self.preprocess()
+            where = (f"{self.o.workers}-worker local cluster (MultiWorkerMirroredStrategy on 127.0.0.1)"
+                     if self.o.workers > 1 else "in process")
+            self.stage(2, f"reproducibility study: {', '.join(self.o.activations)} x {self.o.replicas} "
+                          f"replicas, each on a {where}")
+            result = self.study(data)
+            self.stage(3, "exports (TF Serving layout: one model per variant, its replicas as versions)")
+            models = {summaries.group_tag(v): os.path.join(self.out, "models", summaries.group_tag(v))
+                      for v in self.o.activations}
+            for name, path in models.items():
+                print(f"  {name}: {path}/{{{','.join(sorted(os.listdir(path)))}}}")
+            rows = self.write_rows(data)
+            self.stage(4, "recsys serve: gRPC PredictionService / ModelService")
+            port = self.serve(models)
+            first = next(iter(models))
+            self.stage(5, f"recsys query over gRPC ({first}, version 1, first rows)")
+            head = os.path.join(self.out, "query_rows.jsonl")
+            with open(rows, encoding="utf-8") as src, open(head, "w", encoding="utf-8") as dst:
+                dst.writelines(line for _, line in zip(range(5), src, strict=False))
+            self.cli("query", f"--server=127.0.0.1:{port}", f"--model_name={first}", "--version=1",
+                     f"--rows={head}")
+            self.stage(6, "replica-divergence monitor: the same requests to every replica, PD online")
+            online = {}
+            for name in models:
+                replicas = [f"--replica=127.0.0.1:{port}/{name}@{v + 1}" for v in range(self.o.replicas)]
+                proc = self.cli("monitor", "--check", *replicas, f"--rows={rows}", f"--group={name}",
+                                f"--logdir={os.path.join(self.out, 'study')}", capture=True, check=False)
+                if proc.returncode not in (0, 1):
+                    raise RuntimeError(f"recsys monitor failed: {proc.stderr[-2000:]}")
+                online[name] = _last_json(proc.stdout)
+                print(f"  {name}: {json.dumps(online[name])[:300]}")
+        finally:
+            self.stop()
+        self.stage(7, "accuracy beside prediction difference")
+        with open(os.path.join(self.out, "study", runner.RESULTS_MD), encoding="utf-8") as fh:
+            print(fh.read())
+        for name, pd in online.items():
+            rel = _find(pd, "relative")
+            if rel is not None:
+                print(f"online relative PD between served replicas of {name} "
+                      f"({self.o.query_rows} rows): {rel * 100:.3f}%")
+        print(f"\nfrontier plot: {os.path.join(self.out, 'study', runner.FRONTIER_PNG)}")
+        print("PD dashboards (study + monitor):\n"
+              f"  tensorboard --logdir {os.path.join(self.out, 'study')} --host 127.0.0.1 --port 6006\n"
+              "  then open http://127.0.0.1:6006/#custom_scalars")
+        elapsed = time.monotonic() - self.start
+        print(f"demo finished in {int(elapsed // 60)}m{int(elapsed % 60):02d}s; all outputs in {self.out}")
+        return {"study": result, "online": online, "seconds": elapsed}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _last_json(text: str):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    start = text.find("{")
+    return json.loads(text[start:]) if start >= 0 else {}
+
+
+def _find(obj, key: str):
+    """The first numeric value under ``key`` (or ``key``/"mean") anywhere in a JSON object."""
+    if isinstance(obj, dict):
+        if key in obj:
+            v = obj[key]
+            if isinstance(v, int | float):
+                return float(v)
+            if isinstance(v, dict) and isinstance(v.get("mean"), int | float):
+                return float(v["mean"])
+        for v in obj.values():
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None

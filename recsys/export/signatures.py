@@ -1,0 +1,73 @@
+"""Serving signatures with explicit input signatures derived from the feature spec.
+
+- ``serving_default``: raw values by feature name (numeric float32, NaN = missing; categorical
+  string, "" = missing; multi-valued categorical one separator-joined string) -> ``probability``.
+- ``predict_examples``: serialized tf.Example under ``inputs`` -> ``scores``.
+- ``regress``: the same under TF Serving's Regress names (``inputs`` -> ``outputs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipelines.feature_spec import Feature, FeatureSpec
+from recsys.compat import tf
+from recsys.data.input import parse_spec
+
+DEFAULT_SEPARATOR = ","
+
+
+def separator(feature: Feature) -> str:
+    """The join separator of a multi-valued categorical in serving requests."""
+    return feature.separator or DEFAULT_SEPARATOR
+
+
+def raw_input_signature(spec: FeatureSpec) -> dict[str, tf.TensorSpec]:
+    """One rank-1 tensor per feature, batch dimension None (never the traced shape)."""
+    return {
+        f.name: tf.TensorSpec([None], tf.float32 if f.kind == "numeric" else tf.string, name=f.name)
+        for f in spec.features
+    }
+
+
+def raw_to_model_inputs(raw: dict, spec: FeatureSpec) -> dict:
+    """Serving request tensors -> the model's input dict (joined strings become ragged rows)."""
+    out = {}
+    for f in spec.features:
+        x = raw[f.name]
+        if f.kind == "multi_categorical":
+            parts = tf.strings.split(x, sep=separator(f))
+            x = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
+            x = x.with_row_splits_dtype(tf.int64)
+        out[f.name] = x
+    return out
+
+
+def make_signatures(model: Callable, spec: FeatureSpec) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    """Concrete functions for the SavedModel (trace them inside ``portable_kernels()``)."""
+
+    def probability(features: dict) -> tf.Tensor:
+        return tf.reshape(model(features, training=False), [-1])
+
+    @tf.function(input_signature=[raw_input_signature(spec)])
+    def serving_default(raw):
+        return {"probability": probability(raw_to_model_inputs(raw, spec))}
+
+    examples_sig = [tf.TensorSpec([None], tf.string, name="inputs")]
+
+    def parse(serialized):
+        return tf.io.parse_example(serialized, parse_spec(spec, with_label=False))
+
+    @tf.function(input_signature=examples_sig)
+    def predict_examples(inputs):
+        return {"scores": probability(parse(inputs))}
+
+    @tf.function(input_signature=examples_sig)
+    def regress(inputs):
+        return {"outputs": probability(parse(inputs))}
+
+    return {
+        "serving_default": serving_default.get_concrete_function(),
+        "predict_examples": predict_examples.get_concrete_function(),
+        "regress": regress.get_concrete_function(),
+    }

@@ -1,0 +1,8 @@
+"""Model server with TensorFlow Serving's gRPC and REST APIs, and the replica-divergence monitor.
+
+Loads SavedModels through TensorFlow only (never the project's model code), so any SavedModel in TF
+Serving's ``<base_path>/<version>/`` layout can be served.
+"""
+
+# Keras 2 must be selected before anything (the TF Serving protos included) imports tensorflow.
+import recsys.compat  # noqa: E402, F401

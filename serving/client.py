@@ -1,0 +1,283 @@
+"""Clients for the server (gRPC by default, REST) and the row readers used by ``recsys query``/``monitor``.
+
+Generic like the server: the client asks GetModelMetadata for the signature's inputs and converts
+each row's values to those dtypes (missing numeric -> NaN, missing string -> ""), so it never needs
+to know a model's feature names.
+"""
+
+from __future__ import annotations
+
+from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
+
+# isort: split
+import csv
+import dataclasses
+import json
+import math
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from serving import codec
+from serving.shadow import parse_target
+
+CRITEO_COLUMNS = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    alias: str
+    dtype: int
+    shape: tuple[int, ...] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Replica:
+    """``[grpc://|http://]host:port/model[@version|:label]``: one model on one server."""
+
+    address: str
+    spec: model_pb2.ModelSpec
+    rest: bool = False
+
+    @classmethod
+    def parse(cls, text: str, signature_name: str = "") -> Replica:
+        rest = text.startswith(("http://", "rest://"))
+        body = text.split("://", 1)[1] if "://" in text else text
+        if "/" not in body:
+            raise ValueError(f"bad replica {text!r}: expected host:port/model[@version|:label]")
+        address, model = body.split("/", 1)
+        spec = parse_target(model)
+        spec.signature_name = signature_name
+        return cls(address, spec, rest)
+
+    @property
+    def label(self) -> str:
+        which = self.spec.WhichOneof("version_choice")
+        suffix = (
+            f"@{self.spec.version.value}"
+            if which == "version"
+            else f":{self.spec.version_label}"
+            if which == "version_label"
+            else ""
+        )
+        return f"{self.address}/{self.spec.name}{suffix}"
+
+
+class GrpcClient:
+    """PredictionService over one channel (TLS when ``root_certificates`` is given)."""
+
+    def __init__(self, address: str, timeout: float = 30.0, root_certificates: bytes | None = None):
+        options = [
+            ("grpc.max_receive_message_length", 256 << 20),
+            ("grpc.max_send_message_length", 256 << 20),
+        ]
+        self.channel = (
+            grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates), options)
+            if root_certificates
+            else grpc.insecure_channel(address, options)
+        )
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.timeout = timeout
+
+    def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.CopyFrom(spec)
+        response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        key = spec.signature_name or "serving_default"
+        if key not in sig_map.signature_def:
+            raise KeyError(
+                f"model {spec.name} has no signature {key!r}; it has {sorted(sig_map.signature_def)}"
+            )
+        sig = sig_map.signature_def[key]
+        return {
+            a: InputSpec(
+                a, i.dtype, None if i.tensor_shape.unknown_rank else tuple(d.size for d in i.tensor_shape.dim)
+            )
+            for a, i in sig.inputs.items()
+        }
+
+    def predict(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.CopyFrom(spec)
+        for alias, value in inputs.items():
+            request.inputs[alias].CopyFrom(codec.from_numpy(value))
+        response = self.stub.Predict(request, timeout=self.timeout)
+        return {a: codec.to_numpy(t, max_elements=1 << 30) for a, t in response.outputs.items()}
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class RestClient:
+    """The REST API with the columnar ("inputs") format."""
+
+    def __init__(self, address: str, timeout: float = 30.0):
+        self.base = address if address.startswith("http") else f"http://{address}"
+        self.timeout = timeout
+
+    def _url(self, spec: model_pb2.ModelSpec, suffix: str) -> str:
+        which = spec.WhichOneof("version_choice")
+        path = f"{self.base}/v1/models/{spec.name}"
+        if which == "version":
+            path += f"/versions/{spec.version.value}"
+        elif which == "version_label":
+            path += f"/labels/{spec.version_label}"
+        return path + suffix
+
+    def _call(self, url: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=self.timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(f"HTTP {err.code}: {err.read().decode(errors='replace')}") from err
+
+    def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
+        from google.protobuf import json_format
+        from tensorflow.core.protobuf import meta_graph_pb2
+
+        meta = self._call(self._url(spec, "/metadata"))
+        key = spec.signature_name or "serving_default"
+        sig = json_format.ParseDict(
+            meta["metadata"]["signature_def"]["signature_def"][key], meta_graph_pb2.SignatureDef()
+        )
+        return {a: InputSpec(a, i.dtype, None) for a, i in sig.inputs.items()}
+
+    def predict(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        def plain(arr):
+            if arr.dtype.kind in "OS":
+                return [
+                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in arr.reshape(-1)
+                ]
+            return [None if isinstance(v, float) and math.isnan(v) else v for v in arr.tolist()]
+
+        body = {"inputs": {a: plain(v) for a, v in inputs.items()}}
+        if spec.signature_name:
+            body["signature_name"] = spec.signature_name
+        out = self._call(self._url(spec, ":predict"), body)["outputs"]
+        if not isinstance(out, dict):  # one output: TF Serving returns its value without the name
+            out = {self._single_output(spec): out}
+        return {a: np.asarray(v) for a, v in out.items()}
+
+    def _single_output(self, spec: model_pb2.ModelSpec) -> str:
+        meta = self._call(self._url(spec, "/metadata"))
+        sig = meta["metadata"]["signature_def"]["signature_def"][spec.signature_name or "serving_default"]
+        names = list(sig.get("outputs", {}))
+        return names[0] if len(names) == 1 else "output"
+
+    def close(self) -> None:
+        pass
+
+
+def connect(replica: Replica, timeout: float = 30.0, root_certificates: bytes | None = None):
+    return (
+        RestClient(replica.address, timeout)
+        if replica.rest
+        else GrpcClient(replica.address, timeout, root_certificates)
+    )
+
+
+# ---- rows ------------------------------------------------------------------------------------------
+def read_rows(path: str, fmt: str = "auto") -> Iterator[dict]:
+    """Rows as {feature: value}: JSON lines, CSV with a header, or Criteo TSV (with/without label)."""
+    if fmt == "auto":
+        fmt = (
+            "jsonl"
+            if path.endswith((".jsonl", ".json"))
+            else "csv"
+            if path.endswith(".csv")
+            else "criteo"
+            if path.endswith((".txt", ".tsv"))
+            else "jsonl"
+        )
+    with open(path, newline="") as fh:
+        if fmt == "jsonl":
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError(f"{path}:{n}: each line must be a JSON object")
+                    yield row
+        elif fmt == "csv":
+            yield from csv.DictReader(fh)
+        elif fmt == "criteo":
+            for line in fh:
+                fields = line.rstrip("\n").split("\t")
+                names = CRITEO_COLUMNS if len(fields) == 40 else CRITEO_COLUMNS[1:]
+                if len(fields) != len(names):
+                    raise ValueError(
+                        f"{path}: Criteo rows have 39 or 40 tab-separated fields, got {len(fields)}"
+                    )
+                yield dict(zip(names, fields, strict=True))
+        else:
+            raise ValueError(f"unknown row format {fmt!r}: jsonl, csv or criteo")
+
+
+def _value(value, dtype: int):
+    np_dtype = codec.numpy_dtype(dtype)
+    if np_dtype.kind == "O":
+        if value is None:
+            return b""
+        return (
+            value.encode()
+            if isinstance(value, str)
+            else value
+            if isinstance(value, bytes)
+            else str(value).encode()
+        )
+    if value is None or value == "":
+        return float("nan") if np_dtype.kind == "f" else 0
+    return float(value) if np_dtype.kind == "f" else int(float(value))
+
+
+def rows_to_inputs(rows: list[dict], specs: dict[str, InputSpec]) -> dict[str, np.ndarray]:
+    """Rows -> one column per signature input in its dtype (missing: NaN / 0 / "")."""
+    out = {}
+    for alias, spec in specs.items():
+        values = [_value(row.get(alias), spec.dtype) for row in rows]
+        out[alias] = codec.coerce(values, spec.dtype)
+    return out
+
+
+def read_request_log(path: str) -> Iterator[dict[str, np.ndarray]]:
+    """Inputs of the PredictRequests in a PredictionLog TFRecord file (request logs, warm-up files)."""
+
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        if log.WhichOneof("log_type") == "predict_log":
+            yield {a: codec.to_numpy(t) for a, t in log.predict_log.request.inputs.items()}
+
+
+def batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prediction_of(outputs: dict[str, np.ndarray], output: str = "") -> np.ndarray:
+    """The compared prediction: ``output`` if given, else the only output, else 'probability'/'scores'."""
+    if output:
+        return outputs[output]
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    for name in ("probability", "scores", "outputs", "predictions"):
+        if name in outputs:
+            return outputs[name]
+    raise KeyError(f"several outputs {sorted(outputs)}; choose one with --output")

@@ -1,0 +1,176 @@
+"""The server's request path, shared by gRPC and REST: resolve the servable, run, count, mirror.
+
+Every method takes and returns TF Serving protos (REST converts JSON to arrays and calls
+:meth:`ServingCore.predict_arrays`). The servable is held (acquired) for the whole request, so a
+version swap never closes a session under a running request.
+"""
+
+from __future__ import annotations
+
+import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
+
+# isort: split
+import collections
+import threading
+import time
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_pb2,
+    predict_pb2,
+    status_pb2,
+)
+
+from serving import codec, predict
+from serving.batching import Batcher
+from serving.errors import ServingError
+from serving.models import ModelManager
+from serving.servable import Servable, Signature
+
+
+class RequestCounters:
+    """Per (method, status code) request counts and latency sums, for the Prometheus endpoint."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.count: dict[tuple[str, str], int] = collections.Counter()
+        self.seconds: dict[str, float] = collections.Counter()
+
+    def add(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        with self._lock:
+            self.count[(method, code.name)] += 1
+            self.seconds[method] += seconds
+
+
+class ServingCore:
+    """Model manager + optional batcher + optional shadow mirror, behind TF Serving's methods."""
+
+    def __init__(
+        self,
+        manager: ModelManager,
+        batcher: Batcher | None = None,
+        max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+    ):
+        self.manager = manager
+        self.batcher = batcher
+        self.max_elements = max_elements
+        self.shadow = None  # serving.shadow.Shadow, set by the server when configured
+        self.request_log = None  # serving.requestlog.RequestLogger, when configured
+        self.counters = RequestCounters()
+        self.runner = batcher.run if batcher is not None else predict.direct
+
+    def _timed(self, method: str, fn, *args):
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return fn(*args)
+        except ServingError as err:
+            code = err.code
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            raise
+        finally:
+            self.counters.add(method, code, time.perf_counter() - start)
+
+    def _with_servable(self, spec: model_pb2.ModelSpec, fn):
+        servable = self.manager.get(spec)
+        try:
+            return fn(servable)
+        finally:
+            servable.release()
+
+    # ---- PredictionService -----------------------------------------------------------------------
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        return self._timed("predict", self._predict, request)
+
+    def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        inputs = predict.decode_inputs(request, self.max_elements)
+        servable, signature, out = self._run(request.model_spec, inputs, tuple(request.output_filter))
+        response = predict_pb2.PredictResponse(model_spec=predict.model_spec(servable, signature.key))
+        for alias, value in out.items():
+            response.outputs[alias].CopyFrom(codec.from_numpy(value))
+        return response
+
+    def predict_arrays(
+        self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter=()
+    ) -> tuple[Servable, Signature, dict[str, np.ndarray]]:
+        """Predict on decoded arrays (the REST path); returns the servable and signature used."""
+        return self._timed("predict", self._run, spec, inputs, tuple(output_filter))
+
+    def _run(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter: tuple):
+        servable = self.manager.get(spec)
+        try:
+            signature, out = predict.run_inputs(
+                servable, spec.signature_name, inputs, output_filter, self.runner
+            )
+        finally:
+            servable.release()
+        if self.shadow is not None:
+            self.shadow.offer(spec, signature, inputs, out)
+        if self.request_log is not None:
+            self.request_log.offer(spec, signature.key, inputs)
+        return servable, signature, out
+
+    def signature_of(self, spec: model_pb2.ModelSpec) -> Signature:
+        """The signature a spec resolves to (REST needs the input dtypes before decoding JSON)."""
+        return self._with_servable(spec, lambda s: s.signature(spec.signature_name))
+
+    def classify(self, request):
+        return self._timed(
+            "classify",
+            self._with_servable,
+            request.model_spec,
+            lambda s: predict.classify(s, request, self.runner),
+        )
+
+    def regress(self, request):
+        return self._timed(
+            "regress",
+            self._with_servable,
+            request.model_spec,
+            lambda s: predict.regress(s, request, self.runner),
+        )
+
+    def multi_inference(self, request):
+        if not request.tasks:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Inference request must have tasks")
+        spec = request.tasks[0].model_spec
+        return self._timed(
+            "multi_inference",
+            self._with_servable,
+            spec,
+            lambda s: predict.multi_inference(s, request, self.runner),
+        )
+
+    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest):
+        return self._timed(
+            "metadata", self._with_servable, request.model_spec, lambda s: predict.metadata(s, request)
+        )
+
+    # ---- ModelService ----------------------------------------------------------------------------
+    def status(self, request: get_model_status_pb2.GetModelStatusRequest):
+        def run():
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for version, st in self.manager.status(request.model_spec):
+                item = response.model_version_status.add(version=version, state=st.state)
+                item.status.error_code = st.code.value[0]
+                item.status.error_message = st.message
+            return response
+
+        return self._timed("status", run)
+
+    def reload_config(self, request: model_management_pb2.ReloadConfigRequest):
+        from serving.errors import invalid
+
+        def run():
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise invalid("ReloadConfigRequest needs a model_config_list")
+            self.manager.reload(list(request.config.model_config_list.config))
+            return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
+
+        return self._timed("reload_config", run)

@@ -1,0 +1,199 @@
+"""Online prediction difference over a sliding window of rows, shared by the monitor and shadow mode.
+
+Each update adds the K replicas' predictions for the same rows (one request = one query for top-k
+churn). ``evaluate()`` computes :func:`recsys.repro.pairwise_pd` and :func:`recsys.repro.topk_churn`
+over the last ``window`` rows, writes them with the study's TensorBoard tags (``pd/<group>/...``),
+keeps them for the Prometheus endpoint, and reports which thresholds were crossed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+
+import numpy as np
+
+from recsys import repro
+from recsys.repro import summaries
+from serving import prometheus
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Thresholds:
+    """Alert when a window's value exceeds one of these (None = not checked)."""
+
+    relative: float | None = None
+    absolute: float | None = None
+    share_above: float | None = None
+    churn: float | None = None
+
+    def crossed(self, values: dict[str, float]) -> list[str]:
+        out = []
+        for name in ("relative", "absolute", "share_above", "churn"):
+            limit = getattr(self, name)
+            if limit is not None and values.get(name, 0.0) > limit:
+                out.append(f"{name}={values[name]:.6g} > {limit:g}")
+        return out
+
+
+class WindowedPD:
+    """The last ``window`` rows of K aligned prediction streams and their PD."""
+
+    def __init__(
+        self,
+        group: str,
+        num_replicas: int,
+        window: int = 10000,
+        k: int = 10,
+        logdir: str | None = None,
+        thresholds: Thresholds | None = None,
+        replica_names: list[str] | None = None,
+    ):
+        if num_replicas < 2:
+            raise ValueError(f"PD needs at least 2 replicas, got {num_replicas}")
+        self.group = group
+        self.num_replicas = num_replicas
+        self.window = window
+        self.k = k
+        self.thresholds = thresholds or Thresholds()
+        self.replica_names = replica_names or [str(i) for i in range(num_replicas)]
+        self._chunks: collections.deque = collections.deque()  # (preds [K, n], query id)
+        self._rows = 0
+        self._next_query = 0
+        self.rows_seen = 0
+        self.evaluations = 0
+        self.alerts = 0
+        self.last: dict[str, float] = {}
+        self.last_summary: repro.PDSummary | None = None
+        self._lock = threading.Lock()
+        self._writer = None
+        if logdir:
+            from recsys.compat import tf
+
+            summaries.write_layout(logdir, [group])
+            self._writer = tf.summary.create_file_writer(logdir)
+
+    def add(self, predictions: list[np.ndarray]) -> None:
+        """One request's predictions from each replica (same rows, same order)."""
+        arrays = [np.asarray(p, dtype=np.float64).reshape(-1) for p in predictions]
+        if len(arrays) != self.num_replicas or len({a.size for a in arrays}) != 1:
+            raise ValueError(
+                f"expected {self.num_replicas} aligned prediction arrays, got sizes "
+                f"{[a.size for a in arrays]}"
+            )
+        stacked = np.stack(arrays)
+        with self._lock:
+            self._chunks.append((stacked, self._next_query))
+            self._next_query += 1
+            self._rows += stacked.shape[1]
+            self.rows_seen += stacked.shape[1]
+            while self._chunks and self._rows - self._chunks[0][0].shape[1] >= self.window:
+                self._rows -= self._chunks.popleft()[0].shape[1]
+
+    def evaluate(self, step: int | None = None) -> dict[str, float]:
+        """PD of the current window: write TensorBoard, update the gauges, alert; returns the values."""
+        with self._lock:
+            chunks = list(self._chunks)
+        if not chunks:
+            return {}
+        preds = np.concatenate([c for c, _ in chunks], axis=1)[:, -self.window :]
+        qids = np.concatenate([np.full(c.shape[1], q) for c, q in chunks])[-self.window :]
+        try:
+            summary = repro.pairwise_pd(list(preds))
+            churn = repro.topk_churn(list(preds), qids, k=self.k)
+        except ValueError as err:  # NaN or negative outputs (logits?): PD is undefined, say so
+            log.error("PD of group %s is undefined for this window: %s", self.group, err)
+            return {"error": str(err), "alerts": []}
+        values = {
+            "relative": summary.relative.mean,
+            "absolute": summary.absolute.mean,
+            "share_above": summary.share_above.mean,
+            "churn": churn,
+            "relative_max": summary.relative.max,
+            "rows": float(preds.shape[1]),
+        }
+        for name, stats in summary.percentiles.items():
+            values[f"relative_{name}"] = stats.mean
+        step = self.rows_seen if step is None else step
+        if self._writer is not None:
+            from recsys.compat import tf
+
+            summaries.write_pd(self._writer, self.group, step, summary)
+            with self._writer.as_default():
+                tf.summary.scalar(f"pd/{summaries.group_tag(self.group)}/topk_churn", churn, step=step)
+            self._writer.flush()
+        crossed = self.thresholds.crossed(values)
+        with self._lock:
+            self.last = values
+            self.last_summary = summary
+            self.evaluations += 1
+            if crossed:
+                self.alerts += 1
+        if crossed:
+            log.warning(
+                "ALERT replica divergence group=%s rows=%d: %s",
+                self.group,
+                preds.shape[1],
+                ", ".join(crossed),
+            )
+        values["alerts"] = crossed
+        return values
+
+    def metric_families(self) -> list[tuple[str, str, str, list]]:
+        """Prometheus gauges for the last evaluation (labels: group)."""
+        labels = {"group": self.group}
+        last = dict(self.last)
+        fam = []
+        for key, help_text in [
+            ("relative", "relative PD (mean over replica pairs)"),
+            ("absolute", "absolute PD (mean over replica pairs)"),
+            ("share_above", "share of rows with relative difference above 10%"),
+            ("churn", "top-k churn between replicas"),
+            ("relative_max", "largest relative PD over replica pairs"),
+        ]:
+            name = f"recsys_pd_{key}"
+            fam.append((name, "gauge", help_text, [(name, labels, last[key])] if key in last else []))
+        pct = [
+            ("recsys_pd_relative_percentile", {**labels, "q": k[len("relative_p") :]}, v)
+            for k, v in last.items()
+            if k.startswith("relative_p")
+        ]
+        fam.append(
+            ("recsys_pd_relative_percentile", "gauge", "percentile of per-row relative difference", pct)
+        )
+        fam.append(
+            (
+                "recsys_pd_window_rows",
+                "gauge",
+                "rows in the PD window",
+                [("recsys_pd_window_rows", labels, last.get("rows", 0.0))],
+            )
+        )
+        fam.append(
+            (
+                "recsys_pd_rows_total",
+                "counter",
+                "rows compared",
+                [("recsys_pd_rows_total", labels, float(self.rows_seen))],
+            )
+        )
+        fam.append(
+            (
+                "recsys_pd_alerts_total",
+                "counter",
+                "window evaluations that crossed a threshold",
+                [("recsys_pd_alerts_total", labels, float(self.alerts))],
+            )
+        )
+        return fam
+
+    def metrics_text(self) -> str:
+        return prometheus.exposition(self.metric_families())
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

@@ -1,0 +1,334 @@
+"""The version manager: finds versions under each base path, loads, warms up, swaps and unloads them.
+
+A poll thread lists ``<base_path>/<int>/`` directories every ``poll_wait_seconds``. New versions the
+policy wants are loaded and warmed up before they become visible; the set of served versions is then
+replaced in one assignment, and versions the policy no longer wants are retired (closed after their
+last in-flight request). A version that fails to load is recorded with its error and never counted by
+the policy, so the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
+
+# isort: split
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+import grpc
+from tensorflow_serving.apis import get_model_status_pb2, model_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.errors import ServingError, invalid, not_found
+from serving.servable import Servable
+from serving.warmup import warmup
+
+log = logging.getLogger(__name__)
+State = get_model_status_pb2.ModelVersionStatus.State
+
+
+def parse_config(text: str) -> list[model_server_config_pb2.ModelConfig]:
+    """A ModelServerConfig text proto (``model_config_list { config { ... } }``) -> its model configs."""
+    from google.protobuf import text_format
+
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    if config.WhichOneof("config") != "model_config_list":
+        raise ValueError("only model_config_list is supported in the model config file")
+    configs = list(config.model_config_list.config)
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"model names must be unique and non-empty: {names}")
+    for c in configs:
+        if c.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"model {c.name}: unsupported platform {c.model_platform!r}")
+    return configs
+
+
+def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelConfig:
+    return model_server_config_pb2.ModelConfig(name=name, base_path=base_path, model_platform="tensorflow")
+
+
+def wanted_versions(config: model_server_config_pb2.ModelConfig, candidates: list[int]) -> set[int]:
+    """The versions the policy serves among ``candidates`` (on disk and not failed)."""
+    policy = config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return set(candidates)
+    if kind == "specific":
+        return set(policy.specific.versions) & set(candidates)
+    n = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
+    return set(sorted(candidates)[-n:])
+
+
+def versions_on_disk(base_path: str) -> dict[int, int] | None:
+    """Integer-named subdirectories of ``base_path`` -> directory mtime (ns); None if it cannot be listed."""
+    try:
+        entries = list(os.scandir(base_path))
+    except OSError:
+        return None
+    out = {}
+    for e in entries:
+        if e.name.isdigit() and e.is_dir():
+            out[int(e.name)] = e.stat().st_mtime_ns
+    return out
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """What GetModelStatus reports for one version."""
+
+    state: int
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelView:
+    """An immutable snapshot of one model: served versions and labels (swapped as a whole)."""
+
+    servables: dict[int, Servable]
+    labels: dict[str, int]
+
+
+def _signature_compat(old: Servable, new: Servable) -> str:
+    """'' when ``new`` serves every signature of ``old`` with the same inputs, else the difference."""
+    for key, sig in old.signatures.items():
+        other = new.signatures.get(key)
+        if other is None:
+            return f"signature '{key}' is missing"
+        a = {k: v.dtype for k, v in sig.inputs.items()}
+        b = {k: v.dtype for k, v in other.inputs.items()}
+        if a != b:
+            return f"signature '{key}' inputs changed from {sorted(a)} to {sorted(b)} (or their dtypes)"
+    return ""
+
+
+class ModelManager:
+    """Loads and serves the configured models; thread-safe lookups for the request path."""
+
+    def __init__(
+        self,
+        configs: list[model_server_config_pb2.ModelConfig],
+        poll_wait_seconds: float = 1.0,
+        session_config=None,
+        enable_warmup: bool = True,
+        warmup_iterations: int = 1,
+        require_compatible_signatures: bool = False,
+        max_num_load_retries: int = 5,
+        load_retry_interval_seconds: float = 60.0,
+    ):
+        self._configs = {c.name: c for c in configs}
+        self.poll_wait_seconds = poll_wait_seconds
+        self._session_config = session_config
+        self._enable_warmup = enable_warmup
+        self._warmup_iterations = warmup_iterations
+        self._require_compat = require_compatible_signatures
+        self._views: dict[str, ModelView] = {}
+        self._status: dict[str, dict[int, VersionStatus]] = {}
+        # (model, version) -> (dir mtime, failed attempts, monotonic time of the next retry)
+        self._failed: dict[tuple[str, int], tuple[int, int, float]] = {}
+        self._max_retries = max_num_load_retries
+        self._retry_interval = load_retry_interval_seconds
+        self._retrying: dict[tuple[str, int], int] = {}  # versions being retried -> attempts so far
+        self._unlisted: set[str] = set()
+        self._poll_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listeners: list = []  # callables(model_name) run after a model's served set changes
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load what is on disk now, then keep polling in the background (unless poll wait is 0)."""
+        self.poll_once()
+        if self.poll_wait_seconds > 0:
+            self._thread = threading.Thread(target=self._loop, name="version-poll", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_wait_seconds):
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - a poll error must never stop the server
+                log.exception("version poll failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._poll_lock:
+            for name in list(self._views):
+                self._retire_all(name)
+
+    def reload(self, configs: list[model_server_config_pb2.ModelConfig]) -> None:
+        """Apply a new model config list (HandleReloadConfigRequest); returns once it is loaded."""
+        names = [c.name for c in configs]
+        if len(set(names)) != len(names) or not all(names):
+            raise invalid(f"model names must be unique and non-empty: {names}")
+        with self._poll_lock:
+            self._configs = {c.name: c for c in configs}
+            for name in list(self._views):
+                if name not in self._configs:
+                    self._retire_all(name)
+                    self._views.pop(name, None)
+            self._poll_locked()
+
+    def poll_once(self) -> None:
+        with self._poll_lock:
+            self._poll_locked()
+
+    # ---- polling ---------------------------------------------------------------------------------
+    def _poll_locked(self) -> None:
+        for name, config in list(self._configs.items()):
+            self._poll_model(name, config)
+
+    def _poll_model(self, name: str, config: model_server_config_pb2.ModelConfig) -> None:
+        on_disk = versions_on_disk(config.base_path)
+        if on_disk is None:  # missing or unreadable (a storage hiccup?): keep serving what is loaded
+            if name not in self._unlisted:
+                log.warning(
+                    "cannot list %s for model %s; keeping the loaded versions", config.base_path, name
+                )
+                self._unlisted.add(name)
+            self._status.setdefault(name, {})
+            self._views.setdefault(name, ModelView({}, {k: int(v) for k, v in config.version_labels.items()}))
+            return
+        self._unlisted.discard(name)
+        now = time.monotonic()
+        for key in [k for k in self._failed if k[0] == name]:
+            mtime, attempts, retry_at = self._failed[key]
+            if on_disk.get(key[1]) != mtime:  # rewritten or removed: start over
+                del self._failed[key]
+            elif attempts <= self._max_retries and now >= retry_at:  # TF Serving's load retries
+                del self._failed[key]
+                self._retrying[key] = attempts
+        statuses = self._status.setdefault(name, {})
+        view = self._views.get(name, ModelView({}, {}))
+        servables = dict(view.servables)
+        candidates = [v for v in on_disk if (name, v) not in self._failed]
+        for version in sorted(wanted_versions(config, candidates) - set(servables), reverse=True):
+            servable = self._load(
+                name, version, os.path.join(config.base_path, str(version)), on_disk[version], servables
+            )
+            if servable is not None:
+                servables[version] = servable
+        candidates = [v for v in on_disk if (name, v) not in self._failed]
+        keep = wanted_versions(config, candidates)
+        retired = [servables.pop(v) for v in list(servables) if v not in keep]
+        labels = {k: int(v) for k, v in config.version_labels.items()}
+        new_view = ModelView(servables, labels)
+        changed = new_view.servables.keys() != view.servables.keys() or labels != view.labels
+        self._views[name] = new_view  # the atomic switch: requests see the old or the new set
+        for servable in retired:
+            statuses[servable.version] = VersionStatus(State.UNLOADING)
+            servable.retire()
+            statuses[servable.version] = VersionStatus(State.END)
+            log.info("unloaded %s version %d", name, servable.version)
+        if changed:
+            for listener in self.listeners:
+                listener(name)
+
+    def _load(
+        self, name: str, version: int, path: str, mtime: int, current: dict[int, Servable]
+    ) -> Servable | None:
+        statuses = self._status[name]
+        statuses[version] = VersionStatus(State.LOADING)
+        start = time.monotonic()
+        servable = None
+        try:
+            servable = Servable(name, version, path, self._session_config)
+            if self._require_compat and current:
+                problem = _signature_compat(current[max(current)], servable)
+                if problem:
+                    raise ServingError(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"incompatible with version {max(current)}: {problem}",
+                    )
+            warmed = warmup(servable, self._warmup_iterations) if self._enable_warmup else 0
+        except Exception as err:  # noqa: BLE001 - a bad version is reported, never fatal
+            if servable is not None:
+                servable.retire()
+            code = err.code if isinstance(err, ServingError) else grpc.StatusCode.UNKNOWN
+            message = f"loading {name} version {version} from {path} failed: {type(err).__name__}: {err}"
+            statuses[version] = VersionStatus(State.END, code, message[:2000])
+            attempts = self._retrying.pop((name, version), 0) + 1
+            self._failed[(name, version)] = (mtime, attempts, time.monotonic() + self._retry_interval)
+            log.error("%s", message)
+            return None
+        self._retrying.pop((name, version), None)
+        statuses[version] = VersionStatus(State.AVAILABLE)
+        log.info(
+            "loaded %s version %d in %.2fs (%d warm-up requests)",
+            name,
+            version,
+            time.monotonic() - start,
+            warmed,
+        )
+        return servable
+
+    def _retire_all(self, name: str) -> None:
+        view = self._views.get(name)
+        if view is None:
+            return
+        self._views[name] = ModelView({}, view.labels)
+        for servable in view.servables.values():
+            servable.retire()
+            self._status[name][servable.version] = VersionStatus(State.END)
+
+    # ---- request path ----------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return sorted(self._views)
+
+    def view(self, name: str) -> ModelView | None:
+        return self._views.get(name)
+
+    def resolve_version(self, spec: model_pb2.ModelSpec) -> int | None:
+        """The explicit version a ModelSpec asks for (version or label), None for the latest."""
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version":
+            return spec.version.value
+        if choice == "version_label":
+            view = self._views.get(spec.name)
+            labels = (
+                view.labels
+                if view is not None
+                else {k: int(v) for k, v in self._configs[spec.name].version_labels.items()}
+                if spec.name in self._configs
+                else {}
+            )
+            if spec.version_label not in labels:
+                raise invalid(f"Unrecognized servable version label: {spec.version_label}")
+            return labels[spec.version_label]
+        return None
+
+    def get(self, spec: model_pb2.ModelSpec) -> Servable:
+        """The servable for a ModelSpec, acquired: the caller must ``release()`` it."""
+        if not spec.name:
+            raise invalid("Missing ModelSpec name")
+        while True:  # a version retired between lookup and acquire: the new view has its successor
+            view = self._views.get(spec.name)
+            version = self.resolve_version(spec)
+            if view is None or not view.servables:
+                what = f"Latest({spec.name})" if version is None else f"Specific({spec.name}, {version})"
+                raise not_found(f"Servable not found for request: {what}")
+            servable = view.servables.get(max(view.servables) if version is None else version)
+            if servable is None:
+                raise not_found(f"Servable not found for request: Specific({spec.name}, {version})")
+            if servable.acquire():
+                return servable
+
+    def status(self, spec: model_pb2.ModelSpec) -> list[tuple[int, VersionStatus]]:
+        """(version, status) pairs for GetModelStatus, one version if the spec names one."""
+        if not spec.name:
+            raise invalid("Missing model name in request.")
+        statuses = self._status.get(spec.name)
+        if spec.name not in self._configs or not statuses:
+            raise not_found(f"Could not find any versions of model {spec.name}")
+        version = self.resolve_version(spec)
+        if version is None:
+            return sorted(dict(statuses).items(), reverse=True)
+        if version not in statuses:
+            raise not_found(f"Could not find version {version} of model {spec.name}")
+        return [(version, statuses[version])]

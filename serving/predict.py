@@ -1,0 +1,177 @@
+"""The PredictionService methods on one resolved servable: Predict, Classify, Regress, metadata.
+
+Front-end agnostic: the gRPC servicer and the REST handler both call these with protos; errors are
+ServingErrors carrying TF Serving's status codes and messages.
+"""
+
+from __future__ import annotations
+
+import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
+
+# isort: split
+from collections.abc import Callable
+
+import numpy as np
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    input_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+)
+
+from serving import codec
+from serving.errors import invalid, precondition
+from serving.servable import Servable, Signature
+
+# runner(signature, inputs, outputs) -> outputs: Signature.run directly or through the batcher.
+Runner = Callable[[Signature, dict, tuple], dict]
+
+
+def direct(signature: Signature, inputs: dict, outputs: tuple) -> dict:
+    return signature.run(inputs, outputs)
+
+
+def model_spec(servable: Servable, signature_name: str = "") -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=servable.name, signature_name=signature_name)
+    spec.version.value = servable.version
+    return spec
+
+
+def decode_inputs(request: predict_pb2.PredictRequest, max_elements: int) -> dict[str, np.ndarray]:
+    return {alias: codec.to_numpy(proto, max_elements) for alias, proto in request.inputs.items()}
+
+
+def run_inputs(
+    servable: Servable,
+    signature_name: str,
+    inputs: dict[str, np.ndarray],
+    output_filter=(),
+    runner: Runner = direct,
+) -> tuple[Signature, dict[str, np.ndarray]]:
+    """Validate and run decoded inputs against a signature; the REST path enters here."""
+    signature = servable.signature(signature_name)
+    outputs = signature.validate(inputs, output_filter)
+    return signature, runner(signature, inputs, outputs)
+
+
+def predict(
+    servable: Servable,
+    request: predict_pb2.PredictRequest,
+    runner: Runner = direct,
+    max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+) -> predict_pb2.PredictResponse:
+    inputs = decode_inputs(request, max_elements)
+    signature, out = run_inputs(
+        servable, request.model_spec.signature_name, inputs, tuple(request.output_filter), runner
+    )
+    response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature.key))
+    for alias, value in out.items():
+        response.outputs[alias].CopyFrom(codec.from_numpy(value))
+    return response
+
+
+def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    """The Input proto's examples, serialized (context features merged into each example)."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = list(request_input.example_list.examples)
+    elif kind == "example_list_with_context":
+        ctx = request_input.example_list_with_context.context
+        examples = []
+        for ex in request_input.example_list_with_context.examples:
+            merged = type(ex)()
+            merged.CopyFrom(ctx)
+            merged.MergeFrom(ex)
+            examples.append(merged)
+    else:
+        raise invalid("Input is empty")
+    if not examples:
+        raise invalid("Input is empty")
+    out = np.empty(len(examples), dtype=object)
+    out[:] = [e.SerializeToString() for e in examples]
+    return out
+
+
+def _example_signature(servable: Servable, name: str, wanted: tuple[str, ...]) -> Signature:
+    sig = servable.signature(name)
+    if list(sig.inputs) != ["inputs"] or not any(o in sig.outputs for o in wanted):
+        raise precondition(
+            f"signature '{sig.key}' (method {sig.method_name}) takes inputs "
+            f"{list(sig.inputs)} and returns {list(sig.outputs)}; expected one string "
+            f"input 'inputs' and an output among {list(wanted)}"
+        )
+    return sig
+
+
+def classify(
+    servable: Servable, request: classification_pb2.ClassificationRequest, runner: Runner = direct
+) -> classification_pb2.ClassificationResponse:
+    sig = _example_signature(servable, request.model_spec.signature_name, ("classes", "scores"))
+    examples = serialized_examples(request.input)
+    outputs = tuple(o for o in ("classes", "scores") if o in sig.outputs)
+    out = runner(sig, {"inputs": examples}, outputs)
+    n = examples.shape[0]
+    scores = out.get("scores")
+    classes = out.get("classes")
+    response = classification_pb2.ClassificationResponse(model_spec=model_spec(servable, sig.key))
+    result = response.result
+    for i in range(n):
+        row = result.classifications.add()
+        width = (scores if scores is not None else classes).reshape(n, -1).shape[1]
+        for j in range(width):
+            cls = row.classes.add()
+            if classes is not None:
+                label = classes.reshape(n, -1)[i, j]
+                cls.label = label.decode() if isinstance(label, bytes) else str(label)
+            if scores is not None:
+                cls.score = float(scores.reshape(n, -1)[i, j])
+    return response
+
+
+def regress(
+    servable: Servable, request: regression_pb2.RegressionRequest, runner: Runner = direct
+) -> regression_pb2.RegressionResponse:
+    sig = _example_signature(servable, request.model_spec.signature_name, ("outputs",))
+    examples = serialized_examples(request.input)
+    out = runner(sig, {"inputs": examples}, ("outputs",))["outputs"]
+    n = examples.shape[0]
+    if out.size != n:
+        raise invalid(f"regression output has {out.size} values for {n} examples; expected one each")
+    response = regression_pb2.RegressionResponse(model_spec=model_spec(servable, sig.key))
+    for v in out.reshape(-1):
+        response.result.regressions.add(value=float(v))
+    return response
+
+
+def multi_inference(
+    servable: Servable, request: inference_pb2.MultiInferenceRequest, runner: Runner = direct
+) -> inference_pb2.MultiInferenceResponse:
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        result = response.results.add(model_spec=model_spec(servable, task.model_spec.signature_name))
+        if task.method_name.endswith("classify"):
+            req = classification_pb2.ClassificationRequest(model_spec=task.model_spec, input=request.input)
+            result.classification_result.CopyFrom(classify(servable, req, runner).result)
+        elif task.method_name.endswith("regress"):
+            req = regression_pb2.RegressionRequest(model_spec=task.model_spec, input=request.input)
+            result.regression_result.CopyFrom(regress(servable, req, runner).result)
+        else:
+            raise invalid(f"unsupported MultiInference method: {task.method_name}")
+    return response
+
+
+def metadata(
+    servable: Servable, request: get_model_metadata_pb2.GetModelMetadataRequest
+) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    fields = list(request.metadata_field)
+    if fields != ["signature_def"]:
+        raise invalid(f"Metadata field(s) {fields} not supported; only 'signature_def' is.")
+    response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(servable))
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, sig in servable.signature_defs.items():
+        sig_map.signature_def[key].CopyFrom(sig)
+    response.metadata["signature_def"].Pack(sig_map)
+    return response

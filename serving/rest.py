@@ -1,0 +1,205 @@
+"""TF Serving's REST API on stdlib ``http.server``: status, metadata, :predict, :classify, :regress.
+
+Paths: ``/v1/models/<name>[/versions/<v> | /labels/<l>][/metadata | :predict | :classify | :regress]``,
+plus ``/monitoring/prometheus/metrics``. Errors are ``{"error": "<message>"}`` with TF Serving's HTTP
+status for the canonical code (400 invalid argument / failed precondition, 404 not found, ...).
+"""
+
+from __future__ import annotations
+
+import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
+
+# isort: split
+import json
+import logging
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from google.protobuf import json_format
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    input_pb2,
+    model_pb2,
+    regression_pb2,
+)
+
+from serving import restjson
+from serving.core import ServingCore
+from serving.errors import ServingError, invalid
+
+log = logging.getLogger(__name__)
+_ROUTE = re.compile(
+    r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
+    r"(?:(/metadata)|:(predict|classify|regress))?/?$"
+)
+DEFAULT_MAX_BODY_BYTES = 64 << 20
+
+
+def _to_json(message) -> dict:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "recsys-serving"
+    core: ServingCore
+    metrics_text = None  # callable -> str (Prometheus exposition), set by the server
+    max_body_bytes = DEFAULT_MAX_BODY_BYTES
+
+    def log_message(self, fmt, *args):  # quiet: one line per request would dominate the CPU
+        log.debug("%s - " + fmt, self.address_string(), *args)
+
+    def _send(self, status: int, payload, content_type: str = "application/json") -> None:
+        body = (
+            payload
+            if isinstance(payload, bytes)
+            else (json.dumps(payload, indent=None, separators=(",", ":")) + "\n").encode()
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        # headers and body in one write: two small writes meet delayed ACKs (~40 ms per request)
+        self._headers_buffer.append(b"\r\n" + body)
+        self.flush_headers()
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, {"error": message})
+
+    def do_GET(self):  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self):  # noqa: N802
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            self._route(method)
+        except ServingError as err:
+            self._error(err.http_status, err.message)
+        except Exception as err:  # noqa: BLE001 - never let a request take the server down
+            log.exception("internal error on %s %s", method, self.path)
+            self._error(500, f"{type(err).__name__}: {err}")
+
+    def _read_body(self) -> bytes | None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise invalid("invalid Content-Length") from None
+        if length < 0:
+            raise invalid("invalid Content-Length")
+        if length > self.max_body_bytes:
+            self.close_connection = True
+            self._error(413, f"request body of {length} bytes exceeds the limit of {self.max_body_bytes}")
+            return None
+        return self.rfile.read(length)
+
+    def _route(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/monitoring/prometheus/metrics" and method == "GET" and self.metrics_text:
+            self._send(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
+            return
+        m = _ROUTE.match(path)
+        verb = m.group(5) if m else None
+        if m is None or (method == "GET") != (verb is None):
+            if method == "POST":
+                self._read_body()
+            self._error(404, f"Malformed request: {method} {self.path}")
+            return
+        name, version, label, meta = m.group(1), m.group(2), m.group(3), m.group(4)
+        spec = model_pb2.ModelSpec(name=name)
+        if version is not None:
+            spec.version.value = int(version)
+        elif label is not None:
+            spec.version_label = label
+        if method == "GET":
+            if meta:
+                request = get_model_metadata_pb2.GetModelMetadataRequest(
+                    model_spec=spec, metadata_field=["signature_def"]
+                )
+                self._send(200, _to_json(self.core.metadata(request)))
+            else:
+                request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+                self._send(200, _to_json(self.core.status(request)))
+            return
+        raw = self._read_body()
+        if raw is None:
+            return
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise invalid(f"JSON Parse error: {err}") from err
+        if not isinstance(body, dict):
+            raise invalid("JSON Value: request body must be a JSON object")
+        sig_name = body.get("signature_name", "")
+        if not isinstance(sig_name, str):
+            raise invalid("'signature_name' must be a string")
+        spec.signature_name = sig_name
+        if verb == "predict":
+            signature = self.core.signature_of(spec)
+            inputs, rows = restjson.parse_predict(body, signature)
+            _, _, out = self.core.predict_arrays(spec, inputs)
+            self._send(200, restjson.format_predict(out, rows))
+            return
+        examples = restjson.examples_from_json(body)
+        request_input = input_pb2.Input()
+        request_input.example_list.examples.extend(examples)
+        if verb == "classify":
+            response = self.core.classify(
+                classification_pb2.ClassificationRequest(model_spec=spec, input=request_input)
+            )
+            results = [
+                [[c.label, c.score] if c.label else c.score for c in row.classes]
+                for row in response.result.classifications
+            ]
+        else:
+            response = self.core.regress(
+                regression_pb2.RegressionRequest(model_spec=spec, input=request_input)
+            )
+            results = [r.value for r in response.result.regressions]
+        self._send(200, {"results": results})
+
+
+class RestServer:
+    """A threading HTTP server for the REST API; ``port`` is the bound port (0 picks a free one)."""
+
+    def __init__(
+        self,
+        core: ServingCore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        metrics_text=None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        ssl_context=None,
+    ):
+        handler = type(
+            "Handler",
+            (_Handler,),
+            {
+                "core": core,
+                "metrics_text": staticmethod(metrics_text) if metrics_text else None,
+                "max_body_bytes": max_body_bytes,
+            },
+        )
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="rest", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,225 @@
+"""One loaded SavedModel version: its signatures (read from the SignatureDefs) and a session to run them.
+
+The version is loaded the way TF Serving loads it (a graph session over the ``serve`` MetaGraph, init
+ops run by the loader), so any SavedModel works without its Python classes. Each (signature, outputs)
+pair gets a session callable built once, so a request is one C++ call on numpy arrays.
+"""
+
+from __future__ import annotations
+
+from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
+
+# isort: split
+import dataclasses
+import threading
+
+import grpc
+import numpy as np
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from serving.codec import dtype_name, numpy_dtype
+from serving.errors import ServingError, invalid, precondition
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+SERVE_TAG = "serve"
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """One signature input or output: graph tensor name, DataType enum, shape (None = unknown rank)."""
+
+    alias: str
+    tensor_name: str
+    dtype: int
+    shape: tuple[int, ...] | None
+
+    @property
+    def batched(self) -> bool:
+        return bool(self.shape) and self.shape[0] == -1
+
+    def check(self, value: np.ndarray) -> None:
+        """INVALID_ARGUMENT unless ``value`` has this spec's dtype and a compatible shape."""
+        want = numpy_dtype(self.dtype)
+        if value.dtype != want and not (want.kind == "O" and value.dtype.kind in "SO"):
+            raise invalid(
+                f"input '{self.alias}' expects {dtype_name(self.dtype)} but got {_np_name(value.dtype)}"
+            )
+        if self.shape is None:
+            return
+        if value.ndim != len(self.shape) or any(
+            s >= 0 and s != d for s, d in zip(self.shape, value.shape, strict=True)
+        ):
+            raise invalid(
+                f"input '{self.alias}' expects shape {_shape_str(self.shape)} but got {list(value.shape)}"
+            )
+
+
+def _np_name(dtype: np.dtype) -> str:
+    return "string" if dtype.kind in "SOU" else dtype.name
+
+
+def _shape_str(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _spec(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
+    if info.WhichOneof("encoding") != "name":
+        raise ValueError(f"signature tensor '{alias}' is composite or sparse; only dense tensors are served")
+    shape = None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
+    return TensorSpec(alias, info.name, info.dtype, shape)
+
+
+class Signature:
+    """A SignatureDef bound to a session: validates inputs and runs the requested outputs."""
+
+    def __init__(self, key: str, definition: meta_graph_pb2.SignatureDef, session: tf.compat.v1.Session):
+        self.key = key
+        self.definition = definition
+        self.method_name = definition.method_name
+        self.inputs = {a: _spec(a, i) for a, i in sorted(definition.inputs.items())}
+        self.outputs = {a: _spec(a, i) for a, i in sorted(definition.outputs.items())}
+        self.batchable = all(s.batched for s in self.inputs.values()) and all(
+            s.batched for s in self.outputs.values()
+        )
+        self._session = session
+        self._input_order = list(self.inputs)
+        self._callables: dict[tuple[str, ...], object] = {}
+        self._lock = threading.Lock()
+
+    def validate(self, inputs: dict[str, np.ndarray], output_filter=()) -> tuple[str, ...]:
+        """Check input names, dtypes and shapes; return the output aliases to fetch."""
+        if inputs.keys() != self.inputs.keys():
+            extra = sorted(set(inputs) - set(self.inputs))
+            missing = sorted(set(self.inputs) - set(inputs))
+            raise invalid(
+                f"input size does not match signature: {len(inputs)}!={len(self.inputs)} "
+                f"len({sorted(inputs)}) != len({list(self.inputs)}). Sent extra: {extra}. "
+                f"Missing but required: {missing}."
+            )
+        for alias, value in inputs.items():
+            self.inputs[alias].check(value)
+        if self.batchable and len({v.shape[0] for v in inputs.values()}) > 1:
+            raise invalid(
+                "inputs have different batch sizes: "
+                + ", ".join(f"{a}={v.shape[0]}" for a, v in inputs.items())
+            )
+        outputs = tuple(output_filter) or tuple(self.outputs)
+        for alias in outputs:
+            if alias not in self.outputs:
+                raise invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to "
+                    f"be in the set {{{','.join(self.outputs)}}}."
+                )
+        if len(set(outputs)) != len(outputs):
+            raise invalid(f"duplicate output tensor alias in output_filter: {list(outputs)}")
+        return outputs
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Run validated inputs; TF runtime errors keep their canonical code."""
+        fn = self._callables.get(outputs)
+        if fn is None:
+            with self._lock:
+                fn = self._callables.get(outputs) or self._make_callable(outputs)
+                self._callables[outputs] = fn
+        try:
+            values = fn([inputs[a] for a in self._input_order])
+        except tf.errors.OpError as err:
+            raise ServingError(_grpc_status(err.error_code), err.message) from err
+        return dict(zip(outputs, values, strict=True))
+
+    def _make_callable(self, outputs: tuple[str, ...]):
+        """A function of the feed arrays running the session once.
+
+        ``Session.make_callable`` with a feed list falls back to the generic ``Session.run`` (fetch
+        handler, feed conversion, graph-extension lock: about as long as a small model's call), so
+        this calls the session's C entry point directly on the finalized graph, as Session.run does
+        in the end. If that private API moves, it falls back to ``make_callable``.
+        """
+        graph = self._session.graph
+        try:
+            from tensorflow.python.client import pywrap_tf_session
+
+            run = pywrap_tf_session.TF_SessionRun_wrapper
+            feeds = [
+                graph.get_tensor_by_name(self.inputs[a].tensor_name)._as_tf_output()
+                for a in self._input_order
+            ]
+            fetches = [graph.get_tensor_by_name(self.outputs[a].tensor_name)._as_tf_output() for a in outputs]
+            handle = self._session._session
+        except (ImportError, AttributeError):
+            generic = self._session.make_callable(
+                [self.outputs[a].tensor_name for a in outputs],
+                [self.inputs[a].tensor_name for a in self._input_order],
+            )
+            return lambda arrays: generic(*arrays)
+
+        def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            return run(handle, None, dict(zip(feeds, arrays, strict=True)), fetches, [], None)
+
+        return call
+
+
+def _grpc_status(code: int) -> grpc.StatusCode:
+    """TF's canonical error code number -> the gRPC status of the same number."""
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return status
+    return grpc.StatusCode.INTERNAL
+
+
+class Servable:
+    """A SavedModel version loaded into its own graph and session."""
+
+    def __init__(self, name: str, version: int, path: str, session_config=None):
+        self.name = name
+        self.version = version
+        self.path = path
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph, config=session_config)
+        try:
+            from tensorflow.python.util import deprecation
+
+            with self._graph.as_default(), deprecation.silence():
+                meta = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
+            self.signature_defs = {k: v for k, v in meta.signature_def.items() if not k.startswith("__")}
+            if not self.signature_defs:
+                raise ValueError(f"SavedModel at {path} has no serving signatures")
+            self.signatures = {k: Signature(k, v, self._session) for k, v in self.signature_defs.items()}
+        except BaseException:
+            self._session.close()
+            raise
+        self._graph.finalize()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._retired = False
+
+    def acquire(self) -> bool:
+        """Count one request using this version; False once it is retired (look it up again)."""
+        with self._lock:
+            if self._retired:
+                return False
+            self._in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            close = self._retired and self._in_flight == 0
+        if close:
+            self._session.close()
+
+    def retire(self) -> None:
+        """Unload: close the session now, or when the requests still using it finish."""
+        with self._lock:
+            self._retired = True
+            close = self._in_flight == 0
+        if close:
+            self._session.close()
+
+    def signature(self, key: str) -> Signature:
+        sig = self.signatures.get(key or "serving_default")
+        if sig is None:
+            raise precondition(f'Serving signature key "{key or "serving_default"}" not found.')
+        return sig

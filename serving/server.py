@@ -1,0 +1,214 @@
+"""The model server: version manager + batcher + gRPC (PredictionService, ModelService) + REST.
+
+``ModelServer(ServerOptions(...)).start()`` loads the configured models, then serves; ``port=0`` /
+``rest_api_port=0`` pick free ports (read back from ``.port`` / ``.rest_port``), ``rest_api_port=None``
+disables REST. The CLI ``recsys serve`` maps TF Serving's flags onto these options.
+"""
+
+from __future__ import annotations
+
+from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
+
+# isort: split
+import concurrent.futures
+import dataclasses
+import logging
+
+import grpc
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import codec, grpc_service, prometheus
+from serving.batching import Batcher, BatchingParameters
+from serving.core import ServingCore
+from serving.models import ModelManager
+from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """Everything the server needs; field names follow TF Serving's flags where one exists."""
+
+    models: list[model_server_config_pb2.ModelConfig]
+    host: str = "127.0.0.1"
+    port: int = 0
+    rest_api_port: int | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    batching: BatchingParameters | None = None
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    grpc_max_threads: int = 64
+    max_receive_message_bytes: int = 64 << 20
+    max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
+    max_rest_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    require_compatible_signatures: bool = False
+    max_num_load_retries: int = 5
+    load_retry_interval_seconds: float = 60.0
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+    shadow: object | None = None  # serving.shadow.ShadowConfig
+    request_log_file: str = ""  # PredictionLog TFRecords of sampled Predict requests
+    request_log_sample_rate: float = 0.01
+    request_log_max_records: int = 0
+
+
+class ModelServer:
+    """Owns the manager, batcher, gRPC server and REST server of one process."""
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        session_config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=options.tensorflow_intra_op_parallelism,
+            inter_op_parallelism_threads=options.tensorflow_inter_op_parallelism,
+        )
+        self.manager = ModelManager(
+            options.models,
+            options.file_system_poll_wait_seconds,
+            session_config,
+            enable_warmup=options.enable_model_warmup,
+            warmup_iterations=options.num_request_iterations_for_warmup,
+            require_compatible_signatures=options.require_compatible_signatures,
+            max_num_load_retries=options.max_num_load_retries,
+            load_retry_interval_seconds=options.load_retry_interval_seconds,
+        )
+        self.batcher = Batcher(options.batching) if options.batching is not None else None
+        self.core = ServingCore(self.manager, self.batcher, options.max_tensor_elements)
+        self.shadow = None
+        if options.shadow is not None:
+            from serving.shadow import Shadow
+
+            self.shadow = Shadow(self.core, options.shadow)
+            self.core.shadow = self.shadow
+        if options.request_log_file:
+            from serving.requestlog import RequestLogger
+
+            self.core.request_log = RequestLogger(
+                options.request_log_file, options.request_log_sample_rate, options.request_log_max_records
+            )
+        self.grpc_server: grpc.Server | None = None
+        self.rest: RestServer | None = None
+        self.port = 0
+        self.rest_port = 0
+
+    def _credentials(self):
+        with open(self.options.ssl_cert_file, "rb") as f:
+            cert = f.read()
+        with open(self.options.ssl_key_file, "rb") as f:
+            key = f.read()
+        return grpc.ssl_server_credentials([(key, cert)])
+
+    def start(self) -> ModelServer:
+        o = self.options
+        self.manager.start()
+        channel_options = [
+            ("grpc.max_receive_message_length", o.max_receive_message_bytes),
+            ("grpc.max_send_message_length", o.max_receive_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        address = f"{o.host}:{o.port}"
+        tls = bool(o.ssl_cert_file)
+        self.grpc_server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads, thread_name_prefix="grpc"),
+            options=channel_options,
+            maximum_concurrent_rpcs=o.grpc_max_threads * 4,
+        )
+        grpc_service.add_services(self.grpc_server, self.core)
+        self.port = (
+            self.grpc_server.add_secure_port(address, self._credentials())
+            if tls
+            else self.grpc_server.add_insecure_port(address)
+        )
+        self.grpc_server.start()
+        if self.port == 0:
+            raise OSError(f"could not bind the gRPC port {address}")
+        if o.rest_api_port is not None:
+            ssl_context = None
+            if tls:
+                import ssl
+
+                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ssl_context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
+            self.rest = RestServer(
+                self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
+            )
+            self.rest.start()
+            self.rest_port = self.rest.port
+        log.info(
+            "serving gRPC on %s:%d%s",
+            o.host,
+            self.port,
+            f", REST on {o.host}:{self.rest_port}" if self.rest else "",
+        )
+        return self
+
+    def batch_stats(self) -> tuple[int, int]:
+        """(model calls, requests) made through the batcher."""
+        return (self.batcher.batches_run, self.batcher.tasks_run) if self.batcher else (0, 0)
+
+    def metrics_text(self) -> str:
+        """Request counts/latency per method and code, loaded versions, shadow PD (Prometheus text)."""
+        counters = self.core.counters
+        families = [
+            (
+                "recsys_serving_requests_total",
+                "counter",
+                "requests by method and status code",
+                [
+                    ("recsys_serving_requests_total", {"method": m, "code": c}, float(n))
+                    for (m, c), n in sorted(counters.count.items())
+                ],
+            ),
+            (
+                "recsys_serving_request_seconds_total",
+                "counter",
+                "summed request latency by method",
+                [
+                    ("recsys_serving_request_seconds_total", {"method": m}, s)
+                    for m, s in sorted(counters.seconds.items())
+                ],
+            ),
+            (
+                "recsys_serving_model_versions",
+                "gauge",
+                "loaded (available) versions per model",
+                [
+                    ("recsys_serving_model_versions", {"model": name, "version": str(v)}, 1.0)
+                    for name in self.manager.model_names()
+                    for v in sorted(self.manager.view(name).servables)
+                ],
+            ),
+        ]
+        if self.batcher is not None:
+            calls = self.batcher.batches_run
+            families.append(
+                (
+                    "recsys_serving_batches_total",
+                    "counter",
+                    "model calls made by the batcher",
+                    [("recsys_serving_batches_total", {}, float(calls))],
+                )
+            )
+        text = prometheus.exposition(families)
+        if self.shadow is not None:
+            text += self.shadow.metrics_text()
+        return text
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self.rest is not None:
+            self.rest.stop()
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace).wait()
+        if self.shadow is not None:
+            self.shadow.stop()
+        if self.core.request_log is not None:
+            self.core.request_log.close()
+        if self.batcher is not None:
+            self.batcher.stop()
+        self.manager.stop()
+
+    def wait(self) -> None:
+        if self.grpc_server is not None:
+            self.grpc_server.wait_for_termination()

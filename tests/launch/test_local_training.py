@@ -1,0 +1,130 @@
+"""Real ``recsys train`` workers (MultiWorkerMirroredStrategy on 127.0.0.1) supervised by ``recsys submit``.
+
+Tiny data (1,000 rows), batch 64, one step per execution and 10-step epochs, so each job takes
+seconds of training; TensorFlow start-up dominates on the shared 2-core box.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["data.batch_size=64", "data.eval_batch_size=256", "data.shuffle_buffer=256",
+         "train.steps_per_execution=1", "train.eval_every=10", "train.train_metrics=false",
+         "export.warmup_requests=0", "model.bottom_mlp=[8]", "model.top_mlp=[16]"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("launch-data") / "synthetic"
+    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source", "synthetic",
+                    "--rows", "1000", "--output", str(out)], check=True, capture_output=True, timeout=120)
+    return str(out)
+
+
+def _args(data: str, model_dir, steps: int, *extra: str) -> list[str]:
+    sets = [f"--set={s}" for s in [f"data.spec_dir={data}", f"train.steps={steps}", *SMALL]]
+    return ["--config", "configs/synthetic_small.yaml", *sets, "--workers", "2",
+            "--model_dir", str(model_dir), "--grace_period", "3", "--status_every", "1000", *extra]
+
+
+def _checkpoint_step(model_dir) -> int:
+    """The optimizer's global step in the latest checkpoint the trainer wrote."""
+    from recsys.compat import tf
+
+    path = tf.train.latest_checkpoint(os.path.join(str(model_dir), "checkpoints"))
+    assert path, f"no checkpoint in {model_dir}"
+    return int(tf.train.load_checkpoint(path).get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _assert_exported(export_path: str) -> None:
+    assert export_path and os.path.isfile(os.path.join(export_path, "saved_model.pb")), export_path
+    assert os.path.isdir(os.path.join(export_path, "variables"))
+
+
+def test_two_worker_job_completes_and_exports(tiny_data, tmp_path, submit_factory, job_status):
+    model_dir = tmp_path / "model"
+    job = submit_factory(_args(tiny_data, model_dir, 20, "--backoff_limit", "0"))
+    assert job.finish(240) == 0, job.tail()
+    status = job_status(str(model_dir / "submit"))
+    assert status["ok"] and len(status["attempts"]) == 1, status
+    _assert_exported(status["export_path"])
+    assert f"export: {status['export_path']}" in job.output()
+    assert _checkpoint_step(model_dir) == 20
+    # Both workers really formed one MultiWorkerMirroredStrategy cluster; logs are prefixed per worker.
+    out = job.output()
+    for i in range(2):
+        assert re.search(rf"\[worker-{i}\] .*MultiWorkerMirroredStrategy with cluster_spec "
+                         r".*num_workers = 2", out)
+        assert os.path.getsize(model_dir / "submit" / f"worker-{i}.attempt-1.log") > 0
+    assert '"is_chief": true' in (model_dir / "submit" / "worker-0.attempt-1.log").read_text()
+    print(f"\n2-worker job, 20 steps: {status['seconds']:.1f}s")
+
+
+def test_sigkill_of_a_worker_restarts_and_resumes_from_backup(tiny_data, tmp_path, submit_factory,
+                                                              job_status, is_alive):
+    model_dir = tmp_path / "model"
+    job = submit_factory(_args(tiny_data, model_dir, 60, "--backoff_limit", "2", "--backoff_delay", "1"))
+    job.wait_for(r"^\[worker-0\] Epoch 3/6", 240)  # epochs 1-2 (20 steps) are in the backup
+    victim = job.worker_pids()[1]
+    killed_at = time.monotonic() - job.start
+    os.kill(victim, signal.SIGKILL)
+    detected = job.wait_for(r"\[submit\] attempt 1 failed", 60)
+    detected_at = job.times[job.lines.index(detected.string)]
+    up = job.wait_for(r"\[submit\] attempt 2: all 2 worker\(s\) up", 120)
+    up_at = job.times[job.lines.index(up.string)]
+    assert job.finish(240) == 0, job.tail()
+    status = job_status(str(model_dir / "submit"))
+    first, second = status["attempts"]
+    assert not first["ok"] and first["failed_worker"] == 1
+    assert f"worker-1 (pid {victim}) was killed by SIGKILL" in first["reason"]
+    assert not any(is_alive(pid) for pid in first["pids"])
+    assert second["ok"]
+    # Resumed from the BackupAndRestore state (end of epoch 2 or later), not from step 0 ...
+    assert second["first_epochs"][0] >= 3, second
+    if second["first_steps"][0] is not None:  # once the trainer installs recsys.launch.heartbeat
+        assert second["first_steps"][0] == 10 * (second["first_epochs"][0] - 1) >= 20, second
+    assert "training resumes from it" in job.output()
+    # ... and finished at exactly the planned number of steps, with an export.
+    assert _checkpoint_step(model_dir) == 60
+    _assert_exported(status["export_path"])
+    redone = 10 * (first_epochs_started(model_dir) - second["first_epochs"][0] + 1)
+    print(f"\nSIGKILL detected after {detected_at - killed_at:.1f}s; attempt 2 up "
+          f"{up_at - killed_at:.1f}s after the kill; resumed at epoch {second['first_epochs'][0]} "
+          f"(step {10 * (second['first_epochs'][0] - 1)}); at most {redone} steps redone; "
+          f"job {status['seconds']:.1f}s")
+
+
+def first_epochs_started(model_dir) -> int:
+    """The last epoch the chief began in attempt 1."""
+    text = (model_dir / "submit" / "worker-0.attempt-1.log").read_text(errors="replace")
+    return max(int(n) for n in re.findall(r"^Epoch (\d+)/\d+", text, flags=re.M))
+
+
+def test_worker_that_never_starts_fails_within_the_barrier_timeout(tiny_data, tmp_path, submit_factory,
+                                                                    is_alive):
+    """Worker 1 hangs before TensorFlow starts; worker 0 (real trainer) waits for it in the strategy."""
+    wrapper = tmp_path / "python"
+    wrapper.write_text("#!/bin/sh\ncase \"$TF_CONFIG\" in *'\"index\": 1'*) echo $$ > "
+                       f"{tmp_path}/hung.pid; exec sleep 1000;; esac\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    job = submit_factory(_args(tiny_data, tmp_path / "model", 20, "--backoff_limit", "0",
+                               "--startup_timeout", "20", "--python", str(wrapper)))
+    t0 = time.monotonic()
+    assert job.finish(90) == 1
+    elapsed = time.monotonic() - t0
+    out = job.output()
+    assert "startup barrier timed out after 20s" in out
+    assert re.search(r"worker-1 \(pid \d+\) never came up: no output at all", out)
+    assert "job failed after 1 attempt(s)" in out
+    assert elapsed < 20 + 15, elapsed
+    hung = int((tmp_path / "hung.pid").read_text())
+    assert not is_alive(hung) and not any(is_alive(pid) for pid in job.worker_pids())

@@ -1,0 +1,55 @@
+"""Two worker processes give the same shards, vocabularies and spec as one in-memory worker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from pipelines import feature_spec
+from pipelines.config import PreprocessConfig, SyntheticParams
+from pipelines.sources.criteo import criteo_schema
+
+
+def _key(ex: dict) -> tuple:
+    return tuple(sorted((k, tuple(v)) for k, v in ex.items()))
+
+
+@pytest.mark.slow
+def test_multi_processing_matches_in_memory(tmp_path, run_config, read_examples):
+    outs = {}
+    for mode, args in {
+        "in_memory": [],
+        "multi": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+    }.items():
+        out = tmp_path / mode
+        cfg = PreprocessConfig(
+            source="synthetic",
+            output=str(out),
+            schema=criteo_schema(),
+            synthetic=SyntheticParams(rows=6_000, seed=11, chunk_rows=1_000),
+            hash_threshold=500,
+        )
+        summary = run_config(cfg, *args)
+        assert summary.stage_counts["0_chunks"] == 6
+        outs[mode] = out
+    a, b = (feature_spec.load(str(o)) for o in outs.values())
+    assert a.counts == b.counts and a.counts.read == 6_000
+    for fa, fb in zip(a.features, b.features, strict=True):
+        assert (fa.name, fa.encoding, fa.vocabulary_size, fa.cardinality, fa.hash_buckets) == (
+            fb.name,
+            fb.encoding,
+            fb.vocabulary_size,
+            fb.cardinality,
+            fb.hash_buckets,
+        )
+        assert fa.stats.count == fb.stats.count
+        assert fa.stats.mean == pytest.approx(fb.stats.mean, rel=1e-12)
+        assert fa.stats.variance == pytest.approx(fb.stats.variance, rel=1e-12)
+        if fa.vocabulary_file:
+            assert (outs["in_memory"] / fa.vocabulary_file).read_text() == (
+                outs["multi"] / fb.vocabulary_file
+            ).read_text()
+    for split in ("train", "eval"):
+        ea, eb = (Counter(map(_key, read_examples(o, split))) for o in outs.values())
+        assert ea == eb and sum(ea.values()) > 0
