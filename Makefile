@@ -26,8 +26,9 @@ install: $(STAMP)
 install-test: $(TEST_STAMP)
 
 ## The main job end to end on its embedded defaults (synthetic data, local cluster).
+## Real data: make demo DATA=../shared/data/ml-100k SOURCE=movielens (or a Criteo TSV, SOURCE=criteo).
 demo: $(STAMP)
-	$(BIN)/recsys demo $(DEMO_ARGS)
+	$(BIN)/recsys demo $(if $(SOURCE),--source=$(SOURCE)) $(if $(DATA),--data=$(DATA)) $(DEMO_ARGS)
 
 ## The whole test suite.
 test: $(TEST_STAMP)
@@ -40,6 +41,9 @@ lint: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/activations.py --json out/bench/activations.json
+	$(BIN)/python benchmarks/preprocess.py --json out/bench/preprocess.json
+	$(BIN)/python benchmarks/train.py --json out/bench/train.json
+	$(BIN)/python benchmarks/serving.py --json out/bench/serving.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -105,7 +105,10 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
         "errors", STATS, main="info"
     )
     infos = results.info
-    firsts = infos | "AllChunks" >> beam.combiners.ToList() | "FirstLines" >> beam.Map(first_lines)
+    # Side inputs are single lists built with ToList: BundleBasedDirectRunner can hand an empty
+    # AsList() of a multi-output ParDo's main output to a DoFn (seen with Beam 2.77).
+    all_infos = infos | "AllChunks" >> beam.combiners.ToList()
+    firsts = all_infos | "FirstLines" >> beam.Map(first_lines)
     written = (
         results.errors
         | "ErrorJson" >> beam.Map(error_record, beam.pvalue.AsSingleton(firsts))
@@ -125,9 +128,9 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
         | "WriteSpec"
         >> beam.ParDo(
             WriteSpec(config, n),
-            beam.pvalue.AsList(infos),
+            beam.pvalue.AsSingleton(all_infos),
             beam.pvalue.AsDict(stats),
-            beam.pvalue.AsList(written),
+            beam.pvalue.AsSingleton(written | "WrittenFiles" >> beam.combiners.ToList()),
             **side,
         )
     )

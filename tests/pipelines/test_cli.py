@@ -133,3 +133,14 @@ def test_cli_help_lists_the_flags(tmp_path):
         "--direct_num_workers",
     ):
         assert flag in res.stdout
+
+
+def test_pipelines_package_imports_neither_tensorflow_nor_recsys():
+    code = (
+        "import sys, pipelines.pipeline, pipelines.dofns, pipelines.sources.movielens, "
+        "pipelines.sources.synthetic, pipelines.sources.csv; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'recsys')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]"

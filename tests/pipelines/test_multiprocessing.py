@@ -53,3 +53,26 @@ def test_multi_processing_matches_in_memory(tmp_path, run_config, read_examples)
     for split in ("train", "eval"):
         ea, eb = (Counter(map(_key, read_examples(o, split))) for o in outs.values())
         assert ea == eb and sum(ea.values()) > 0
+
+
+def test_bundle_based_direct_runner_gives_the_same_result(tmp_path, run_config, read_examples):
+    """Another runner, same pipeline code: the output must not depend on the runner."""
+    outs = []
+    for runner in ("DirectRunner", "BundleBasedDirectRunner"):
+        out = tmp_path / runner
+        cfg = PreprocessConfig(
+            source="synthetic",
+            output=str(out),
+            schema=criteo_schema(),
+            synthetic=SyntheticParams(rows=3_000, seed=4, chunk_rows=1_000),
+        )
+        run_config(cfg, f"--runner={runner}")
+        outs.append(out)
+    a, b = (feature_spec.load(str(o)) for o in outs)
+    assert a.counts == b.counts and a.counts.read == 3_000
+    assert [f.vocabulary_size for f in a.features] == [f.vocabulary_size for f in b.features]
+    assert (outs[0] / "vocab/C1.txt").read_text() == (outs[1] / "vocab/C1.txt").read_text()
+    for split in ("train", "eval"):
+        assert Counter(map(_key, read_examples(outs[0], split))) == Counter(
+            map(_key, read_examples(outs[1], split))
+        )
