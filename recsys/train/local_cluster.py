@@ -7,38 +7,22 @@ SIGTERM), and so are its peers.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from recsys.launch.ports import free_ports
+from recsys.launch.tf_config import local_hosts, tf_config
 
 
 def tf_configs(num_workers: int) -> list[str]:
-    """One TF_CONFIG JSON per worker (worker 0 is the chief)."""
-    hosts = [f"127.0.0.1:{p}" for p in free_ports(num_workers)]
-    return [
-        json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})
-        for i in range(num_workers)
-    ]
+    """One TF_CONFIG JSON per worker on fresh 127.0.0.1 ports (worker 0 is the chief)."""
+    hosts = local_hosts(free_ports(num_workers))
+    return [tf_config(hosts, i) for i in range(num_workers)]
 
 
 @dataclass
@@ -60,14 +44,14 @@ def run_local_cluster(
     procs = []
     logs = []
     base = dict(os.environ, **(env or {}))
-    for i, tf_config in enumerate(tf_configs(num_workers)):
+    for i, worker_config in enumerate(tf_configs(num_workers)):
         out = open(_tmp(f"w{i}.out"), "w+")  # noqa: SIM115
         err = open(_tmp(f"w{i}.err"), "w+")  # noqa: SIM115
         logs.append((out, err))
         procs.append(
             subprocess.Popen(
                 list(argv),
-                env=dict(base, TF_CONFIG=tf_config),
+                env=dict(base, TF_CONFIG=worker_config),
                 cwd=cwd,
                 stdout=out,
                 stderr=err,
