@@ -54,17 +54,18 @@ def shape_of(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...]:
     """Dimensions of a fully defined request shape (unknown rank or negative sizes are invalid)."""
     if shape.unknown_rank:
         raise invalid("request tensor has unknown rank")
-    dims = tuple(d.size for d in shape.dim)
-    if any(d < 0 for d in dims):
+    dims = tuple([d.size for d in shape.dim])
+    if dims and min(dims) < 0:
         raise invalid(f"request tensor has a negative dimension: {list(dims)}")
     return dims
 
 
 def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
     """Decode a request TensorProto (tensor_content or the typed value field, a single value broadcast)."""
-    np_dtype, field = _DTYPES.get(proto.dtype, (None, None))
-    if np_dtype is None:
+    entry = _DTYPES.get(proto.dtype)
+    if entry is None:
         raise invalid(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
+    np_dtype, field = entry
     dims = shape_of(proto.tensor_shape)
     size = 1
     for d in dims:

@@ -11,6 +11,7 @@ from recsys.compat import tf  # first: Keras 2 before anything imports tensorflo
 
 # isort: split
 import dataclasses
+import functools
 import threading
 
 import grpc
@@ -39,18 +40,25 @@ class TensorSpec:
     def batched(self) -> bool:
         return bool(self.shape) and self.shape[0] == -1
 
+    @functools.cached_property
+    def _expect(self) -> tuple[np.dtype, int | None, tuple[tuple[int, int], ...]]:
+        """(numpy dtype, rank or None, fixed (axis, size) pairs): precomputed for the request path."""
+        if self.shape is None:
+            return numpy_dtype(self.dtype), None, ()
+        fixed = tuple((i, s) for i, s in enumerate(self.shape) if s >= 0)
+        return numpy_dtype(self.dtype), len(self.shape), fixed
+
     def check(self, value: np.ndarray) -> None:
         """INVALID_ARGUMENT unless ``value`` has this spec's dtype and a compatible shape."""
-        want = numpy_dtype(self.dtype)
+        want, rank, fixed = self._expect
         if value.dtype != want and not (want.kind == "O" and value.dtype.kind in "SO"):
             raise invalid(
                 f"input '{self.alias}' expects {dtype_name(self.dtype)} but got {_np_name(value.dtype)}"
             )
-        if self.shape is None:
+        if rank is None:
             return
-        if value.ndim != len(self.shape) or any(
-            s >= 0 and s != d for s, d in zip(self.shape, value.shape, strict=True)
-        ):
+        shape = value.shape
+        if len(shape) != rank or any(shape[i] != s for i, s in fixed):
             raise invalid(
                 f"input '{self.alias}' expects shape {_shape_str(self.shape)} but got {list(value.shape)}"
             )
