@@ -36,10 +36,42 @@ def variant_row(variant: str, replicas: list[dict[str, Any]], pd_summary) -> dic
     return row
 
 
+def _pct(value: float) -> str:
+    """A PD as a percentage, readable from 1e-6 % to 100 %."""
+    pct = value * 100
+    return f"{pct:.2f}%" if pct == 0 or abs(pct) >= 0.01 else f"{pct:.1e}%"
+
+
+def over_time_table(variants: list[dict[str, Any]]) -> str:
+    """Relative PD (%) and mean AUC of every variant at every evaluation step: PD vs training length."""
+    steps = sorted({p["step"] for v in variants for p in v.get("pd_over_time", [])})
+    if not steps:
+        return ""
+    lines = ["| variant | " + " | ".join(f"step {s}" for s in steps) + " |",
+             "|---|" + "---:|" * len(steps)]
+    for v in variants:
+        by_step = {p["step"]: p for p in v.get("pd_over_time", [])}
+        cells = []
+        for s in steps:
+            p = by_step.get(s)
+            if p is None:
+                cells.append("")
+                continue
+            pd = _pct(p["relative_pd"])
+            cells.append(f"{pd} / {p['auc']:.4f}" if "auc" in p else pd)
+        lines.append(f"| `{v['variant']}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Each cell: relative PD (mean over replica pairs) / AUC (mean over replicas) at that step.")
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(d: dict[str, float], scale: float = 1.0, digits: int = 4, unit: str = "") -> str:
     if d is None or math.isnan(d["mean"]):
         return "n/a"
-    return f"{d['mean'] * scale:.{digits}f} ± {d['std'] * scale:.{digits}f}{unit}"
+    mean, std = d["mean"] * scale, d["std"] * scale
+    if 0 < abs(mean) < 10 ** -digits:  # tiny but not zero (e.g. PD from 1e-7 weight noise): keep it visible
+        return f"{mean:.2e} ± {std:.1e}{unit}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
 
 
 def markdown_table(rows: list[dict[str, Any]], title: str = "") -> str:

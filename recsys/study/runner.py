@@ -153,8 +153,8 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                                            "absolute_pd": d.absolute_pd}
                                           for p, d in zip(pd_summary.pairs, pd_summary.per_pair,
                                                           strict=True)]})
-        _log(f"{activation!r}: relative PD {pd_summary.relative.mean * 100:.4f}% "
-             f"(± {pd_summary.relative.std * 100:.4f}% over {len(pd_summary.pairs)} pairs), "
+        _log(f"{activation!r}: relative PD {pd_summary.relative.mean * 100:.4g}% "
+             f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
              f"AUC {row['auc']['mean']:.4f}")
     payload = {
         "title": options.title, "config": loading.to_dict(base),
@@ -164,6 +164,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     report.write_json(results_path, payload)
     with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
         fh.write(report.markdown_table(rows, options.title))
+        over_time = report.over_time_table(variants_out)
+        if over_time:
+            fh.write("\n#### PD and AUC over training\n\n" + over_time)
     report.frontier_plot(rows, os.path.join(output, FRONTIER_PNG), options.title)
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload
