@@ -25,7 +25,7 @@ class DemoOptions:
     output: str = "out/demo"
     source: str = "synthetic"  # synthetic | criteo | movielens
     data: str = ""  # input path for criteo / movielens
-    rows: int = 50_000  # synthetic rows
+    rows: int = 200_000  # synthetic rows (fewer overfit within the demo's training length)
     activations: tuple[str, ...] = ("relu", "smelu(beta=1)")
     replicas: int = 2
     workers: int = 2

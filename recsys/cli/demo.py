@@ -12,7 +12,7 @@ from absl import flags
 flags.DEFINE_string("output", "out/demo", "Where everything goes.")
 flags.DEFINE_enum("source", "synthetic", ["synthetic", "criteo", "movielens"], "Data source.")
 flags.DEFINE_string("data", "", "Input for --source=criteo (TSV) or movielens (the ml-100k directory).")
-flags.DEFINE_integer("rows", 50_000, "Synthetic rows to generate.")
+flags.DEFINE_integer("rows", 200_000, "Synthetic rows to generate.")
 flags.DEFINE_string("activations", "relu,smelu(beta=1)", "Variants of the study.")
 flags.DEFINE_integer("replicas", 2, "Replicas per variant.")
 flags.DEFINE_integer("workers", 2, "Workers of the local cluster per replica (1: in process).")

@@ -93,6 +93,15 @@ def markdown_table(rows: list[dict[str, Any]], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def results_markdown(payload: dict[str, Any]) -> str:
+    """results.md of a study from its results.json payload: the table, then PD and AUC over training."""
+    text = markdown_table(payload["variants"], payload.get("title", ""))
+    over_time = over_time_table(payload["variants"])
+    if over_time:
+        text += "\n#### PD and AUC over training\n\n" + over_time
+    return text
+
+
 def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", metric: str = "auc") -> str:
     """PNG of accuracy (y) against relative PD (x) with error bars: the accuracy-reproducibility frontier."""
     import matplotlib

@@ -163,10 +163,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     }
     report.write_json(results_path, payload)
     with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
-        fh.write(report.markdown_table(rows, options.title))
-        over_time = report.over_time_table(variants_out)
-        if over_time:
-            fh.write("\n#### PD and AUC over training\n\n" + over_time)
+        fh.write(report.results_markdown(payload))
     report.frontier_plot(rows, os.path.join(output, FRONTIER_PNG), options.title)
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload
