@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed windows")
     p.add_argument("--windows", type=int, default=5, help="timed windows")
     p.add_argument("--window_steps", type=int, default=40, help="steps per window")
-    p.add_argument("--modes", default="model,e2e", help="comma-separated: model, e2e")
+    p.add_argument("--modes", default="e2e,model", help="comma-separated: model, e2e")
     p.add_argument("--skip_two_workers", action="store_true")
     p.add_argument("--set", action="append", default=[], help="config override key=value")
     p.add_argument("--data_dir", help="reuse/write the synthetic data here")
