@@ -89,6 +89,20 @@ def _replica_outcome(history, labels, seconds: float, export_path) -> dict[str, 
             "export_path": export_path}
 
 
+def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
+    """Before any training: each replica's export version must be free (or, with overwrite, freed)."""
+    if not options.export_dir:
+        return
+    taken = [path for activation in options.activations for r in range(options.replicas)
+             if os.path.exists(path := os.path.join(options.export_dir, summaries.group_tag(activation),
+                                                    str(r + 1)))]
+    if taken and not overwrite:
+        raise FileExistsError(f"exports already exist: {taken}; choose another --export_dir or pass "
+                              "--overwrite")
+    for path in taken:
+        shutil.rmtree(path)
+
+
 def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
     """Train every (variant, replica), write results.json / results.md / frontier.png and TensorBoard."""
     if options.replicas < 2:
@@ -98,6 +112,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     results_path = os.path.join(output, RESULTS_JSON)
     if os.path.exists(results_path) and not overwrite:
         raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+    _claim_exports(options, overwrite)
     os.makedirs(output, exist_ok=True)
     loading.save(base, output)
     tb_root = output

@@ -122,3 +122,18 @@ def test_study_on_the_two_worker_local_cluster(data_dir, tmp_path):
     assert v["relative_pd"]["mean"] > 0 and 0.3 < v["auc"]["mean"] < 1.0
     replica_dir = tmp_path / "cluster" / "runs" / "smelu_beta_1" / "replica_0"
     assert (replica_dir / "eval_predictions.npz").exists() and (replica_dir / "workers").is_dir()
+
+
+def test_study_exports_replicas_as_versions_and_refuses_to_clobber_them(data_dir, tmp_path):
+    exports = tmp_path / "models"
+    options = runner.StudyOptions(activations=("relu",), replicas=2, export_dir=str(exports))
+    base = _base(data_dir)
+    runner.run_study(base, options, str(tmp_path / "s1"))
+    assert sorted(os.listdir(exports / "relu")) == ["1", "2"]
+    assert (exports / "relu" / "2" / "saved_model.pb").exists()
+    with pytest.raises(FileExistsError, match="exports already exist"):
+        runner.run_study(base, options, str(tmp_path / "s2"))
+    assert not (tmp_path / "s2").exists()  # refused before training anything
+    first = (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns
+    runner.run_study(base, options, str(tmp_path / "s2"), overwrite=True)
+    assert (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns != first
