@@ -37,7 +37,6 @@ test: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check recsys pipelines serving tests benchmarks
-	$(BIN)/ruff format --check recsys pipelines serving tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/activations.py --json out/bench/activations.json
