@@ -12,10 +12,11 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from recsys.launch.ports import free_ports
 
 STAGES = 7
 
@@ -124,7 +125,7 @@ class Demo:
                 fh.write(f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow"'
                          " model_version_policy { all {} } }\n")
             fh.write("}\n")
-        port = _free_port()
+        port = free_ports(1)[0]
         args = ["serve", f"--port={port}", f"--model_config_file={config}", "--enable_batching"]
         print("$ recsys " + " ".join(args) + "   (in the background)", flush=True)
         log = open(os.path.join(self.out, "server.log"), "w")  # noqa: SIM115 - closed with the process
@@ -229,12 +230,6 @@ class Demo:
         elapsed = time.monotonic() - self.start
         print(f"demo finished in {int(elapsed // 60)}m{int(elapsed % 60):02d}s; all outputs in {self.out}")
         return {"study": result, "online": online, "seconds": elapsed}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _last_json(text: str):

@@ -39,15 +39,16 @@ def write_replica_hparams(run_dir: str, variant: str, activation: str, plan: dic
     writer.close()
 
 
-def write_pd_over_time(logdir: str, variant: str, records: list[list[tuple[int, object]]]) -> list[dict]:
-    """PD between the replicas at every evaluation step they share; returns the per-step values."""
+def write_pd_over_time(logdir: str, variant: str, records: list[dict[int, object]]) -> list[dict]:
+    """PD between the replicas at every evaluation step they share ({step: predictions} per replica);
+    returns the per-step values."""
     if len(records) < 2:
         return []
-    steps = sorted(set.intersection(*[{s for s, _ in r} for r in records]))
+    steps = sorted(set.intersection(*[set(r) for r in records]))
     writer = tf.summary.create_file_writer(os.path.join(logdir, PD_RUN))
     out = []
     for step in steps:
-        preds = [dict(r)[step] for r in records]
+        preds = [r[step] for r in records]
         summary = pairwise_pd(preds)
         summaries.write_pd(writer, variant, step, summary)
         out.append({"step": int(step), "relative_pd": summary.relative.mean,

@@ -147,7 +147,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             elif not np.array_equal(labels, out["labels"]):
                 raise RuntimeError("replicas were evaluated on different examples (eval order changed)")
             preds.append(out["predictions"])
-            records.append(out["records"])
+            records.append(dict(out["records"]))  # {step: eval predictions}
             replicas.append({"plan": plan.as_dict(), "metrics": out["metrics"],
                              "train_seconds": out["train_seconds"], "export_path": out["export_path"]})
             done += 1
@@ -157,7 +157,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
         pd_summary = pairwise_pd(preds)
         over_time = dashboards.write_pd_over_time(tb_root, activation, records)
         for point in over_time:  # accuracy beside PD at every evaluation, too
-            accs = [accuracy.accuracy_metrics(labels, dict(rec)[point["step"]]) for rec in records]
+            accs = [accuracy.accuracy_metrics(labels, rec[point["step"]]) for rec in records]
             for key in ("auc", "logloss"):
                 point[key] = float(np.mean([a[key] for a in accs]))
         row = report.variant_row(activation, replicas, pd_summary)

@@ -24,8 +24,8 @@ from recsys.launch.heartbeat import heartbeat_callback
 from recsys.models.activation import validate_activation
 from recsys.models.ranking import RankingModel
 from recsys.train.determinism import apply_determinism, perturb_weights
-from recsys.train.evaluate import evaluate, predict_with_labels
 from recsys.train.evaluate import metrics as eval_metrics
+from recsys.train.evaluate import predict_with_labels
 from recsys.train.strategy import Role, make_strategy
 
 EVAL_PREDICTIONS = "eval_predictions.npz"
@@ -80,13 +80,10 @@ class PeriodicEval(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.plain.set_weights(self.model.get_weights())  # a collective: every worker runs it
+        preds, self.labels = predict_with_labels(self.plain, self.eval_ds)
+        self.last = eval_metrics(self.labels, preds)
         if self.record:
-            preds, self.labels = predict_with_labels(self.plain, self.eval_ds)
-            step = min((epoch + 1) * self.steps_per_epoch, self.total_steps)
-            self.history.append((step, preds))
-            self.last = {**eval_metrics(self.labels, preds), "examples": int(preds.size)}
-        else:
-            self.last = evaluate(self.plain, self.eval_ds)
+            self.history.append((min((epoch + 1) * self.steps_per_epoch, self.total_steps), preds))
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in self.last.items() if k != "examples"})
         if self.verbose:
