@@ -1,9 +1,11 @@
 """``recsys submit --config FILE --cluster local|kubernetes --workers N [--set k=v ...] --model_dir DIR``.
 
 ``--cluster local`` (the default) runs N ``recsys train`` workers on 127.0.0.1 under a supervisor that
-restarts them all on a failure or a stall, up to ``--backoff_limit`` times, resuming from the trainer's
-BackupAndRestore state. ``--cluster kubernetes`` renders a TFJob (or ``--k8s_kind=indexedjob``) and
-prints it (``--dry_run``) or creates it with the kubernetes client and follows it to the end.
+restarts them all on a failure or a stall, up to ``--backoff_limit`` times; the trainer resumes bit-exactly
+from its backup. Run again into the same ``--model_dir``, it resumes an unfinished run, does nothing for
+a finished one (``--overwrite`` starts over) and refuses a changed config, data or worker count.
+``--cluster kubernetes`` renders a TFJob (or ``--k8s_kind=indexedjob``) and prints it (``--dry_run``)
+or creates it with the kubernetes client and follows it to the end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ flags.DEFINE_enum("cluster", "local", ["local", "kubernetes"], "where the worker
 flags.DEFINE_integer("workers", 2, "number of workers (worker 0 is the chief)")
 flags.DEFINE_multi_string("env", [], "extra environment variable for every worker: --env NCCL_DEBUG=INFO")
 flags.DEFINE_integer("backoff_limit", 3, "restarts of the whole job before it is declared failed")
+flags.DEFINE_bool("overwrite", False, "local: discard a previous run in --model_dir and start over (without "
+                  "it a finished run is left alone and an unfinished one resumes exactly)")
+flags.DEFINE_list("allow_resume_change", [], "resume although these differ from the run in --model_dir: "
+                  "any of config, data, workers (recorded in the fingerprint; not bit-exact)")
 # Local cluster.
 flags.DEFINE_float("startup_timeout", 180.0, "local: seconds for every worker to come up (join the "
                    "cluster / start training) before the attempt fails")
@@ -35,8 +41,7 @@ flags.DEFINE_float("backoff_delay", 10.0, "local: delay before the first restart
 flags.DEFINE_float("backoff_max_delay", 300.0, "local: cap of the restart delay")
 flags.DEFINE_float("grace_period", 10.0, "local: seconds between SIGTERM and SIGKILL when stopping")
 flags.DEFINE_float("status_every", 30.0, "local: seconds between progress lines")
-flags.DEFINE_integer("heartbeat_every", 10, "local: heartbeat every N batch callbacks (if the trainer "
-                     "installs recsys.launch.heartbeat)")
+flags.DEFINE_integer("heartbeat_every", 10, "local: the trainer writes a heartbeat every N global steps")
 flags.DEFINE_string("logs_dir", None, "local: per-worker logs and status.json (default "
                     "<model_dir>/submit)")
 flags.DEFINE_string("python", sys.executable, "local: the Python that runs `-m recsys.cli train`")
@@ -118,11 +123,17 @@ def _run_local() -> int:
                          "preprocess --output DIR` and pass --set data.spec_dir=DIR)")
     config = FLAGS.config if not os.path.exists(FLAGS.config) else os.path.abspath(FLAGS.config)
     model_dir = os.path.abspath(FLAGS.model_dir)
+    log_dir = FLAGS.logs_dir or os.path.join(model_dir, "submit")
+    decided = _check_model_dir(experiment, model_dir, log_dir)
+    if decided is not None:
+        return decided
     command = [FLAGS.python, "-m", "recsys.cli", "train", "--config", config]
     command += [f"--set={s}" for s in FLAGS.set] + ["--model_dir", model_dir]
+    if FLAGS.allow_resume_change:
+        command.append("--allow_resume_change=" + ",".join(FLAGS.allow_resume_change))
     spec = LocalJobSpec(
         command=command, num_workers=FLAGS.workers,
-        log_dir=FLAGS.logs_dir or os.path.join(model_dir, "submit"),
+        log_dir=log_dir, model_dir=model_dir,
         startup_timeout=FLAGS.startup_timeout, heartbeat_timeout=FLAGS.heartbeat_timeout,
         backoff_limit=FLAGS.backoff_limit, backoff_delay=FLAGS.backoff_delay,
         backoff_max_delay=FLAGS.backoff_max_delay, grace_period=FLAGS.grace_period,
@@ -138,6 +149,35 @@ def _run_local() -> int:
         return 128 + sig.signum
     print(f"[submit] {result.message}", file=sys.stdout if result.ok else sys.stderr, flush=True)
     return 0 if result.ok else 1
+
+
+def _check_model_dir(experiment: Any, model_dir: str, log_dir: str) -> int | None:
+    """Before any worker starts: --overwrite, a finished run (exit 0) or a refused resume (exit 1)."""
+    import shutil
+
+    from recsys.train import run_state
+
+    if FLAGS.overwrite:
+        run_state.clear(model_dir)
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return None
+    try:
+        ident = run_state.identity(experiment, FLAGS.workers)
+        has_backup = os.path.isfile(os.path.join(model_dir, "backup", "checkpoint"))
+        action, state = run_state.prepare(model_dir, ident, has_backup=has_backup,
+                                          allow=tuple(FLAGS.allow_resume_change), write=False)
+    except (run_state.ResumeRefused, ValueError) as err:
+        print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
+        return 1
+    if action == "finished":
+        assert state is not None
+        print(f"[submit] {model_dir} already holds this run, finished at step {state.final_step} (weights "
+              f"sha256 {state.weights_sha256[:16]}...): nothing to do; --overwrite starts over", flush=True)
+        return 0
+    if action == "resume":
+        print(f"[submit] {model_dir} holds an unfinished run of this config: it resumes from its backup",
+              flush=True)
+    return None
 
 
 def _cluster_settings() -> dict[str, Any]:
@@ -176,6 +216,8 @@ def _run_kubernetes() -> int:
         sets.append("determinism.collective=NCCL")
     train_args = ["train", "--config", f"{manifests.CONFIG_MOUNT}/config.yaml"]
     train_args += [f"--set={x}" for x in sets] + ["--model_dir", FLAGS.model_dir]
+    if FLAGS.allow_resume_change:
+        train_args.append("--allow_resume_change=" + ",".join(FLAGS.allow_resume_change))
     spec = manifests.K8sJobSpec(
         name=s["name"] or default_job_name(experiment.name), image=s["image"] or "",
         num_workers=int(s["workers"]), train_args=train_args, kind=s["k8s_kind"], namespace=s["namespace"],

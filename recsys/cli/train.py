@@ -7,6 +7,7 @@ Runs as one process, or as one worker of a MultiWorkerMirroredStrategy cluster w
 from __future__ import annotations
 
 import json
+import sys
 
 from absl import flags
 
@@ -24,6 +25,10 @@ flags.DEFINE_string(
     "directory for checkpoints, logs, the resolved config and (unless export.base_dir is set) the export",
 )
 flags.DEFINE_bool("print_config", False, "print the resolved config and exit")
+flags.DEFINE_bool("overwrite", False, "discard a previous run in --model_dir and start over (without it, a "
+                  "finished run is left as it is and an unfinished one resumes exactly)")
+flags.DEFINE_list("allow_resume_change", [], "resume although these differ from the run in --model_dir: "
+                  "any of config, data, workers (recorded in the fingerprint: no bit-exact guarantee)")
 flags.mark_flag_as_required("model_dir")
 
 
@@ -41,12 +46,18 @@ def main(argv: list[str]) -> None:
 
         print(yaml.safe_dump(cfg.to_dict(experiment), sort_keys=False))
         return
-    from recsys.train.trainer import train
+    from recsys.train.run_state import ResumeRefused
+    from recsys.train.trainer import EXIT_REFUSED, train
 
     try:
-        result = train(experiment, FLAGS.model_dir)
+        result = train(experiment, FLAGS.model_dir, overwrite=FLAGS.overwrite,
+                       allow_resume_change=tuple(FLAGS.allow_resume_change))
+    except ResumeRefused as err:
+        print(f"recsys train: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"recsys train: {err}") from None
+    fp = result.get("fingerprint", {})
     print(
         json.dumps(
             {
@@ -54,6 +65,8 @@ def main(argv: list[str]) -> None:
                 "export_path": result["export_path"],
                 "is_chief": result["role"].is_chief,
                 "train_seconds": round(result["train_seconds"], 2),
+                "weights_sha256": fp.get("weights_sha256"),
+                "already_finished": bool(result.get("already_finished")),
             },
             indent=2,
         )

@@ -19,9 +19,14 @@ class DataConfig:
     spec_dir: str = ""  # directory holding feature_spec.json (written by `recsys preprocess`)
     batch_size: int = 4096
     eval_batch_size: int = 8192
-    shuffle_buffer: int = 16384  # 0 disables shuffling
-    cache: bool = False  # cache parsed training batches in memory (small data sets, benchmarks)
-    min_files_per_worker: int = 1  # fewer train files than workers*this -> shard by DATA, not FILE
+    # Records are shuffled in blocks of this many (stateless, seeded by data_seed, epoch and block),
+    # and the shard order is drawn per epoch. 0 disables shuffling.
+    shuffle_buffer: int = 16384
+    cache: bool = False  # cache the parsed eval batches in memory (small data sets, benchmarks)
+    # How workers share the train stream: "global_batch" (every worker reads everything and keeps its
+    # rows of each global batch: the batches do not depend on the worker count) or "file" (worker i
+    # reads every N-th shard: less reading, but the batches change with the worker count).
+    sharding: str = "global_batch"
     eval_examples: int = 0  # 0 = the whole eval split
 
 
@@ -61,7 +66,14 @@ class TrainConfig:
     # Embedding tables up to this many elements get dense gradients: one dense all-reduce is cheaper
     # across workers than all-gathering sparse rows, until the table gets big. 0 = always sparse.
     dense_grad_max_elements: int = 4_000_000
-    checkpoint: bool = True
+    checkpoint: bool = True  # keep a checkpoint (weights + optimizer) at every evaluation
+    # Save the complete training state (weights, optimizer slots, global step; the input position and
+    # every random state follow from the step) every N global steps, atomically, to <model_dir>/backup.
+    # A restarted job resumes from it bit-exactly. 0 = only at evaluations and at the end.
+    backup_every_steps: int = 100
+    # Debugging/tests: every worker appends the fingerprints of the examples of each step to
+    # <model_dir>/visits/worker-<i>.jsonl.
+    record_visits: bool = False
     tensorboard: bool = True
     # Keep the eval predictions of every evaluation; the chief writes them to eval_predictions.npz
     # (steps, predictions [evaluations, examples], labels) for PD-over-time between replicas.

@@ -4,14 +4,14 @@ Every attempt starts N workers on fresh 127.0.0.1 ports, waits at a startup barr
 come up within ``startup_timeout``), then watches for exits and stalls (no output or heartbeat for
 ``heartbeat_timeout``). Any failure stops all workers (SIGTERM, then SIGKILL after a grace period) and,
 up to ``backoff_limit`` times, restarts them after an exponentially growing delay; the trainer resumes
-from its BackupAndRestore state. Worker 0 (the chief) exiting 0 ends the job successfully.
+exactly from its backup (a worker exiting with :data:`EXIT_NOT_RETRIABLE`, a refusal, is not
+retried). Worker 0 (the chief) exiting 0 ends the job successfully.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -23,7 +23,9 @@ from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
 
-_EXPORT_PATH = re.compile(r'"export_path":\s*"([^"]+)"')
+# A worker exiting with this code (EX_CONFIG) would fail the same way again: the job is not retried.
+EXIT_NOT_RETRIABLE = 78
+FINGERPRINT_FILE = "fingerprint.json"  # written by the trainer into its model_dir at the end
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class LocalJobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     backup_dir: str = ""  # reported at each restart when it holds state to resume from
+    model_dir: str = ""  # the trainer's: its fingerprint.json gives the export path and digests
 
 
 @dataclass
@@ -74,6 +77,7 @@ class JobResult:
     seconds: float
     attempts: list[AttemptResult]
     export_path: str | None = None
+    fingerprint: dict | None = None
 
 
 class _AttemptEnded(Exception):
@@ -125,10 +129,12 @@ def run_local_job(spec: LocalJobSpec, printer: Printer | None = None) -> JobResu
         last = attempts[-1]
         seconds = time.monotonic() - start
         if last.ok:
-            export = _export_path(os.path.join(spec.log_dir, _log_name(0, last.attempt)))
-            message = (f"job succeeded in {seconds:.1f}s after {len(attempts)} attempt(s)"
+            fp = _fingerprint(spec.model_dir)
+            export = fp.get("export_path") if fp else None
+            digest = f"; weights sha256 {fp['weights_sha256'][:16]}..." if fp else ""
+            message = (f"job succeeded in {seconds:.1f}s after {len(attempts)} attempt(s){digest}"
                        f"{f'; export: {export}' if export else ''}")
-            result = JobResult(True, message, seconds, attempts, export)
+            result = JobResult(True, message, seconds, attempts, export, fp)
         else:
             why = "not retriable" if not last.retriable else f"backoff limit {spec.backoff_limit} reached"
             message = (f"job failed after {len(attempts)} attempt(s) in {seconds:.1f}s ({why}): "
@@ -212,8 +218,10 @@ def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer
         if failed:
             w = workers[failed[0][1]]
             w.join_output(2.0)
-            raise _AttemptEnded(False, f"worker-{w.index} (pid {w.pid}) {w.describe_exit()}; "
-                                f"last output:\n{w.last_lines()}", w.index)
+            refused = any(code == EXIT_NOT_RETRIABLE for code in codes)
+            raise _AttemptEnded(False, f"worker-{w.index} (pid {w.pid}) {w.describe_exit()}"
+                                f"{' (not retriable: the trainer refused to start)' if refused else ''}; "
+                                f"last output:\n{w.last_lines()}", w.index, retriable=not refused)
         if codes[0] == 0:
             _finish(spec, workers, say)
             raise _AttemptEnded(True, "worker-0 (chief) exited with code 0")
@@ -272,13 +280,13 @@ def _barrier_reason(spec: LocalJobSpec, workers: list[Worker], codes: list[int |
     return (f"startup barrier timed out after {spec.startup_timeout:.0f}s: " + "; ".join(parts))
 
 
-def _export_path(log_path: str) -> str | None:
+def _fingerprint(model_dir: str) -> dict | None:
+    """The trainer's fingerprint.json (export path, weights digest, resumes), or None."""
     try:
-        with open(log_path, errors="replace") as fh:
-            matches = _EXPORT_PATH.findall(fh.read())
-    except OSError:
+        with open(os.path.join(model_dir, FINGERPRINT_FILE), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
         return None
-    return matches[-1] if matches else None
 
 
 def _write_status(spec: LocalJobSpec, attempts: list[AttemptResult], result: JobResult | None,
@@ -286,6 +294,7 @@ def _write_status(spec: LocalJobSpec, attempts: list[AttemptResult], result: Job
     """``<log_dir>/status.json``: the machine-readable record of the job (tests and scripts read it)."""
     status = {"ok": bool(result and result.ok), "message": result.message if result else "interrupted",
               "seconds": round(seconds, 2), "export_path": result.export_path if result else None,
+              "fingerprint": result.fingerprint if result else None,
               "num_workers": spec.num_workers, "attempts": [asdict(a) for a in attempts]}
     with open(os.path.join(spec.log_dir, "status.json"), "w") as fh:
         json.dump(status, fh, indent=2)

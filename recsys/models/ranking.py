@@ -156,11 +156,11 @@ class RankingModel(tfrs.models.Model):
     # -- loss and metrics, correct under any tf.distribute strategy --------------------------------
 
     @staticmethod
-    def _labels(labels: tf.Tensor) -> tf.Tensor:
+    def labels_2d(labels: tf.Tensor) -> tf.Tensor:
         # (B, 1), never (B,): with (B,) Keras averages over the batch before the loss.
         return tf.reshape(tf.cast(labels, tf.float32), [-1, 1])
 
-    def _loss(self, labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    def batch_loss(self, labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
         """Per-example SUM on this replica / global batch; gradients summed over replicas."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         total = self.task(labels, probs, compute_metrics=False)
@@ -172,7 +172,7 @@ class RankingModel(tfrs.models.Model):
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
-        return self._loss(self._labels(labels), self(features, training=training))
+        return self.batch_loss(self.labels_2d(labels), self(features, training=training))
 
     @staticmethod
     def _gather(ctx: tf.distribute.ReplicaContext, x: tf.Tensor) -> tf.Tensor:
@@ -186,7 +186,8 @@ class RankingModel(tfrs.models.Model):
         gathered = ctx.all_gather(padded, axis=0)
         return tf.boolean_mask(gathered, tf.reshape(tf.sequence_mask(counts, longest), [-1]))
 
-    def _update_metrics(self, labels, probs, loss, with_task_metrics: bool) -> dict:
+    def record_metrics(self, labels, probs, loss, with_task_metrics: bool) -> dict:
+        """Update the loss tracker and (optionally) the task metrics with the *global* batch."""
         ctx = tf.distribute.get_replica_context()
         probs = tf.stop_gradient(probs)
         if ctx is not None and ctx.num_replicas_in_sync > 1:
@@ -205,7 +206,7 @@ class RankingModel(tfrs.models.Model):
             self.task(labels, probs, compute_metrics=True)
         return {m.name: m.result() for m in self.metrics}
 
-    def _densify(self, grads: list) -> list:
+    def densify(self, grads: list) -> list:
         """Small tables' sparse gradients as dense tensors (one all-reduce instead of gathers)."""
         limit = self.dense_grad_max_elements
         return [
@@ -217,19 +218,19 @@ class RankingModel(tfrs.models.Model):
 
     def train_step(self, data):
         features, labels = data
-        labels = self._labels(labels)
+        labels = self.labels_2d(labels)
         with tf.GradientTape() as tape:
             probs = self(features, training=True)
-            loss = self._loss(labels, probs)
-        grads = self._densify(tape.gradient(loss, self.trainable_variables))
+            loss = self.batch_loss(labels, probs)
+        grads = self.densify(tape.gradient(loss, self.trainable_variables))
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
-        return self._update_metrics(labels, probs, loss, self.train_metrics)
+        return self.record_metrics(labels, probs, loss, self.train_metrics)
 
     def test_step(self, data):
         features, labels = data
-        labels = self._labels(labels)
+        labels = self.labels_2d(labels)
         probs = self(features, training=False)
-        return self._update_metrics(labels, probs, self._loss(labels, probs), True)
+        return self.record_metrics(labels, probs, self.batch_loss(labels, probs), True)
 
     def predict_step(self, data):
         features = data[0] if isinstance(data, tuple) else data

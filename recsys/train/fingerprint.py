@@ -1,0 +1,139 @@
+"""Model fingerprints: what a trained model is a function of, and a digest of what came out.
+
+- :func:`weights_digest`: SHA-256 over the model's variables, independent of variable names and
+  order (each tensor is hashed with its dtype and shape, the sorted hashes are hashed again), so the
+  trainer's in-memory model and its SavedModel export give the same digest.
+- :func:`config_digest`: SHA-256 of the resolved config without the fields that cannot change the
+  model (output, logging, backup interval, the data path: the data fingerprint covers the data).
+- :func:`data_fingerprint`: the feature spec's digest plus a digest per shard (content, or size and
+  mtime above a size limit, with the reason recorded).
+
+Pure Python + NumPy: ``recsys compare`` and the supervisor use it without the training stack.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+# Config fields that a user expects to be neutral: changing them must not change the model.
+NEUTRAL_FIELDS = (
+    "name",
+    "data.spec_dir",
+    "train.verbose",
+    "train.tensorboard",
+    "train.checkpoint",
+    "train.backup_every_steps",
+    "train.record_visits",
+    "train.record_eval_predictions",
+    "export",
+)
+LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "numpy", "apache-beam",
+             "tensorflow-serving-api", "recsys")
+HASH_LIMIT_BYTES = 2 << 30  # shards past this total are fingerprinted by size and mtime
+
+
+def tensor_digest(array: np.ndarray) -> str:
+    """SHA-256 of one tensor: dtype, shape and the little-endian C-order bytes."""
+    a = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def weights_digest(arrays: Iterable[np.ndarray]) -> str:
+    """Name- and order-independent SHA-256 of a model's weights (see the module docstring)."""
+    parts = sorted(tensor_digest(np.asarray(a)) for a in arrays)
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def _drop(d: dict[str, Any], dotted: str) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        d = d.get(key, {})
+    d.pop(last, None)
+
+
+def model_relevant_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config dict without :data:`NEUTRAL_FIELDS`."""
+    d = json.loads(json.dumps(config))  # a deep copy
+    for key in NEUTRAL_FIELDS:
+        _drop(d, key)
+    return d
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """SHA-256 of :func:`model_relevant_config` as canonical JSON."""
+    text = json.dumps(model_relevant_config(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``key: old -> new`` for every model-relevant field that differs (dotted keys)."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix[:-1]}: {a!r} -> {b!r}")
+
+    walk(model_relevant_config(old), model_relevant_config(new), "")
+    return out
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_fingerprint(spec_dir: str, patterns: Iterable[str],
+                     hash_limit_bytes: int = HASH_LIMIT_BYTES) -> dict[str, Any]:
+    """Spec digest and one entry per shard matching ``patterns`` (relative to ``spec_dir``).
+
+    Shards are hashed when their total size is at most ``hash_limit_bytes``; above it (or for
+    non-local paths) they are identified by size and mtime, and ``method`` says why.
+    """
+    spec_path = os.path.join(spec_dir, "feature_spec.json")
+    out: dict[str, Any] = {"spec_sha256": file_sha256(spec_path) if os.path.isfile(spec_path) else None}
+    if "://" in spec_dir:
+        out.update(method="none", reason="remote data: shards are not fingerprinted", shards={})
+        return out
+    files = sorted({f for p in patterns for f in glob.glob(os.path.join(spec_dir, p))})
+    total = sum(os.path.getsize(f) for f in files)
+    hashed = total <= hash_limit_bytes
+    out["method"] = "sha256" if hashed else "size+mtime"
+    if not hashed:
+        out["reason"] = f"{total} bytes of shards exceed the hashing limit of {hash_limit_bytes}"
+    shards = {}
+    for f in files:
+        rel = os.path.relpath(f, spec_dir)
+        st = os.stat(f)
+        shards[rel] = file_sha256(f) if hashed else f"{st.st_size}:{int(st.st_mtime)}"
+    out["shards"] = shards
+    out["digest"] = hashlib.sha256(json.dumps([out["spec_sha256"], shards], sort_keys=True).encode()
+                                   ).hexdigest()
+    return out
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that decide the numbers, plus Python's."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

@@ -1,0 +1,166 @@
+"""The run record of a model_dir (``train_state.json``): what it was started with, where it resumed,
+whether it finished. It decides what a (re)started ``recsys train``/``recsys submit`` does:
+
+- nothing recorded: a new run;
+- finished with the same config and data: nothing to do (exit 0), unless ``--overwrite``;
+- unfinished: resume from the backup, but refuse when the config, the data or the worker count
+  differ from the recorded ones (naming each difference), unless that change is explicitly allowed.
+
+No TensorFlow here: the supervisor checks a model_dir before it starts any worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pipelines.feature_spec as feature_spec
+from recsys.config import loading
+from recsys.config.schema import Experiment
+from recsys.train import fingerprint
+
+STATE_FILE = "train_state.json"
+CHANGES = ("config", "data", "workers")  # what --allow_resume_change may name
+# Everything a run writes into its model_dir (removed by --overwrite; other files are left alone).
+# The supervisor's logs (<model_dir>/submit) are the submitter's to clear, not the trainer's.
+RUN_OUTPUTS = ("backup", "checkpoints", "logs", "evals", "visits", "export", STATE_FILE,
+               "status.json", "fingerprint.json", "config.yaml", "eval_predictions.npz")
+
+
+class ResumeRefused(ValueError):
+    """A restart whose config, data or worker count differ from the run it would resume."""
+
+
+@dataclass
+class RunIdentity:
+    """What a run is a function of: config digest (and the dict), data fingerprint, worker count."""
+
+    config: dict[str, Any]
+    data: dict[str, Any]
+    num_workers: int
+    config_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        self.config_sha256 = fingerprint.config_digest(self.config)
+
+
+@dataclass
+class RunState:
+    """The contents of ``train_state.json``."""
+
+    config_sha256: str
+    config: dict[str, Any]
+    data: dict[str, Any]
+    num_workers: int
+    started: float
+    resumes: list[dict[str, Any]] = field(default_factory=list)
+    allowed_changes: list[str] = field(default_factory=list)
+    finished: bool = False
+    final_step: int = 0
+    weights_sha256: str = ""
+
+
+def identity(config: Experiment, num_workers: int) -> RunIdentity:
+    """What a run of ``config`` on ``num_workers`` workers is a function of."""
+    spec = feature_spec.load(config.data.spec_dir)
+    data = fingerprint.data_fingerprint(spec.root, [spec.data.train_pattern, spec.data.eval_pattern])
+    return RunIdentity(loading.to_dict(config), data, num_workers)
+
+
+def load(model_dir: str) -> RunState | None:
+    path = os.path.join(model_dir, STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        d = json.load(fh)
+    return RunState(**{k: d[k] for k in RunState.__dataclass_fields__ if k in d})
+
+
+def save(model_dir: str, state: RunState) -> None:
+    """Atomic write (a kill leaves the previous record)."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, STATE_FILE)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(state.__dict__, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
+    """What differs between the recorded run and this start, by kind (see :data:`CHANGES`)."""
+    out: dict[str, list[str]] = {}
+    if state.config_sha256 != ident.config_sha256:
+        out["config"] = fingerprint.config_differences(state.config, ident.config) or [
+            "the model-relevant config digest differs"]
+    old, new = state.data, ident.data
+    if old.get("digest") != new.get("digest"):
+        lines = []
+        if old.get("spec_sha256") != new.get("spec_sha256"):
+            lines.append("feature_spec.json differs")
+        o, n = old.get("shards", {}), new.get("shards", {})
+        lines += [f"shard {k} {'added' if k not in o else 'removed' if k not in n else 'changed'}"
+                  for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
+        out["data"] = lines or ["the data fingerprint differs"]
+    if state.num_workers != ident.num_workers:
+        out["workers"] = [f"{state.num_workers} worker(s) -> {ident.num_workers}"]
+    return out
+
+
+def prepare(model_dir: str, ident: RunIdentity, *, has_backup: bool, overwrite: bool = False,
+            allow: tuple[str, ...] = (), write: bool = True) -> tuple[str, RunState | None]:
+    """Decide what this start does: ``("new"|"resume"|"finished", state)``; raises ResumeRefused.
+
+    ``write`` (the chief; False on other workers and in dry checks) records the decision.
+    """
+    unknown = sorted(set(allow) - set(CHANGES))
+    if unknown:
+        raise ValueError(f"unknown resume change(s) {unknown}; allowed: {list(CHANGES)}")
+    state = load(model_dir)
+    if overwrite and write:
+        clear(model_dir)
+        state = None
+    elif overwrite:
+        state = None
+    if state is None or (not state.finished and not has_backup):
+        state = RunState(ident.config_sha256, ident.config, ident.data, ident.num_workers, time.time())
+        if write:
+            save(model_dir, state)
+        return "new", state
+    diff = differences(state, ident)
+    if state.finished and not diff:
+        return "finished", state
+    refused = {k: v for k, v in diff.items() if k not in allow}
+    if refused:
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in refused.items())
+        verb = "is finished" if state.finished else "would resume"
+        hint = ("--overwrite starts over" if state.finished else
+                "--overwrite starts over; --allow_resume_change=" + ",".join(refused) + " resumes anyway")
+        raise ResumeRefused(f"{model_dir} holds a run that {verb} with a different setup ({what}); {hint}")
+    if state.finished:  # allowed changes to a finished run: train on from its final state
+        state.finished = False
+    if write:
+        state.allowed_changes = sorted(set(state.allowed_changes) | set(diff))
+        save(model_dir, state)
+    return "resume", state
+
+
+def record_resume(model_dir: str, state: RunState, step: int, ident: RunIdentity,
+                  changes: list[str]) -> None:
+    """Append one restart (step, worker count, allowed changes) to the record (chief only)."""
+    state.resumes.append({"step": int(step), "time": time.time(), "num_workers": ident.num_workers,
+                          "changes": changes})
+    save(model_dir, state)
+
+
+def clear(model_dir: str) -> None:
+    """Remove every output of a previous run (``--overwrite``); other files stay."""
+    for name in RUN_OUTPUTS:
+        path = os.path.join(model_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)

@@ -1,0 +1,130 @@
+"""The ranking task in TF Model Garden's shape: ``build_inputs``, ``build_model``, ``build_optimizer``,
+``train_step``, ``evaluate`` and ``export``. The training loop (:mod:`recsys.train.trainer`) owns
+the schedule, the backups and the output; the task owns what one step and one evaluation are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import pipelines.feature_spec as feature_spec
+from recsys.compat import keras, tf
+from recsys.config.schema import Experiment
+from recsys.data.input import count_examples, make_dataset
+from recsys.data.stream import EXAMPLE_ID, StreamSpec, count_records, train_stream, worker_files
+from recsys.export.saved_model import clone_for_export, export_saved_model
+from recsys.export.warmup import raw_batch
+from recsys.models.ranking import RankingModel
+from recsys.train.evaluate import metrics as eval_metrics
+from recsys.train.evaluate import predict_with_labels
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
+              "sgd": keras.optimizers.SGD}
+
+
+class RankingTask:
+    """One experiment's data, model, step and evaluation."""
+
+    def __init__(self, config: Experiment, spec: feature_spec.FeatureSpec) -> None:
+        self.config, self.spec = config, spec
+        self._records: dict[tuple[str, ...], int] = {}
+        # Set by the trainer when train.record_visits: called with (global step, replica, ids).
+        self.visit_writer: Any = None
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def stream_spec(self, num_workers: int, worker_index: int, replicas_per_worker: int) -> StreamSpec:
+        d = self.config.data
+        return StreamSpec(global_batch=d.batch_size, data_seed=self.config.determinism.data_seed,
+                          shuffle_block=d.shuffle_buffer, sharding=d.sharding, num_workers=num_workers,
+                          worker_index=worker_index, replicas_per_worker=replicas_per_worker)
+
+    def build_inputs(self, strategy: tf.distribute.Strategy, start_step: int, with_ids: bool = False):
+        """The distributed train stream of this worker, starting at global step ``start_step``."""
+
+        def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            per_worker = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+            stream = self.stream_spec(ctx.num_input_pipelines, ctx.input_pipeline_id, per_worker)
+            files = tuple(worker_files(self.spec, stream))
+            if files not in self._records:  # counted once per process, not per restart
+                self._records[files] = count_records(self.spec, list(files))
+            return train_stream(self.spec, stream, start_step, with_ids=with_ids,
+                                num_records=self._records[files])
+
+        options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+        return strategy.distribute_datasets_from_function(dataset_fn, options)
+
+    def build_eval_inputs(self) -> tf.data.Dataset:
+        """The whole eval split (or ``data.eval_examples`` of it), one pass, in file order."""
+        d = self.config.data
+        return make_dataset(self.spec, "eval", d.eval_batch_size, training=False, cache=d.cache,
+                            max_examples=d.eval_examples)
+
+    def warmup_requests(self, n: int) -> list[dict[str, np.ndarray]]:
+        """``n`` two-row raw requests from the eval split, for the export's assets.extra."""
+        if n <= 0:
+            return []
+        ds = make_dataset(self.spec, "eval", 2, training=False)
+        return [raw_batch(features, self.spec) for features, _ in ds.take(n)]
+
+    def eval_size(self) -> int:
+        n = count_examples(self.spec, "eval")
+        return min(n, self.config.data.eval_examples) if self.config.data.eval_examples else n
+
+    # -- model ----------------------------------------------------------------------------------------
+    def build_model(self) -> RankingModel:
+        """The architecture, with every weight created (call inside the strategy's scope)."""
+        t = self.config.train
+        model = RankingModel(self.spec, self.config.model, train_metrics=t.train_metrics,
+                             dense_grad_max_elements=t.dense_grad_max_elements)
+        model.build_from_spec()
+        return model
+
+    def build_optimizer(self, model: RankingModel) -> keras.optimizers.Optimizer:
+        """The configured optimizer with its slots built, so a restore fills every variable."""
+        t = self.config.train
+        if t.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {t.optimizer!r}")
+        optimizer = OPTIMIZERS[t.optimizer](learning_rate=t.learning_rate)
+        optimizer.build(model.trainable_variables)
+        return optimizer
+
+    # -- one step ---------------------------------------------------------------------------------------
+    def train_step(self, model: RankingModel, optimizer: keras.optimizers.Optimizer,
+                   features: dict, labels: tf.Tensor) -> dict[str, Any]:
+        """One replica's step: loss on its rows (scaled to the global batch), all-reduced gradients,
+        an optimizer update, metrics over the global batch; the example ids go to the visit log."""
+        ids = features.pop(EXAMPLE_ID, None)
+        if ids is not None and self.visit_writer is not None:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            tf.py_function(self._visit, [optimizer.iterations, replica, ids], [])
+        labels = model.labels_2d(labels)
+        with tf.GradientTape() as tape:
+            probs = model(features, training=True)
+            loss = model.batch_loss(labels, probs)
+        grads = model.densify(tape.gradient(loss, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        model.record_metrics(labels, probs, loss, self.config.train.train_metrics)
+        return {}
+
+    def _visit(self, step: tf.Tensor, replica: tf.Tensor, ids: tf.Tensor) -> None:
+        self.visit_writer(step.numpy(), replica.numpy(), ids.numpy())
+
+    # -- evaluation and export --------------------------------------------------------------------------
+    def evaluate(self, plain: RankingModel, eval_ds: tf.data.Dataset
+                 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """Exact metrics of a strategy-free model over the eval split: (metrics, predictions, labels)."""
+        preds, labels = predict_with_labels(plain, eval_ds)
+        return eval_metrics(labels, preds), preds, labels
+
+    def plain_copy(self, model: RankingModel) -> RankingModel:
+        """A strategy-free copy for evaluation and export (build it outside the strategy scope)."""
+        return clone_for_export(model, self.spec, model.get_weights())
+
+    def export(self, plain: RankingModel, base_dir: str, extra_files: dict[str, str]) -> str:
+        """The SavedModel in TF Serving's layout, ``<base_dir>/<model_name>/<version>``."""
+        e = self.config.export
+        return export_saved_model(plain, self.spec, base_dir, e.model_name, e.version,
+                                  warmup_requests=self.warmup_requests(e.warmup_requests),
+                                  extra_files=extra_files)
