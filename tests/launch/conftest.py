@@ -37,11 +37,12 @@ class Submit:
             self.lines.append(line.rstrip("\n"))
             self.times.append(time.monotonic() - self.start)
 
-    def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        """The first output line matching ``pattern``; fails the test after ``timeout`` s."""
+    def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
+        """The first output line from line ``start`` on matching ``pattern``; fails the test after
+        ``timeout`` s."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = start
         while time.monotonic() < deadline:
             for line in self.lines[seen:]:
                 match = regex.search(line)

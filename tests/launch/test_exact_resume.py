@@ -1,0 +1,220 @@
+"""Exact resume on real processes: after every kind of failure a job ends with the weights of the job
+that never failed, bit for bit (same weights digest, relative PD exactly 0 on the eval split), having
+trained on exactly the same examples in the same order (visit logs).
+
+The matrix, on 1 and 2 local MultiWorkerMirroredStrategy workers: SIGKILL of the chief and of the
+other worker mid-epoch (two kills in one job), a hung worker (SIGSTOP, found by the stall detector),
+and the whole job killed then the same command run again. Failures are triggered on the heartbeat
+lines the trainer prints every step, never on timers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from recsys.data.synthetic import SyntheticLayout, write_synthetic
+from recsys.repro.pd import absolute_pd, relative_pd
+
+pytestmark = pytest.mark.slow
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+STEPS = 40
+SETS = ["data.batch_size=64", "data.eval_batch_size=256", "data.shuffle_buffer=192",
+        "train.steps_per_execution=3", "train.eval_every=20", "train.backup_every_steps=4",
+        "train.train_metrics=false", "train.record_visits=true", "export.warmup_requests=0",
+        "model.bottom_mlp=[8]", "model.top_mlp=[16]", f"train.steps={STEPS}", "train.verbose=1"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("resume-data")
+    write_synthetic(str(root), num_train=900, num_eval=300, num_train_shards=3, seed=3,
+                    layout=SyntheticLayout(num_numeric=3, num_categorical=3, num_multi=1, cardinality=40))
+    return str(root)
+
+
+def submit_args(data: str, model_dir, workers: int, *extra: str) -> list[str]:
+    sets = [f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]]
+    return ["--config", "synthetic_small", *sets, "--workers", str(workers), "--model_dir", str(model_dir),
+            "--grace_period", "2", "--status_every", "1000", "--heartbeat_every", "1",
+            "--backoff_delay", "0", "--backoff_limit", "3", *extra]
+
+
+def outcome(model_dir) -> dict:
+    """Weights digest, final eval predictions and the visit log of a finished run."""
+    with open(os.path.join(model_dir, "fingerprint.json")) as fh:
+        fp = json.load(fh)
+    with np.load(os.path.join(model_dir, "evals", f"step-{STEPS:09d}.npz")) as z:
+        preds = z["predictions"]
+    return {"fingerprint": fp, "predictions": preds, "visits": visits(model_dir)}
+
+
+def visits(model_dir) -> dict[tuple[int, int, int], list[int]]:
+    """(worker, step, replica) -> example fingerprints; a step redone after a restart replaces the
+    earlier record (that attempt's state after its last backup was discarded)."""
+    out: dict[tuple[int, int, int], list[int]] = {}
+    directory = os.path.join(model_dir, "visits")
+    for name in sorted(os.listdir(directory)):
+        worker = int(re.match(r"worker-(\d+)\.jsonl", name).group(1))
+        with open(os.path.join(directory, name)) as fh:
+            for line in fh:
+                r = json.loads(line)
+                out[(worker, r["step"], r["replica"])] = r["ids"]
+    return out
+
+
+def assert_same_model(resumed: dict, reference: dict) -> float:
+    """Bit-identical weights, PD exactly 0, identical example stream; returns the relative PD."""
+    rel = relative_pd(reference["predictions"], resumed["predictions"])
+    absolute = absolute_pd(reference["predictions"], resumed["predictions"])
+    assert resumed["fingerprint"]["weights_sha256"] == reference["fingerprint"]["weights_sha256"]
+    assert rel == 0.0 and absolute == 0.0, (rel, absolute)
+    assert resumed["visits"] == reference["visits"]
+    assert len(reference["visits"]) == STEPS * reference["fingerprint"]["num_workers"]
+    return rel
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """The uninterrupted job, per worker count (run once per module)."""
+    cache: dict[int, dict] = {}
+
+    def get(workers: int) -> dict:
+        if workers not in cache:
+            model_dir = tmp_path_factory.mktemp(f"reference-{workers}")
+            job = subprocess.run([sys.executable, "-m", "recsys.cli", "submit",
+                                  *submit_args(data, model_dir, workers)], cwd=REPO, capture_output=True,
+                                 text=True, timeout=300)
+            assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+            cache[workers] = outcome(model_dir)
+            assert not cache[workers]["fingerprint"]["resumes"]
+        return cache[workers]
+
+    return get
+
+
+def wait_step(job, worker: int, at_least: int, attempt_line: int = 0) -> int:
+    """Wait for ``worker``'s heartbeat at a step >= ``at_least`` (after output line ``attempt_line``)."""
+    pattern = rf"^\[worker-{worker}\] recsys-heartbeat step=(\d+) phase=train"
+    while True:
+        m = job.wait_for(pattern, 240, start=attempt_line)
+        attempt_line = job.lines.index(m.string, attempt_line) + 1
+        if int(m.group(1)) >= at_least:
+            return attempt_line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, reference, workers):
+    """SIGKILL the chief mid-epoch, then (attempt 2) the last worker: same weights, PD 0."""
+    job = submit_factory(submit_args(data, tmp_path / "m", workers))
+    line = wait_step(job, 0, 5)  # between backups (every 4 steps): the work after the backup is redone
+    os.kill(job.worker_pids()[0], signal.SIGKILL)
+    up = job.wait_for(r"\[submit\] attempt 2: pids", 120)
+    line = job.lines.index(up.string)
+    last = workers - 1
+    line = wait_step(job, last, 19, line)
+    os.kill(job.worker_pids()[-1], signal.SIGKILL)
+    assert job.finish(300) == 0, job.tail()
+    status = json.load(open(tmp_path / "m" / "submit" / "status.json"))
+    assert [a["ok"] for a in status["attempts"]] == [False, False, True]
+    resumed = outcome(tmp_path / "m")
+    steps = [r["step"] for r in resumed["fingerprint"]["resumes"]]
+    assert len(steps) == 2 and 4 <= steps[0] < steps[1] < STEPS, steps
+    assert all(s % 4 == 0 for s in steps), steps  # resumed at a backup, mid-epoch (evaluations: 20, 40)
+    pd = assert_same_model(resumed, reference(workers))
+    print(f"\n{workers} worker(s), killed twice, resumed at steps {steps}: relative PD {pd}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hung_worker_is_restarted_and_resumes_exactly(data, tmp_path, submit_factory, reference, workers):
+    """SIGSTOP a worker: the stall detector restarts the job, which resumes exactly."""
+    job = submit_factory(submit_args(data, tmp_path / "m", workers, "--heartbeat_timeout", "20"))
+    victim = workers - 1
+    wait_step(job, victim, 10)
+    pid = job.worker_pids()[victim]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        job.wait_for(r"worker-\d \(pid \d+\) stalled: no output or heartbeat", 120)
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert job.finish(300) == 0, job.tail()
+    resumed = outcome(tmp_path / "m")
+    assert len(resumed["fingerprint"]["resumes"]) == 1
+    pd = assert_same_model(resumed, reference(workers))
+    print(f"\n{workers} worker(s), SIGSTOP -> stall restart: relative PD {pd}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_job_rerun_with_the_same_command_resumes_exactly(data, tmp_path, submit_factory, reference,
+                                                               workers):
+    """The whole job (submitter and workers) dies; the same command run again finishes exactly, and a
+    third run says the job is finished and trains nothing."""
+    args = submit_args(data, tmp_path / "m", workers)
+    job = submit_factory(args)
+    wait_step(job, 0, 13)
+    pids = job.worker_pids()
+    job.kill()  # SIGKILL to the submitter's group and every worker
+    second = submit_factory(args)
+    second.wait_for(r"holds an unfinished run of this config: it resumes", 60)
+    assert second.finish(300) == 0, second.tail()
+    assert not set(pids) & set(second.worker_pids())
+    resumed = outcome(tmp_path / "m")
+    pd = assert_same_model(resumed, reference(workers))
+    third = submit_factory(args)
+    assert third.finish(120) == 0, third.tail()
+    assert "already holds this run, finished at step 40" in third.output()
+    assert not third.worker_pids()  # nothing retrained
+    print(f"\n{workers} worker(s), whole job killed and resubmitted: relative PD {pd}")
+
+
+def test_recsys_train_rerun_after_kill_resumes_exactly(data, tmp_path, reference):
+    """`recsys train` itself (no supervisor): kill it mid-run, run the same command again."""
+    cmd = [sys.executable, "-m", "recsys.cli", "train", "--config", "synthetic_small",
+           *[f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]], "--model_dir", str(tmp_path / "m")]
+    env = dict(os.environ, RECSYS_HEARTBEAT_FILE=str(tmp_path / "hb"), RECSYS_HEARTBEAT_EVERY="1",
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.match(r"recsys-heartbeat step=(\d+) phase=train", line)
+        if m and int(m.group(1)) >= 10:
+            proc.kill()
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed_at = re.search(r"resuming from .*backup/ckpt-\d+ at global step (\d+)", done.stderr)
+    assert resumed_at and 8 <= int(resumed_at.group(1)) < STEPS, done.stderr[-2000:]
+    assert_same_model(outcome(tmp_path / "m"), reference(1))
+
+
+def test_resume_refuses_changed_config_and_worker_count(data, tmp_path, submit_factory, reference):
+    """An unfinished run refuses a different config or worker count, naming the difference; with
+    --allow_resume_change=workers it resumes and records the change in the fingerprint."""
+    model_dir = tmp_path / "m"
+    job = submit_factory(submit_args(data, model_dir, 1))
+    wait_step(job, 0, 6)
+    job.kill()
+    changed = submit_factory(submit_args(data, model_dir, 1, "--set=model.activation=smelu"))
+    assert changed.finish(120) == 1
+    assert re.search(r"refused: .*config: model\.activation: 'relu' -> 'smelu'", changed.output())
+    more = submit_factory(submit_args(data, model_dir, 2))
+    assert more.finish(120) == 1
+    assert "workers: 1 worker(s) -> 2" in more.output()
+    assert not changed.worker_pids() and not more.worker_pids()
+    allowed = submit_factory(submit_args(data, model_dir, 2, "--allow_resume_change=workers"))
+    assert allowed.finish(300) == 0, allowed.tail()
+    fp = outcome(model_dir)["fingerprint"]
+    assert fp["resumes"][-1]["changes"] == ["workers"] and fp["num_workers"] == 2
+    assert any("changed workers" in c for c in fp["bitwise_caveats"]), fp["bitwise_caveats"]
