@@ -56,7 +56,7 @@ class Backup:
         for path in self.candidates():
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as err:
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # torn files
                 errors.append(f"{path}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
                 print(f"warning: backup {path} cannot be restored ({errors[-1]}); trying the one "
                       "before it", file=sys.stderr, flush=True)

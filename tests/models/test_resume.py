@@ -1,39 +1,99 @@
-"""BackupAndRestore: a run killed after its first evaluation period resumes from there."""
+"""Resume in one process: a run stopped at any step and restarted ends with the uninterrupted run's
+weights, also when the latest backup is torn; a finished run is not retrained; refusals name the
+difference. (The real multi-process kill matrix is tests/launch/test_exact_resume.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pytest
 
 from recsys import config as cfg
-from recsys.compat import keras
-from recsys.train import train
+from recsys.train import run_state
+from recsys.train.trainer import train
+
+BASE = ["train.steps=24", "train.eval_every=12", "train.verbose=0", "data.batch_size=256",
+        "data.shuffle_buffer=1024", "export.enabled=false", "train.tensorboard=false",
+        "train.backup_every_steps=5", "train.steps_per_execution=4"]
 
 
-class Crash(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        raise RuntimeError("simulated preemption")
+def _exp(root, *extra: str):
+    return cfg.load("synthetic_small", [f"data.spec_dir={root}", *BASE, *extra])
 
 
-def test_resumes_after_a_crash(tiny_data, tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
     root, _ = tiny_data
-    exp = cfg.load(
-        "synthetic_small",
-        [
-            f"data.spec_dir={root}",
-            "train.steps=40",
-            "train.eval_every=20",
-            "train.verbose=0",
-            "data.batch_size=256",
-            "export.enabled=false",
-            "train.tensorboard=false",
-        ],
-    )
-    with pytest.raises(RuntimeError, match="simulated preemption"):
-        train(exp, str(tmp_path), callbacks=[Crash()])
-    assert os.listdir(tmp_path / "backup")  # the state after epoch 1 is kept
-    result = train(exp, str(tmp_path))
-    assert len(result["history"]["loss"]) == 1  # only epoch 2 ran
-    assert result["eval"]["examples"] == 3000
-    assert not os.path.exists(tmp_path / "backup") or not os.listdir(tmp_path / "backup")
+    return train(_exp(root), str(tmp_path_factory.mktemp("full")), predict_eval=True)
+
+
+def test_stopped_runs_resume_to_identical_weights(tiny_data, tmp_path, uninterrupted):
+    root, _ = tiny_data
+    exp = _exp(root)
+    stopped = train(exp, str(tmp_path), stop_at_step=7)  # mid-way between backups at 5 and 10
+    assert stopped["stopped_at"] == 7 and "fingerprint" not in stopped
+    resumed = train(exp, str(tmp_path), predict_eval=True)
+    assert resumed["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
+    np.testing.assert_array_equal(resumed["eval_predictions"], uninterrupted["eval_predictions"])
+    assert [r["step"] for r in resumed["fingerprint"]["resumes"]] == [7]
+    # The evaluation at step 12 happened after the restart; both evaluations are on disk.
+    assert sorted(os.listdir(tmp_path / "evals")) == ["step-000000012.npz", "step-000000024.npz"]
+
+
+def test_torn_latest_backup_falls_back_to_the_previous_one(tiny_data, tmp_path, uninterrupted, capfd):
+    root, _ = tiny_data
+    exp = _exp(root)
+    train(exp, str(tmp_path), stop_at_step=15)  # the last two backups are kept: 12 (an evaluation), 15
+    data_file = next(p for p in (tmp_path / "backup").iterdir() if p.name.startswith("ckpt-15.data"))
+    data_file.write_bytes(data_file.read_bytes()[:100])  # a torn write
+    resumed = train(exp, str(tmp_path))
+    assert "backup" in capfd.readouterr().err
+    assert resumed["fingerprint"]["resumes"][0]["step"] == 12
+    assert resumed["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
+
+
+def test_finished_run_is_not_retrained_and_overwrite_starts_over(tiny_data, tmp_path, uninterrupted):
+    root, _ = tiny_data
+    exp = _exp(root)
+    first = train(exp, str(tmp_path))
+    again = train(exp, str(tmp_path))
+    assert again["already_finished"] and again["model"] is None
+    assert again["fingerprint"]["weights_sha256"] == first["fingerprint"]["weights_sha256"]
+    assert again["eval"] == first["eval"]
+    # Neutral fields (verbosity, backup interval) do not make it a different run.
+    neutral = train(_exp(root, "train.verbose=1", "train.backup_every_steps=3"), str(tmp_path))
+    assert neutral.get("already_finished")
+    fresh = train(exp, str(tmp_path), overwrite=True)
+    assert not fresh.get("already_finished") and not fresh["fingerprint"]["resumes"]
+    assert fresh["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
+
+
+def test_refusals_name_what_differs(tiny_data, tmp_path):
+    root, _ = tiny_data
+    train(_exp(root), str(tmp_path), stop_at_step=6)
+    with pytest.raises(run_state.ResumeRefused, match=r"config: model\.activation: 'relu' -> 'gelu'"):
+        train(_exp(root, "model.activation=gelu"), str(tmp_path))
+    with pytest.raises(run_state.ResumeRefused, match=r"train\.learning_rate: 0\.001 -> 0\.01"):
+        train(_exp(root, "train.learning_rate=0.01"), str(tmp_path))
+    state = json.loads((tmp_path / "train_state.json").read_text())
+    assert state["config"]["model"]["activation"] == "relu" and not state["finished"]
+    allowed = train(_exp(root, "train.learning_rate=0.01"), str(tmp_path), allow_resume_change=("config",))
+    assert allowed["fingerprint"]["resumes"][0]["changes"] == ["config"]
+    assert any("changed config" in c for c in allowed["fingerprint"]["bitwise_caveats"])
+
+
+def test_changed_data_is_refused(tmp_path):
+    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+
+    layout = SyntheticLayout(num_numeric=2, num_categorical=2, num_multi=0, cardinality=20)
+    for seed in (1, 2):
+        write_synthetic(str(tmp_path / f"d{seed}"), num_train=600, num_eval=100, layout=layout, seed=seed)
+    train(_exp(tmp_path / "d1", "data.batch_size=64"), str(tmp_path / "m"), stop_at_step=3)
+    with pytest.raises(run_state.ResumeRefused, match=r"data: .*shard train/part-00000"):
+        train(_exp(tmp_path / "d2", "data.batch_size=64"), str(tmp_path / "m"))
+    # The same data under another path is the same data: it resumes.
+    os.rename(tmp_path / "d1", tmp_path / "moved")
+    resumed = train(_exp(tmp_path / "moved", "data.batch_size=64"), str(tmp_path / "m"))
+    assert resumed["fingerprint"]["resumes"][0]["step"] == 3

@@ -1,0 +1,146 @@
+"""Offline model diff of two SavedModel exports (``recsys compare``): weight digests, PD, churn, AUC.
+
+Each export is loaded with ``tf.saved_model.load`` (no model code: what TF Serving would serve) and
+scored through its ``predict_examples`` signature on the raw eval shards of a feature spec. The
+weights digest reads the export's variables checkpoint (the Keras ``variables`` list of the model)
+with :func:`recsys.train.fingerprint.weights_digest`, so it equals the trainer's fingerprint.
+
+Relative PD is TFMA's ``SymmetricPredictionDifference`` (mean of 2|p1-p2|/(p1+p2)); it is reported
+under both names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import pipelines.feature_spec as feature_spec
+from recsys.compat import tf
+from recsys.repro.accuracy import auc, logloss
+from recsys.repro.pd import per_example_relative_difference
+from recsys.train.fingerprint import weights_digest
+
+MODEL_VARIABLE = re.compile(r"^model/variables/\d+/\.ATTRIBUTES/VARIABLE_VALUE$")
+PERCENTILES = (50.0, 90.0, 99.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Gate limits; ``None`` means not checked."""
+
+    max_relative_pd: float | None = None
+    max_absolute_pd: float | None = None
+    max_churn: float | None = None
+    require_identical_weights: bool = False
+
+
+def export_weights_digest(export_dir: str) -> str:
+    """The weights digest of a SavedModel written by ``recsys train`` (see the module docstring)."""
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    keys = sorted(k for k in reader.get_variable_to_shape_map() if MODEL_VARIABLE.match(k))
+    if not keys:
+        raise ValueError(f"{export_dir} has no model/variables/* in its checkpoint: not a recsys export")
+    return weights_digest(reader.get_tensor(k) for k in keys)
+
+
+def eval_records(spec: feature_spec.FeatureSpec, max_examples: int = 0) -> tuple[list[bytes], np.ndarray]:
+    """Serialized eval tf.Examples (file order) and their labels."""
+    files = sorted(tf.io.gfile.glob(spec.path(spec.data.eval_pattern)))
+    if not files:
+        raise FileNotFoundError(f"no eval shards match {spec.path(spec.data.eval_pattern)!r}")
+    ds = tf.data.TFRecordDataset(files, compression_type=spec.data.compression or None)
+    if max_examples:
+        ds = ds.take(max_examples)
+    records = [r.numpy() for r in ds]
+    label = {spec.label.name: tf.io.FixedLenFeature([], tf.float32)}
+    labels = tf.io.parse_example(tf.constant(records), label)[spec.label.name].numpy() if records else \
+        np.zeros([0], np.float32)
+    return records, labels
+
+
+def score(export_dir: str, records: list[bytes], batch_size: int = 4096,
+          signature: str = "predict_examples") -> np.ndarray:
+    """Probabilities [N] of an export on serialized tf.Examples, through one of its signatures."""
+    loaded = tf.saved_model.load(export_dir)
+    if signature not in loaded.signatures:
+        raise ValueError(f"{export_dir} has no signature {signature!r}; it has {sorted(loaded.signatures)}")
+    fn = loaded.signatures[signature]
+    out = []
+    for i in range(0, len(records), batch_size):
+        result = fn(inputs=tf.constant(records[i : i + batch_size]))
+        out.append(np.reshape(next(iter(result.values())).numpy(), [-1]))
+    return np.concatenate(out) if out else np.zeros([0], np.float32)
+
+
+def _fingerprint(export_dir: str) -> dict[str, Any] | None:
+    path = os.path.join(export_dir, "assets.extra", "fingerprint.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds = Thresholds(),
+            max_examples: int = 0, churn_threshold: float = 0.5) -> dict[str, Any]:
+    """The full diff as a JSON-ready dict; ``passed`` and ``violations`` apply the thresholds."""
+    spec = feature_spec.load(spec_dir)
+    records, labels = eval_records(spec, max_examples)
+    models = {}
+    preds = {}
+    for key, path in (("a", export_a), ("b", export_b)):
+        preds[key] = score(path, records)
+        fp = _fingerprint(path)
+        models[key] = {"path": path, "weights_sha256": export_weights_digest(path),
+                       "auc": auc(labels, preds[key]), "logloss": logloss(labels, preds[key]),
+                       "trained_steps": fp.get("final_step") if fp else None,
+                       "resumes": len(fp.get("resumes", [])) if fp else None}
+    a, b = preds["a"].astype(np.float64), preds["b"].astype(np.float64)
+    rel = per_example_relative_difference(a, b)
+    churn = float(np.mean((a > churn_threshold) != (b > churn_threshold))) if len(a) else 0.0
+    out: dict[str, Any] = {
+        "a": models["a"], "b": models["b"], "examples": len(labels),
+        "identical_weights": models["a"]["weights_sha256"] == models["b"]["weights_sha256"],
+        "identical_predictions": bool(np.array_equal(preds["a"], preds["b"])),
+        "relative_pd": float(rel.mean()) if len(rel) else 0.0,
+        "symmetric_prediction_difference": float(rel.mean()) if len(rel) else 0.0,
+        "absolute_pd": float(np.mean(np.abs(a - b))) if len(a) else 0.0,
+        "relative_pd_percentiles": {f"p{p:g}": float(np.percentile(rel, p)) if len(rel) else 0.0
+                                    for p in PERCENTILES},
+        "churn": churn, "churn_threshold": churn_threshold,
+        "auc_delta": models["b"]["auc"] - models["a"]["auc"],
+    }
+    violations = []
+    t = thresholds
+    if t.require_identical_weights and not out["identical_weights"]:
+        violations.append("weights differ")
+    for name, limit in (("relative_pd", t.max_relative_pd), ("absolute_pd", t.max_absolute_pd),
+                        ("churn", t.max_churn)):
+        if limit is not None and out[name] > limit:
+            violations.append(f"{name} {out[name]:.6g} > {limit:g}")
+    out["thresholds"] = t.__dict__
+    out["violations"] = violations
+    out["passed"] = not violations
+    return out
+
+
+def format_report(diff: dict[str, Any]) -> str:
+    """A short human-readable report of :func:`compare`'s result."""
+    a, b = diff["a"], diff["b"]
+    p = diff["relative_pd_percentiles"]
+    lines = [
+        f"A {a['path']}  weights {a['weights_sha256'][:16]}  AUC {a['auc']:.4f}  logloss {a['logloss']:.4f}",
+        f"B {b['path']}  weights {b['weights_sha256'][:16]}  AUC {b['auc']:.4f}  logloss {b['logloss']:.4f}",
+        f"weights identical: {'yes' if diff['identical_weights'] else 'no'}; "
+        f"predictions identical: {'yes' if diff['identical_predictions'] else 'no'} "
+        f"({diff['examples']} eval examples)",
+        f"relative PD {diff['relative_pd']:.6g} (p50 {p['p50']:.3g}, p90 {p['p90']:.3g}, p99 {p['p99']:.3g}, "
+        f"max {p['p100']:.3g}); absolute PD {diff['absolute_pd']:.6g}; churn@{diff['churn_threshold']:g} "
+        f"{diff['churn']:.4g}; AUC B-A {diff['auc_delta']:+.4f}",
+        "gate: " + ("passed" if diff["passed"] else "FAILED: " + "; ".join(diff["violations"])),
+    ]
+    return "\n".join(lines)
