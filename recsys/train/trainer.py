@@ -27,6 +27,7 @@ import pipelines.feature_spec as feature_spec
 from recsys.compat import keras, tf
 from recsys.config import loading
 from recsys.config.schema import Experiment, TrainConfig
+from recsys.data.input import shard_files
 from recsys.launch import heartbeat
 from recsys.models.activation import validate_activation
 from recsys.train import fingerprint, run_state
@@ -72,6 +73,8 @@ def check_config(config: Experiment) -> feature_spec.FeatureSpec:
     ):
         if value < 1:
             raise ValueError(f"{key} must be >= 1, got {value}")
+    for split in ("train", "eval"):
+        shard_files(spec, split)  # "no train shards match ..." before anything is built
     if config.train.backup_every_steps < 0:
         raise ValueError(f"train.backup_every_steps must be >= 0, got {config.train.backup_every_steps}")
     return spec

@@ -135,24 +135,31 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_hung_worker_is_restarted_and_resumes_exactly(data, tmp_path, submit_factory, reference, workers):
-    """SIGSTOP a worker: the stall detector restarts the job, which resumes exactly."""
+    """SIGSTOP a worker: the job is restarted and resumes exactly. Alone, the hung worker is found by
+    the supervisor's stall detector; with a peer, TensorFlow's coordination service may notice first
+    (its peer exits with an error) -- either way the attempt ends and the next one resumes."""
     job = submit_factory(submit_args(data, tmp_path / "m", workers, "--heartbeat_timeout", "20"))
     victim = workers - 1
     wait_step(job, victim, 10)
     pid = job.worker_pids()[victim]
     os.kill(pid, signal.SIGSTOP)
     try:
-        job.wait_for(r"worker-\d \(pid \d+\) stalled: no output or heartbeat", 120)
+        job.wait_for(r"\[submit\] attempt 1 failed", 120)
     finally:
         try:
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
     assert job.finish(300) == 0, job.tail()
+    reason = json.load(open(tmp_path / "m" / "submit" / "status.json"))["attempts"][0]["reason"]
+    if workers == 1:
+        assert re.match(rf"worker-0 \(pid {pid}\) stalled: no output or heartbeat for", reason), reason
+    else:
+        assert re.match(rf"worker-1 \(pid {pid}\) stalled|worker-0 \(pid \d+\) exited", reason), reason
     resumed = outcome(tmp_path / "m")
     assert len(resumed["fingerprint"]["resumes"]) == 1
     pd = assert_same_model(resumed, reference(workers))
-    print(f"\n{workers} worker(s), SIGSTOP -> stall restart: relative PD {pd}")
+    print(f"\n{workers} worker(s), SIGSTOP -> {reason.splitlines()[0][:80]}: relative PD {pd}")
 
 
 @pytest.mark.parametrize("workers", [1, 2])

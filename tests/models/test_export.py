@@ -78,7 +78,7 @@ def test_layout_and_assets(exported):
         os.path.basename(f.vocabulary_file) for f in spec.features if f.encoding == "vocabulary"
     )
     extra = sorted(os.listdir(os.path.join(path, "assets.extra")))
-    assert extra == ["config.yaml", "feature_spec.json", "tf_serving_warmup_requests"]
+    assert extra == ["config.yaml", "feature_spec.json", "fingerprint.json", "tf_serving_warmup_requests"]
 
 
 def test_warmup_requests_are_prediction_logs_that_run(exported):
