@@ -163,6 +163,9 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str) -> int | Non
         return None
     try:
         ident = run_state.identity(experiment, FLAGS.workers)
+    except (OSError, ValueError, KeyError):
+        return None  # an unreadable spec: every worker reports it with the details
+    try:
         has_backup = os.path.isfile(os.path.join(model_dir, "backup", "checkpoint"))
         action, state = run_state.prepare(model_dir, ident, has_backup=has_backup,
                                           allow=tuple(FLAGS.allow_resume_change), write=False)

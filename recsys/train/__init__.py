@@ -1,7 +1,28 @@
-"""Training: strategy selection, determinism, the trainer and prediction helpers."""
+"""Training: strategy selection, determinism, the task, the trainer and prediction helpers.
 
-from recsys.train.predict import labels, predict
-from recsys.train.strategy import Role, cluster_role, make_strategy
-from recsys.train.trainer import check_config, train
+The names below are imported lazily, so the TensorFlow-free modules of this package (``run_state``,
+``fingerprint``) can be used by the supervisor without starting TensorFlow.
+"""
 
-__all__ = ["Role", "check_config", "cluster_role", "labels", "make_strategy", "predict", "train"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Role": "recsys.train.strategy",
+    "cluster_role": "recsys.train.strategy",
+    "make_strategy": "recsys.train.strategy",
+    "labels": "recsys.train.predict",
+    "predict": "recsys.train.predict",
+    "check_config": "recsys.train.trainer",
+    "train": "recsys.train.trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'recsys.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

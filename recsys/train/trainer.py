@@ -290,7 +290,8 @@ def train(
         if (loop.backup_every and step % loop.backup_every == 0) or is_eval or step == end:
             backup.save(step)
         if is_eval:
-            train_values = {k: float(v) for k, v in strategy.experimental_local_results(metrics)[0].items()}
+            train_values = {k: float(v) for k, v in strategy.experimental_local_results(metrics)[0].items()
+                            if t.train_metrics or k == "loss"}
             rate = window_steps * config.data.batch_size / max(time.perf_counter() - window_start, 1e-9)
             for m in model.metrics:
                 m.reset_state()

@@ -179,7 +179,11 @@ if mode == "flaky":  # worker 1 fails on the first attempt only
     if index == 1 and attempt == 1:
         sys.exit(5)
     time.sleep(0.5)
-    print('"export_path": "/tmp/standin-export/1",', flush=True)
+    if index == 0:  # the chief's fingerprint is where the supervisor reads the export path
+        model_dir = sys.argv[sys.argv.index("--model_dir") + 1]
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, "fingerprint.json"), "w") as fh:
+            json.dump({{"export_path": "/tmp/standin-export/1", "weights_sha256": "ab" * 32}}, fh)
     sys.exit(0)
 sys.exit(0)
 '''

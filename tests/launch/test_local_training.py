@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -67,46 +66,6 @@ def test_two_worker_job_completes_and_exports(tiny_data, tmp_path, submit_factor
         assert os.path.getsize(model_dir / "submit" / f"worker-{i}.attempt-1.log") > 0
     assert '"is_chief": true' in (model_dir / "submit" / "worker-0.attempt-1.log").read_text()
     print(f"\n2-worker job, 20 steps: {status['seconds']:.1f}s")
-
-
-def test_sigkill_of_a_worker_restarts_and_resumes_from_backup(tiny_data, tmp_path, submit_factory,
-                                                              job_status, is_alive):
-    model_dir = tmp_path / "model"
-    job = submit_factory(_args(tiny_data, model_dir, 60, "--backoff_limit", "2", "--backoff_delay", "1"))
-    job.wait_for(r"^\[worker-0\] Epoch 3/6", 240)  # epochs 1-2 (20 steps) are in the backup
-    victim = job.worker_pids()[1]
-    killed_at = time.monotonic() - job.start
-    os.kill(victim, signal.SIGKILL)
-    detected = job.wait_for(r"\[submit\] attempt 1 failed", 60)
-    detected_at = job.times[job.lines.index(detected.string)]
-    up = job.wait_for(r"\[submit\] attempt 2: all 2 worker\(s\) up", 120)
-    up_at = job.times[job.lines.index(up.string)]
-    assert job.finish(240) == 0, job.tail()
-    status = job_status(str(model_dir / "submit"))
-    first, second = status["attempts"]
-    assert not first["ok"] and first["failed_worker"] == 1
-    assert f"worker-1 (pid {victim}) was killed by SIGKILL" in first["reason"]
-    assert not any(is_alive(pid) for pid in first["pids"])
-    assert second["ok"]
-    # Resumed from the BackupAndRestore state (end of epoch 2 or later), not from step 0 ...
-    assert second["first_epochs"][0] >= 3, second
-    if second["first_steps"][0] is not None:  # once the trainer installs recsys.launch.heartbeat
-        assert second["first_steps"][0] == 10 * (second["first_epochs"][0] - 1) >= 20, second
-    assert "training resumes from it" in job.output()
-    # ... and finished at exactly the planned number of steps, with an export.
-    assert _checkpoint_step(model_dir) == 60
-    _assert_exported(status["export_path"])
-    redone = 10 * (first_epochs_started(model_dir) - second["first_epochs"][0] + 1)
-    print(f"\nSIGKILL detected after {detected_at - killed_at:.1f}s; attempt 2 up "
-          f"{up_at - killed_at:.1f}s after the kill; resumed at epoch {second['first_epochs'][0]} "
-          f"(step {10 * (second['first_epochs'][0] - 1)}); at most {redone} steps redone; "
-          f"job {status['seconds']:.1f}s")
-
-
-def first_epochs_started(model_dir) -> int:
-    """The last epoch the chief began in attempt 1."""
-    text = (model_dir / "submit" / "worker-0.attempt-1.log").read_text(errors="replace")
-    return max(int(n) for n in re.findall(r"^Epoch (\d+)/\d+", text, flags=re.M))
 
 
 def test_worker_that_never_starts_fails_within_the_barrier_timeout(tiny_data, tmp_path, submit_factory,
