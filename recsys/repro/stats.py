@@ -123,7 +123,7 @@ def detectable_ratio(log_pd_sd: float, confidence: float = 0.95) -> float:
     return float(math.exp(-z * math.sqrt(2.0) * log_pd_sd))
 
 
-def _pair_differences(preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pair_differences(preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pair (a < a') and example: relative |p - p'| / mean (0 where both are 0) and absolute |p - p'|."""
     pairs = list(itertools.combinations(range(preds.shape[0]), 2))
     a = preds[[i for i, _ in pairs]]
@@ -216,7 +216,7 @@ def bootstrap_study(predictions: Mapping[str, np.ndarray | Sequence[np.ndarray]]
     example_rng = np.random.default_rng(seeds[0])
     multiplicity = {v: _replica_multiplicities(np.random.default_rng(s), draws, preds[v].shape[0])
                     for v, s in zip(names, seeds[1:], strict=True)}
-    diffs = {v: _pair_differences(p) for v, p in preds.items()}
+    diffs = {v: pair_differences(p) for v, p in preds.items()}
     sorted_reps = {v: [_SortedReplica.of(r, y) for r in p] for v, p in preds.items()}
     boot = {v: {"rel": np.empty(draws), "abs": np.empty(draws), "auc": np.empty(draws)} for v in names}
     for start in range(0, draws, _CHUNK):
