@@ -158,13 +158,14 @@ def write_hparams(tb_root: str, sessions: list[ReplicaSession]) -> None:
     """The HParams experiment and one session per replica, trial names unique across variants."""
     from tensorboard.plugins.hparams import api as hp
 
-    names: dict[str, None] = {}
+    values: dict[str, set] = {}
     for s in sessions:
-        names.update(dict.fromkeys(s.hparams))
+        for name, value in s.hparams.items():
+            values.setdefault(name, set()).add(value)
     root = os.path.join(tb_root, REPLICAS_DIR)
     writer = tf.summary.create_file_writer(root)
-    with writer.as_default():
-        hp.hparams_config(hparams=[hp.HParam(n) for n in names],
+    with writer.as_default():  # discrete domains give the HParams table typed, filterable columns
+        hp.hparams_config(hparams=[hp.HParam(n, hp.Discrete(sorted(v))) for n, v in values.items()],
                           metrics=[hp.Metric(t, display_name=name) for t, name in REPLICA_METRICS.items()])
     writer.close()
     for s in sessions:
