@@ -154,6 +154,14 @@ def replica_hparams(variant: str, plan: Mapping[str, Any], sources: tuple[str, .
     return out
 
 
+def _domain(values: set) -> Any:
+    """A discrete domain of one hparam's values (typed column), or none when the types are mixed."""
+    from tensorboard.plugins.hparams import api as hp
+
+    kinds = {type(v) for v in values}
+    return hp.Discrete(sorted(values)) if len(kinds) == 1 else None
+
+
 def write_hparams(tb_root: str, sessions: list[ReplicaSession]) -> None:
     """The HParams experiment and one session per replica, trial names unique across variants."""
     from tensorboard.plugins.hparams import api as hp
@@ -165,7 +173,7 @@ def write_hparams(tb_root: str, sessions: list[ReplicaSession]) -> None:
     root = os.path.join(tb_root, REPLICAS_DIR)
     writer = tf.summary.create_file_writer(root)
     with writer.as_default():  # discrete domains give the HParams table typed, filterable columns
-        hp.hparams_config(hparams=[hp.HParam(n, hp.Discrete(sorted(v))) for n, v in values.items()],
+        hp.hparams_config(hparams=[hp.HParam(n, _domain(v)) for n, v in values.items()],
                           metrics=[hp.Metric(t, display_name=name) for t, name in REPLICA_METRICS.items()])
     writer.close()
     for s in sessions:

@@ -228,3 +228,15 @@ def test_more_than_40_runs_would_leave_every_chart_empty(study, tmp_path):
         writer.close()
     with _tensorboard(logdir, dashboards.MAX_RUNS_SELECTED_BY_DEFAULT + 1) as url:
         assert _line_colours(_screenshot(url, tmp_path)) == []
+
+
+def test_replica_hparams_name_the_activation_and_its_parameters():
+    plan = plan_replica("gsmelu(alpha=1, beta=2)", 3, ("order",), 10, 0.0).as_dict()
+    hp = dashboards.replica_hparams("gsmelu(alpha=1, beta=2)", plan, ("order",))
+    assert (hp["activation"], hp["param.alpha"], hp["param.beta"]) == ("gsmelu", 1.0, 2.0)
+    assert (hp["seed"], hp["data_seed"], hp["replica"], hp["sources"]) == (10, 13, 3, "order")
+    assert dashboards.replica_hparams("relu", plan, ())["sources"] == "none"
+    assert dashboards._domain({True, 0.5}) is None and dashboards._domain({0.5, 1.0}) is not None
+    assert dashboards.tensorboard_commands("out", 9, 4)[0].startswith(
+        f"tensorboard --logdir {os.path.join('out', 'tensorboard', 'pd')} ")
+    assert len(dashboards.tensorboard_commands("out", 5, 4)) == 1
