@@ -25,6 +25,10 @@ flags.DEFINE_string("export_dir", "", "Also export replica i of each variant as 
                     "(TF Serving layout: serve a variant's replicas as versions of one model).")
 flags.DEFINE_integer("workers", 1, "1: train replicas in this process. N > 1: each replica is a supervised "
                      "N-worker MultiWorkerMirroredStrategy job on the local cluster (127.0.0.1).")
+flags.DEFINE_string("baseline", "", "Variant the others are compared with (PD ratio, AUC delta, verdict); "
+                    "default: the first of --activations.")
+flags.DEFINE_integer("bootstrap_draws", 1000, "Bootstrap draws (examples and replicas resampled) behind "
+                     "every confidence interval.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing study in --output.")
 FLAGS = flags.FLAGS
 
@@ -47,12 +51,16 @@ def main(argv: list[str]) -> None:
         options = runner.StudyOptions(activations=tuple(activations), replicas=FLAGS.replicas,
                                       sources=sources, noise_scale=FLAGS.noise_scale,
                                       base_seed=FLAGS.seed, title=FLAGS.title or base.name,
-                                      export_dir=FLAGS.export_dir, workers=FLAGS.workers)
-        runner.run_study(base, options, FLAGS.output, overwrite=FLAGS.overwrite)
+                                      export_dir=FLAGS.export_dir, workers=FLAGS.workers,
+                                      baseline=FLAGS.baseline, bootstrap_draws=FLAGS.bootstrap_draws)
+        payload = runner.run_study(base, options, FLAGS.output, overwrite=FLAGS.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         raise SystemExit(f"error: {err}") from None
     with open(os.path.join(FLAGS.output, runner.RESULTS_MD), encoding="utf-8") as fh:
         print(fh.read())
     print(f"frontier plot: {os.path.join(FLAGS.output, runner.FRONTIER_PNG)}")
-    print(f"PD dashboards: tensorboard --logdir {FLAGS.output} --host 127.0.0.1 "
-          "(Custom Scalars tab: PD per variant; HParams tab: replicas grouped by variant)")
+    print(f"PD distribution: {os.path.join(FLAGS.output, runner.DISTRIBUTION_PNG)}")
+    print("PD dashboards (Custom Scalars tab: one line per variant, 95% CI margin charts; HParams tab: "
+          "one row per replica):")
+    for command in payload["tensorboard"]["commands"]:
+        print(f"  {command}")

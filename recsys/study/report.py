@@ -42,6 +42,60 @@ def _pct(value: float) -> str:
     return f"{pct:.2f}%" if pct == 0 or abs(pct) >= 0.01 else f"{pct:.1e}%"
 
 
+def _ci(d: dict[str, float] | None, pct: bool = False, digits: int = 4, signed: bool = False) -> str:
+    """"estimate [lower, upper]" of an interval dict; PDs as percentages."""
+    if d is None or d.get("estimate") is None or math.isnan(d["estimate"]):
+        return "n/a"
+    if pct:
+        return f"{_pct(d['estimate'])} [{_pct(d['ci_lower'])}, {_pct(d['ci_upper'])}]"
+    fmt = f"{'+' if signed else ''}.{digits}f"
+    return f"{d['estimate']:{fmt}} [{d['ci_lower']:{fmt}}, {d['ci_upper']:{fmt}}]"
+
+
+def detectable_sentence(stats: dict[str, Any], replicas: int, examples: int) -> str:
+    """What K replicas can detect here, from the bootstrap spread of the baseline's PD."""
+    x, sd = stats.get("detectable_pd_ratio"), stats.get("baseline_log_pd_sd")
+    if x is None or sd is None:
+        return (f"With K={replicas} replicas the smallest detectable PD ratio is undefined here: the "
+                "baseline's PD is 0 in some bootstrap draws.")
+    return (f"With K={replicas} replicas and {examples:,} eval examples, the smallest detectable PD ratio "
+            f"here is about **{x:.2f}** (a {(1 - x) * 100:.0f}% reduction of the baseline's PD; an increase "
+            f"to about {1 / x:.2f}×): exp(−1.96·√2·sd(log PD)) with sd(log PD) = {sd:.3f}, the bootstrap "
+            "spread of the baseline's relative PD. Smaller differences are within noise.")
+
+
+def statistics_section(payload: dict[str, Any]) -> str:
+    """The recommendation, the table of PD and AUC with CIs and verdicts, what K can detect, the method."""
+    stats = payload.get("statistics")
+    if not stats:
+        return ""
+    base = stats["baseline"]
+    rows = payload["variants"]
+    rec = next((r for r in rows if r["variant"] == stats["recommended"]), None)
+    lines = []
+    if rec is not None:
+        vs = "" if rec["variant"] == base else (
+            f", PD ratio {_ci(rec['pd_ratio'], digits=2)} vs `{base}` ({rec['verdict']}), "
+            f"AUC delta {_ci(rec['auc_delta'], signed=True)}")
+        lines += [f"**Recommended: `{rec['variant']}`** (lowest relative PD among the variants whose AUC is "
+                  f"not significantly below `{base}`'s): relative PD {_ci(rec['relative_pd_ci'], pct=True)} "
+                  f"at AUC {_ci(rec['auc_ci'])}{vs}.", ""]
+    lines += [
+        f"| variant | replicas | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
+        f"AUC delta vs `{base}` [95% CI] | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        ratio = _ci(r["pd_ratio"], digits=3) if r.get("pd_ratio") else "n/a"
+        lines.append(f"| `{r['variant']}` | {r['replicas']} | {_ci(r['relative_pd_ci'], pct=True)} | "
+                     f"{_ci(r['auc_ci'])} | {ratio} | {_ci(r['auc_delta'], signed=True)} | {r['verdict']} |")
+    lines += ["", detectable_sentence(stats, stats["replicas"], stats["num_examples"]), "",
+              f"Method: {stats['method']} Verdict: the PD-ratio CI lies below 1 (fewer disagreements, "
+              "significant), includes 1 (within noise) or lies above 1 (more, significant). Recommended: "
+              "the lowest relative PD whose AUC-delta CI is not entirely below 0.", ""]
+    return "\n".join(lines)
+
+
 def over_time_table(variants: list[dict[str, Any]]) -> str:
     """Relative PD (%) and mean AUC of every variant at every evaluation step: PD vs training length."""
     steps = sorted({p["step"] for v in variants for p in v.get("pd_over_time", [])})
@@ -58,10 +112,16 @@ def over_time_table(variants: list[dict[str, Any]]) -> str:
                 cells.append("")
                 continue
             pd = _pct(p["relative_pd"])
-            cells.append(f"{pd} / {p['auc']:.4f}" if "auc" in p else pd)
+            if "relative_pd_ci_lower" in p:
+                pd += f" [{_pct(p['relative_pd_ci_lower'])}, {_pct(p['relative_pd_ci_upper'])}]"
+            auc = f"{p['auc']:.4f}" if "auc" in p else ""
+            if "auc_ci_lower" in p:
+                auc += f" [{p['auc_ci_lower']:.4f}, {p['auc_ci_upper']:.4f}]"
+            cells.append(f"{pd} / {auc}" if auc else pd)
         lines.append(f"| `{v['variant']}` | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Each cell: relative PD (mean over replica pairs) / AUC (mean over replicas) at that step.")
+    lines.append("Each cell: relative PD (mean over replica pairs) / AUC (mean over replicas) at that step, "
+                 "with 95% bootstrap CIs.")
     return "\n".join(lines) + "\n"
 
 
@@ -75,7 +135,7 @@ def _fmt(d: dict[str, float], scale: float = 1.0, digits: int = 4, unit: str = "
 
 
 def markdown_table(rows: list[dict[str, Any]], title: str = "") -> str:
-    """Accuracy beside PD, one line per variant (relative PD in percent)."""
+    """Accuracy beside PD, one line per variant: mean ± spread (relative PD in percent)."""
     lines = [f"### {title}", ""] if title else []
     lines += [
         "| variant | replicas | AUC | logloss | calibration | relative PD (%) | absolute PD |",
@@ -94,41 +154,21 @@ def markdown_table(rows: list[dict[str, Any]], title: str = "") -> str:
 
 
 def results_markdown(payload: dict[str, Any]) -> str:
-    """results.md of a study from its results.json payload: the table, then PD and AUC over training."""
-    text = markdown_table(payload["variants"], payload.get("title", ""))
+    """results.md of a study from its results.json payload: the statistics, the spreads, PD over training."""
+    title = payload.get("title", "")
+    text = (f"### {title}\n\n" if title else "") + statistics_section(payload)
+    text += "\n#### Accuracy and spread over replicas and pairs\n\n" + markdown_table(payload["variants"])
     over_time = over_time_table(payload["variants"])
     if over_time:
         text += "\n#### PD and AUC over training\n\n" + over_time
+    figures = payload.get("figures", {})
+    if figures:
+        text += "\n#### Figures\n\n" + "\n".join(
+            f"- [{label}]({name})" for label, name in (
+                ("AUC against relative PD, 95% CIs, recommended variant marked", figures.get("frontier")),
+                ("distribution of per-example relative PD with p90 / p99", figures.get("pd_distribution")))
+            if name) + "\n"
     return text
-
-
-def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", metric: str = "auc") -> str:
-    """PNG of accuracy (y) against relative PD (x) with error bars: the accuracy-reproducibility frontier."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
-    for r in rows:
-        x, xe = r["relative_pd"]["mean"] * 100, r["relative_pd"]["std"] * 100
-        y, ye = r[metric]["mean"], r[metric]["std"]
-        if math.isnan(x) or math.isnan(y):
-            continue
-        ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="o", capsize=4, markersize=7, label=r["variant"])
-        ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
-    ax.set_xlabel("relative prediction difference between replicas (%)  ← more reproducible")
-    ax.set_ylabel(f"eval {metric.upper() if metric == 'auc' else metric}" +
-                  ("  (higher is better)" if metric == "auc" else "  (lower is better)"))
-    ax.set_title(title or "accuracy–reproducibility frontier")
-    ax.grid(True, alpha=0.3)
-    if rows:
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _jsonable(obj):

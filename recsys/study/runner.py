@@ -19,12 +19,13 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.repro import accuracy, pairwise_pd, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
-from recsys.study import dashboards, report
+from recsys.study import analysis, dashboards, plots, report
 from recsys.study.variants import plan_replica, replica_config
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 FRONTIER_PNG = "frontier.png"
+DISTRIBUTION_PNG = "pd_distribution.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,9 @@ class StudyOptions:
     title: str = ""
     export_dir: str = ""  # export replica i of a variant as <export_dir>/<variant>/<i + 1>
     workers: int = 1  # > 1: each replica is a supervised local MultiWorkerMirroredStrategy job
+    baseline: str = ""  # the variant the others are compared with ("": the first listed)
+    bootstrap_draws: int = 1000
+    bootstrap_seed: int = 0
 
 
 def _log(msg: str) -> None:
@@ -104,28 +108,31 @@ def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
 
 
 def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
-    """Train every (variant, replica), write results.json / results.md / frontier.png and TensorBoard."""
+    """Train every (variant, replica), then write results.json / results.md with bootstrap CIs, verdicts and
+    the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
         )
+    if options.baseline and options.baseline not in options.activations:
+        raise ValueError(f"baseline {options.baseline!r} is not one of the variants "
+                         f"{list(options.activations)}")
     results_path = os.path.join(output, RESULTS_JSON)
     if os.path.exists(results_path) and not overwrite:
         raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
     _claim_exports(options, overwrite)
     os.makedirs(output, exist_ok=True)
     loading.save(base, output)
-    tb_root = output
-    dashboards.write_hparams_config(tb_root)
-    summaries.write_layout(tb_root, list(options.activations))
+    tb_root = os.path.join(output, dashboards.TB_DIR)
+    shutil.rmtree(tb_root, ignore_errors=True)  # dashboards of an overwritten study must not linger
 
     total = len(options.activations) * options.replicas
     done, start = 0, time.perf_counter()
-    rows, variants_out = [], []
+    variants_out, recorded = [], []
+    labels = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
         replicas, records, preds = [], [], []
-        labels = None
         for r in range(options.replicas):
             plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale)
             where = f"{options.workers}-worker local cluster" if options.workers > 1 else "in process"
@@ -140,8 +147,6 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                 out = train_replica_on_local_cluster(cfg, model_dir, options.workers)
             else:
                 out = train_replica(cfg, model_dir)
-            dashboards.write_replica_hparams(os.path.join(model_dir, "logs"), activation, activation,
-                                             plan.as_dict())
             if labels is None:
                 labels = out["labels"]
             elif not np.array_equal(labels, out["labels"]):
@@ -155,14 +160,10 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             _log(f"  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
                  f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
         pd_summary = pairwise_pd(preds)
-        over_time = dashboards.write_pd_over_time(tb_root, activation, records)
-        for point in over_time:  # accuracy beside PD at every evaluation, too
-            accs = [accuracy.accuracy_metrics(labels, rec[point["step"]]) for rec in records]
-            for key in ("auc", "logloss"):
-                point[key] = float(np.mean([a[key] for a in accs]))
+        recorded.append(analysis.VariantRecords(activation, tuple(records),
+                                                tuple(r["plan"] for r in replicas)))
         row = report.variant_row(activation, replicas, pd_summary)
-        rows.append(row)
-        variants_out.append({**row, "replica_results": replicas, "pd_over_time": over_time,
+        variants_out.append({**row, "replica_results": replicas,
                              "pd_by_prediction_bucket": pd_by_prediction_bucket(preds),
                              "pd_pairs": [{"pair": list(p), "relative_pd": d.relative_pd,
                                            "absolute_pd": d.absolute_pd}
@@ -171,14 +172,45 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
         _log(f"{activation!r}: relative PD {pd_summary.relative.mean * 100:.4g}% "
              f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
              f"AUC {row['auc']['mean']:.4f}")
+    _log(f"bootstrap: {options.bootstrap_draws} draws over examples and replicas, at every evaluation step")
+    result = analysis.analyse(recorded, labels, options.baseline or None, options.bootstrap_draws,
+                              options.bootstrap_seed)
+    analysis.write_dashboards(tb_root, recorded, labels, result, options.sources)
+    final = result.final
+    distributions = {}
+    for v, rec in zip(variants_out, recorded, strict=True):
+        s = final.variant(v["variant"])
+        distributions[v["variant"]] = plots.pooled_relative_differences(rec.final())
+        v.update(relative_pd_ci=s.relative_pd.as_dict(), absolute_pd_ci=s.absolute_pd.as_dict(),
+                 auc_ci=s.auc.as_dict(), pd_ratio=s.pd_ratio.as_dict() if s.pd_ratio else None,
+                 auc_delta=s.auc_delta.as_dict(), verdict=s.verdict,
+                 relative_pd_tail=plots.tail_percentiles(distributions[v["variant"]]),
+                 pd_over_time=result.over_time[v["variant"]])
+    base_sd = final.variant(final.baseline).log_pd_sd
+    statistics = {"baseline": final.baseline, "recommended": final.recommended, "method": final.method,
+                  "draws": final.draws, "seed": final.seed, "confidence": final.confidence,
+                  "replicas": options.replicas, "num_examples": final.num_examples,
+                  "detectable_pd_ratio": final.detectable_pd_ratio,
+                  "baseline_log_pd_sd": None if np.isnan(base_sd) else base_sd}
+    commands = dashboards.tensorboard_commands(output, len(options.activations), options.replicas)
     payload = {
         "title": options.title, "config": loading.to_dict(base),
         "options": dataclasses.asdict(options), "num_eval_examples": int(len(labels)),
-        "elapsed_seconds": time.perf_counter() - start, "variants": variants_out,
+        "elapsed_seconds": time.perf_counter() - start, "baseline": final.baseline,
+        "recommended": final.recommended, "statistics": statistics, "variants": variants_out,
+        "figures": {"frontier": FRONTIER_PNG, "pd_distribution": DISTRIBUTION_PNG},
+        "tensorboard": {"logdir": tb_root, "runs": dashboards.run_count(len(recorded), options.replicas),
+                        "commands": commands},
     }
     report.write_json(results_path, payload)
     with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
         fh.write(report.results_markdown(payload))
-    report.frontier_plot(rows, os.path.join(output, FRONTIER_PNG), options.title)
+    plots.frontier_plot(variants_out, os.path.join(output, FRONTIER_PNG), options.title,
+                        recommended=final.recommended, baseline=final.baseline)
+    plots.distribution_plot(distributions, os.path.join(output, DISTRIBUTION_PNG), options.title)
+    rec = final.variant(final.recommended)
+    _log(f"recommended {final.recommended!r}: relative PD {rec.relative_pd.estimate * 100:.4g}% "
+         f"[{rec.relative_pd.lower * 100:.4g}, {rec.relative_pd.upper * 100:.4g}] at AUC "
+         f"{rec.auc.estimate:.4f} [{rec.auc.lower:.4f}, {rec.auc.upper:.4f}] ({rec.verdict})")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload

@@ -1,7 +1,13 @@
-"""The PD dashboards for real: TensorBoard serves the study's logdir over HTTP, and Chromium renders them."""
+"""The study's dashboards at a real size (5 variants x 4 replicas), served by real TensorBoard and drawn by
+real Chromium: what TensorBoard's HTTP API says is plotted, and that the PD charts are filled on first load.
+
+The logdir is written from synthetic predictions through the study's own path (analysis.analyse and
+analysis.write_dashboards); no training is needed to test what TensorBoard makes of it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,14 +15,21 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from recsys.config import loading
-from recsys.study import runner
+from recsys.repro.summaries import group_tag
+from recsys.study import analysis, dashboards
+from recsys.study.variants import plan_replica
 
+VARIANTS = ("relu", "smelu(beta=0.5)", "smelu(beta=1)", "gelu", "swish")
+NOISE = (0.6, 0.3, 0.2, 0.35, 0.45)  # per-replica logit noise: sets each variant's PD
+STEPS = (100, 200, 300)
+REPLICAS = 4
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=20000",
@@ -24,18 +37,30 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def synthetic_study(n: int = 3000, seed: int = 0) -> tuple[list[analysis.VariantRecords], np.ndarray]:
+    """Replicas whose noise shrinks over training, more for smoother variants: PD falls, AUC rises."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.25).astype(np.float64)
+    logit = rng.normal(size=n) + 1.5 * labels - 1.0
+    out = []
+    for variant, noise in zip(VARIANTS, NOISE, strict=True):
+        records = []
+        for _ in range(REPLICAS):
+            z = rng.normal(size=n)
+            records.append({s: 1 / (1 + np.exp(-(logit * s / 300 + noise * (400 - s) / 300 * z)))
+                            for s in STEPS})
+        plans = tuple(plan_replica(variant, r, ("seed", "order"), 0, 0.0).as_dict() for r in range(REPLICAS))
+        out.append(analysis.VariantRecords(variant, tuple(records), plans))
+    return out, labels
+
+
 @pytest.fixture(scope="module")
-def study_dir(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("dash")
-    data = root / "data"
-    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=3000",
-                    f"--output={data}"], check=True, capture_output=True, timeout=300)
-    base = loading.load("synthetic_small", [
-        f"data.spec_dir={data}", "train.steps=40", "train.eval_every=20", "train.verbose=0",
-        "data.batch_size=256", "model.embedding_dim=4", "train.checkpoint=false"])
-    out = str(root / "study")
-    runner.run_study(base, runner.StudyOptions(activations=("relu", "smelu(beta=0.5)"), replicas=2), out)
-    return out
+def study(tmp_path_factory) -> tuple[str, analysis.Analysis]:
+    logdir = str(tmp_path_factory.mktemp("dash") / "tensorboard")
+    variants, labels = synthetic_study()
+    result = analysis.analyse(variants, labels, draws=200)
+    analysis.write_dashboards(logdir, variants, labels, result, ("seed", "order"))
+    return logdir, result
 
 
 def _free_port() -> int:
@@ -44,17 +69,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, data: bytes | None = None) -> object:
+def _get(url: str, body: dict | None = None) -> object:
+    data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
 
-@pytest.fixture(scope="module")
-def tensorboard_url(study_dir):
+@contextlib.contextmanager
+def _tensorboard(logdir: str, runs: int) -> Iterator[str]:
+    """A real TensorBoard on 127.0.0.1, yielded once it lists all ``runs`` runs."""
     port = _free_port()
     tb = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    proc = subprocess.Popen([tb, "--logdir", study_dir, "--host", "127.0.0.1", "--port", str(port),
+    proc = subprocess.Popen([tb, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
                              "--reload_interval", "1", "--load_fast", "false"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -62,35 +89,85 @@ def tensorboard_url(study_dir):
         deadline = time.time() + 90
         while True:
             try:
-                if "pd" in _get(f"{url}/data/runs"):
+                if len(_get(f"{url}/data/runs")) >= runs:
                     break
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"TensorBoard did not come up: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.5)
+            time.sleep(0.3)
         yield url
     finally:
         proc.kill()
         proc.wait(timeout=30)
 
 
-def test_tensorboard_serves_pd_tags_layout_and_hparams(tensorboard_url):
+@pytest.fixture(scope="module")
+def tensorboard_url(study) -> Iterator[str]:
+    with _tensorboard(study[0], dashboards.run_count(len(VARIANTS), REPLICAS)) as url:
+        yield url
+
+
+def test_every_variant_is_a_run_on_the_same_tags_with_the_study_values(study, tensorboard_url):
+    _, result = study
+    runs = _get(f"{tensorboard_url}/data/runs")
+    assert len(runs) == dashboards.run_count(5, 4) == 27 <= dashboards.MAX_RUNS_SELECTED_BY_DEFAULT
     tags = _get(f"{tensorboard_url}/data/plugin/scalars/tags")
-    assert {"pd/relu/relative", "pd/smelu_beta_0.5/relative_max"} <= set(tags["pd"])
-    series = _get(f"{tensorboard_url}/data/plugin/scalars/scalars?run=pd&tag=pd/relu/relative")
-    assert [row[1] for row in series] == [20, 40] and all(row[2] > 0 for row in series)
+    for variant in VARIANTS:
+        run = f"pd/{group_tag(variant)}"
+        want_tags = {"pd/relative", "pd/relative_ci_lower", "pd/relative_ci_upper", "auc/mean",
+                     "auc/mean_ci_lower", "pd_ratio/vs_baseline_ci_upper", "auc_delta/vs_baseline"}
+        assert want_tags <= set(tags[run])
+        for tag, key in (("pd/relative", "relative_pd"), ("pd/relative_ci_lower", "relative_pd_ci_lower"),
+                         ("auc/mean", "auc"), ("pd_ratio/vs_baseline_ci_upper", "pd_ratio_ci_upper")):
+            query = urllib.parse.urlencode({"run": run, "tag": tag})
+            series = _get(f"{tensorboard_url}/data/plugin/scalars/scalars?{query}")
+            assert [row[1] for row in series] == list(STEPS)
+            want = [p[key] for p in result.over_time[variant]]
+            assert [row[2] for row in series] == pytest.approx(want, rel=1e-6), (variant, tag)
+    # What the multiline chart fetches: its tag regex, per run.
+    query = urllib.parse.urlencode({"run": "pd/smelu_beta_1", "tag": "^pd/relative$"})
+    got = _get(f"{tensorboard_url}/data/plugin/custom_scalars/scalars?{query}")
+    assert got["regex_valid"] and list(got["tag_to_events"]) == ["pd/relative"]
+    # The synthetic data make every smooth variant disagree significantly less than relu.
+    assert [result.final.variant(v).verdict for v in VARIANTS[1:]] == [
+        "fewer disagreements than baseline (significant)"] * 4
+
+
+def test_layout_charts_regex_over_run_independent_tags_with_ci_margins(tensorboard_url):
     layout = _get(f"{tensorboard_url}/data/plugin/custom_scalars/layout")
-    charts = layout["category"][0]["chart"]
-    titles = [c["title"] for c in charts]
-    assert "smelu(beta=0.5): relative PD spread across replica pairs" in titles
-    assert any("margin" in c for c in charts) and any("multiline" in c for c in charts)
-    replica_runs = [r for r in _get(f"{tensorboard_url}/data/runs") if r.startswith("runs/")]
-    assert len({r.split("/")[2] for r in replica_runs if r.startswith("runs/relu/")}) == 2
-    experiment = _get(f"{tensorboard_url}/data/plugin/hparams/experiment",
-                      data=json.dumps({"experimentName": ""}).encode())
+    charts = {c["title"]: c for c in layout["category"][0]["chart"]}
+    assert charts["relative PD (mean over replica pairs)"]["multiline"]["tag"] == ["^pd/relative$"]
+    assert charts["AUC (mean over replicas)"]["multiline"]["tag"] == ["^auc/mean$"]
+    margin = charts["relative PD with 95% CI"]["margin"]["series"]
+    assert margin == [{"value": "pd/relative", "lower": "pd/relative_ci_lower",
+                       "upper": "pd/relative_ci_upper"}]
+    assert charts["PD ratio vs relu with 95% CI (below 1: fewer disagreements)"]["margin"]["series"][0][
+        "lower"] == "pd_ratio/vs_baseline_ci_lower"
+    assert "AUC with 95% CI" in charts
+
+
+def test_hparams_has_one_row_per_replica(study, tensorboard_url):
+    _, result = study
+    experiment = _get(f"{tensorboard_url}/data/plugin/hparams/experiment", {"experimentName": ""})
     hparams = {h["name"] for h in experiment["hparamInfos"]}
-    assert {"variant", "activation", "replica", "seed", "data_seed"} <= hparams
+    assert {"variant", "activation", "param.beta", "seed", "data_seed", "sources", "replica"} <= hparams
+    metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
+    assert {"replica/relative_pd", "replica/auc", "variant/relative_pd", "variant/auc"} <= metrics
+    groups = _get(f"{tensorboard_url}/data/plugin/hparams/session_groups", {
+        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"], "colParams": [],
+        "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+    assert sorted(g["name"] for g in groups) == sorted(
+        f"{v}/replica-{i}" for v in VARIANTS for i in range(REPLICAS))
+    row = next(g for g in groups if g["name"] == "smelu(beta=0.5)/replica-2")
+    assert row["hparams"]["activation"] == "smelu" and row["hparams"]["param.beta"] == 0.5
+    assert row["hparams"]["variant"] == "smelu(beta=0.5)" and row["hparams"]["seed"] == 2
+    assert row["hparams"]["sources"] == "seed,order"
+    values = {m["name"]["tag"]: m["value"] for m in row["metricValues"]}
+    final = result.final.variant("smelu(beta=0.5)")
+    assert values["variant/relative_pd"] == pytest.approx(final.relative_pd.estimate, rel=1e-6)
+    assert values["variant/auc"] == pytest.approx(final.auc.estimate, rel=1e-6)
+    assert 0 < values["replica/relative_pd"] < 1 and 0.5 < values["replica/auc"] < 1
 
 
 def _chromium() -> str:
@@ -108,21 +185,58 @@ def _chromium() -> str:
     return shutil.which("chromium")
 
 
-def test_chromium_renders_the_custom_scalars_page(tensorboard_url, tmp_path):
-    chromium = _chromium()
-    page = f"{tensorboard_url}/?darkMode=false#custom_scalars"
-    png = tmp_path / "custom_scalars.png"
-    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                    f"--screenshot={png}", page], capture_output=True, timeout=180, check=True)
-    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}",
-                          "--dump-dom", page], capture_output=True, timeout=180, check=True).stdout
-    assert b"tf-custom-scalar-dashboard" in dom
+def _screenshot(url: str, where) -> np.ndarray:
+    png = where / "custom_scalars.png"
+    subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={where / 'profile'}",
+                    f"--screenshot={png}", f"{url}/?darkMode=false#custom_scalars"],
+                   capture_output=True, timeout=180, check=True)
     from PIL import Image
 
-    pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    with Image.open(png) as img:
+        return np.asarray(img.convert("RGB")).astype(int)
+
+
+def _line_colours(pixels: np.ndarray) -> list[int]:
+    """Pixel counts of the distinct saturated colours in the first row of charts (relative PD, AUC).
+
+    Grids, axes and text are grey or black; only plotted series are coloured.
+    """
+    area = pixels[150:360, 380:]
+    coloured = area[(area.max(-1) - area.min(-1)) > 90] // 32
+    _, counts = np.unique(coloured[:, 0] * 64 + coloured[:, 1] * 8 + coloured[:, 2], return_counts=True)
+    return sorted(counts.tolist(), reverse=True)
+
+
+def test_chromium_draws_every_variant_on_first_load(tensorboard_url, tmp_path):
+    pixels = _screenshot(tensorboard_url, tmp_path)
     assert pixels.shape[:2] == (1000, 1400)
-    assert (np.abs(pixels - 255).sum(-1) > 30).mean() > 0.05  # not a blank page
-    main = pixels[:, 380:]  # right of the run selector: the charts
-    # Chart grids, axes and series are mid-grey; a page with no layout (or an error) is white there.
-    drawn = (np.ptp(main, axis=-1) < 8) & (main.min(-1) > 140) & (main.min(-1) < 240)
-    assert drawn.mean() > 0.02
+    lines = [c for c in _line_colours(pixels) if c >= 300]
+    assert len(lines) >= len(VARIANTS), _line_colours(pixels)[:10]  # one coloured line per variant
+
+
+def test_more_than_40_runs_would_leave_every_chart_empty(study, tmp_path):
+    """The cause of the empty charts: past 40 runs TensorBoard selects none on first load."""
+    from recsys.compat import tf
+
+    logdir = str(tmp_path / "crowded")
+    shutil.copytree(study[0], logdir)
+    extra = dashboards.MAX_RUNS_SELECTED_BY_DEFAULT + 1 - dashboards.run_count(5, 4)
+    for i in range(extra):
+        writer = tf.summary.create_file_writer(os.path.join(logdir, "other", f"run-{i}"))
+        with writer.as_default():
+            tf.summary.scalar("x", 1.0, step=0)
+        writer.close()
+    with _tensorboard(logdir, dashboards.MAX_RUNS_SELECTED_BY_DEFAULT + 1) as url:
+        assert _line_colours(_screenshot(url, tmp_path)) == []
+
+
+def test_replica_hparams_name_the_activation_and_its_parameters():
+    plan = plan_replica("gsmelu(alpha=1, beta=2)", 3, ("order",), 10, 0.0).as_dict()
+    hp = dashboards.replica_hparams("gsmelu(alpha=1, beta=2)", plan, ("order",))
+    assert (hp["activation"], hp["param.alpha"], hp["param.beta"]) == ("gsmelu", 1.0, 2.0)
+    assert (hp["seed"], hp["data_seed"], hp["replica"], hp["sources"]) == (10, 13, 3, "order")
+    assert dashboards.replica_hparams("relu", plan, ())["sources"] == "none"
+    assert dashboards._domain({True, 0.5}) is None and dashboards._domain({0.5, 1.0}) is not None
+    assert dashboards.tensorboard_commands("out", 9, 4)[0].startswith(
+        f"tensorboard --logdir {os.path.join('out', 'tensorboard', 'pd')} ")
+    assert len(dashboards.tensorboard_commands("out", 5, 4)) == 1

@@ -78,24 +78,43 @@ def test_study_writes_table_plot_and_dashboards(data_dir, tmp_path):
         assert [t["step"] for t in v["pd_over_time"]] == [30, 60]
     table = open(os.path.join(out, runner.RESULTS_MD)).read()
     assert "| `smelu(beta=1)` | 3 |" in table and "relative PD (%)" in table
-    with open(os.path.join(out, runner.FRONTIER_PNG), "rb") as fh:
-        png = fh.read()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert "PD ratio vs `relu` [95% CI]" in table and "smallest detectable PD ratio" in table
+    assert "(frontier.png)" in table and "(pd_distribution.png)" in table
+    stats = saved["statistics"]
+    assert saved["baseline"] == stats["baseline"] == "relu"
+    assert saved["recommended"] in ("relu", "smelu(beta=1)") and stats["draws"] == 1000
+    relu, smelu = saved["variants"]
+    assert relu["verdict"] == "baseline" and relu["pd_ratio"]["estimate"] == 1.0
+    assert smelu["verdict"] in ("fewer disagreements than baseline (significant)", "within noise",
+                                "more disagreements (significant)")
+    for v in saved["variants"]:
+        ci = v["relative_pd_ci"]
+        assert ci["estimate"] == pytest.approx(v["relative_pd"]["mean"])
+        assert ci["ci_lower"] <= ci["estimate"] <= ci["ci_upper"]
+        assert v["auc_ci"]["ci_lower"] <= v["auc_ci"]["estimate"] <= v["auc_ci"]["ci_upper"]
+        assert v["pd_over_time"][-1]["relative_pd"] == pytest.approx(ci["estimate"])
+        assert 0 < v["relative_pd_tail"]["p90"] <= v["relative_pd_tail"]["p99"]
+    ratio = smelu["pd_ratio"]
+    assert ratio["estimate"] == pytest.approx(smelu["relative_pd"]["mean"] / relu["relative_pd"]["mean"])
+    for name in (runner.FRONTIER_PNG, runner.DISTRIBUTION_PNG):
+        with open(os.path.join(out, name), "rb") as fh:
+            png = fh.read()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     from PIL import Image
 
     with Image.open(os.path.join(out, runner.FRONTIER_PNG)) as img:
         assert img.size[0] > 400 and img.size[1] > 300
-    # TensorBoard: PD over time per variant, one run per replica with HParams.
+    # TensorBoard: one run per variant on shared tags, one HParams session per replica.
     from tensorboard.backend.event_processing import event_multiplexer
 
     mux = event_multiplexer.EventMultiplexer(size_guidance={"tensors": 0})
-    mux.AddRunsFromDirectory(out)
+    mux.AddRunsFromDirectory(os.path.join(out, "tensorboard"))
     mux.Reload()
     runs = mux.Runs()
-    assert "pd" in runs
-    assert "pd/smelu_beta_1/relative" in runs["pd"]["tensors"]
-    replica_runs = [r for r in runs if r.startswith(os.path.join("runs", "relu", "replica_"))]
-    assert len({r.split(os.sep)[2] for r in replica_runs}) == 3
+    assert {"pd/relu", "pd/smelu_beta_1"} <= set(runs)
+    assert {"pd/relative", "pd/relative_ci_lower", "auc/mean"} <= set(runs["pd/smelu_beta_1"]["tensors"])
+    assert sorted(r for r in runs if r.startswith("replicas/")) == [
+        f"replicas/{v}/replica-{i}" for v in ("relu", "smelu_beta_1") for i in range(3)]
     assert result["num_eval_examples"] > 100
 
 

@@ -1,0 +1,104 @@
+"""From every replica's eval predictions to the study's statistics, per step and final, and its dashboards.
+
+The study runner and the dashboard test both come through :func:`analyse`, so what TensorBoard shows is
+what results.json says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from recsys.repro import accuracy, pairwise_pd
+from recsys.repro.stats import StudyStats, bootstrap_study
+from recsys.study import dashboards
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantRecords:
+    """One variant's replicas: eval predictions at every evaluation step, and each replica's plan."""
+
+    variant: str
+    records: tuple[dict[int, np.ndarray], ...]  # per replica: {step: predictions on the eval examples}
+    plans: tuple[dict[str, Any], ...]
+
+    def at(self, step: int) -> np.ndarray:
+        return np.stack([np.asarray(r[step], dtype=np.float64).reshape(-1) for r in self.records])
+
+    def final(self) -> np.ndarray:
+        return self.at(max(self.records[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """Statistics at every common evaluation step (the last one is the final, reported one)."""
+
+    by_step: dict[int, StudyStats]
+    final: StudyStats
+    over_time: dict[str, list[dict[str, Any]]]  # variant -> per-step points for results.json
+
+
+def _point(step: int, stats: StudyStats, variant: str, preds: np.ndarray, labels: np.ndarray) -> dict:
+    s = stats.variant(variant)
+    pairs = pairwise_pd(preds, percentiles=())
+    accs = [accuracy.accuracy_metrics(labels, p) for p in preds]
+    point = {"step": int(step), "relative_pd": s.relative_pd.estimate,
+             "relative_pd_ci_lower": s.relative_pd.lower, "relative_pd_ci_upper": s.relative_pd.upper,
+             "relative_pd_min": pairs.relative.min, "relative_pd_max": pairs.relative.max,
+             "absolute_pd": s.absolute_pd.estimate, "auc": s.auc.estimate, "auc_ci_lower": s.auc.lower,
+             "auc_ci_upper": s.auc.upper, "logloss": float(np.mean([a["logloss"] for a in accs])),
+             "verdict": s.verdict}
+    if s.pd_ratio is not None:
+        point.update(pd_ratio=s.pd_ratio.estimate, pd_ratio_ci_lower=s.pd_ratio.lower,
+                     pd_ratio_ci_upper=s.pd_ratio.upper)
+    return point
+
+
+def analyse(variants: Sequence[VariantRecords], labels: np.ndarray, baseline: str | None = None,
+            draws: int = 1000, seed: int = 0) -> Analysis:
+    """Bootstrap statistics at every evaluation step all replicas share, baseline comparisons included."""
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    steps = sorted(set.intersection(*[set(r) for v in variants for r in v.records]))
+    if not steps:
+        raise ValueError("the replicas share no evaluation step")
+    by_step = {step: bootstrap_study({v.variant: v.at(step) for v in variants}, y, baseline, draws, seed)
+               for step in steps}
+    over_time = {v.variant: [_point(step, by_step[step], v.variant, v.at(step), y) for step in steps]
+                 for v in variants}
+    return Analysis(by_step=by_step, final=by_step[steps[-1]], over_time=over_time)
+
+
+def _replica_pd(preds: np.ndarray, index: int) -> float:
+    """Mean relative PD of replica ``index`` against each other replica of its variant."""
+    others = [j for j in range(preds.shape[0]) if j != index]
+    return float(np.mean([pairwise_pd([preds[index], preds[j]], percentiles=()).relative.mean
+                          for j in others]))
+
+
+def write_dashboards(tb_root: str, variants: Sequence[VariantRecords], labels: np.ndarray,
+                     result: Analysis, sources: tuple[str, ...]) -> None:
+    """The study's TensorBoard logdir: layout, one PD/AUC run per variant, one HParams row per replica."""
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    dashboards.write_layout(tb_root, result.final.baseline)
+    sessions = []
+    for v in variants:
+        series = {}
+        for step, stats in result.by_step.items():
+            pairs = pairwise_pd(v.at(step), percentiles=())
+            series[step] = dashboards.step_scalars(stats.variant(v.variant), pairs.relative.min,
+                                                   pairs.relative.max)
+        dashboards.write_variant_series(tb_root, v.variant, series)
+        final, last = v.final(), max(result.by_step)
+        vstats = result.final.variant(v.variant)
+        for i, plan in enumerate(v.plans):
+            acc = accuracy.accuracy_metrics(y, final[i])
+            metrics = {"replica/relative_pd": _replica_pd(final, i), "replica/auc": acc["auc"],
+                       "replica/logloss": acc["logloss"], "variant/relative_pd": vstats.relative_pd.estimate,
+                       "variant/auc": vstats.auc.estimate}
+            sessions.append(dashboards.ReplicaSession(
+                variant=v.variant, index=i, hparams=dashboards.replica_hparams(v.variant, plan, sources),
+                metrics=metrics, step=last))
+    dashboards.write_hparams(tb_root, sessions)
