@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 import yaml
 
 from serving.batching import BatchingParameters
 from serving.models import parse_config
+from tests import k8s_schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,3 +40,27 @@ def test_manifests_and_configs():
     monitor = next(yaml.safe_load_all(open(os.path.join(k8s, "monitor.yaml"))))
     args = monitor["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "monitor" and sum(a.startswith("--replica=") for a in args) == 2
+
+
+def _k8s_files() -> list[str]:
+    k8s = os.path.join(REPO, "docker", "k8s")
+    return sorted(
+        os.path.relpath(os.path.join(d, f), REPO)
+        for d, _, files in os.walk(k8s)
+        for f in files
+        if f.endswith((".yaml", ".yml"))
+    )
+
+
+def test_every_k8s_file_is_covered():
+    wanted = {"docker/k8s/monitor.yaml", "docker/k8s/pd-gate-job.yaml", "docker/k8s/serving.yaml"}
+    assert wanted <= set(_k8s_files())
+
+
+@pytest.mark.parametrize("version", k8s_schema.VERSIONS)
+@pytest.mark.parametrize("path", _k8s_files())
+def test_k8s_files_validate_against_the_api_schemas(path, version):
+    docs = [d for d in yaml.safe_load_all(open(os.path.join(REPO, path))) if d]
+    assert docs
+    for doc in docs:
+        assert k8s_schema.errors(doc, version) == [], f"{path}: {doc['kind']}"
