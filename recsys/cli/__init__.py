@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("recsys.cli.serve", "model server with TF Serving's gRPC and REST APIs (versions, batching)"),
     "query": ("recsys.cli.query", "send rows (JSON lines, CSV, Criteo TSV) to a server, print predictions"),
     "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
+    "promote": ("recsys.cli.promote", "move a version label to a candidate version if the PD gate passes"),
     "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
 }
 
