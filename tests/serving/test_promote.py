@@ -323,3 +323,23 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
     # stable answered 1, then 2 after the promotion, then 1 after the rollback: no flapping in between
     changes = [v for i, v in enumerate(seen) if i == 0 or seen[i - 1] != v]
     assert changes == [1, 2, 1], changes[:10]
+
+
+def test_every_server_moves(setup, rows_file, serve, stubs):
+    server, stub, config_file = setup
+    other = serve(models=parse_config(open(config_file).read()))
+    promotion = Promotion(
+        PromoteConfig(
+            servers=[f"127.0.0.1:{server.port}", f"127.0.0.1:{other.port}"],
+            model="tiny",
+            model_config_file=config_file,
+            rows=rows_file,
+            thresholds=Thresholds(relative=1.0),
+        )
+    )
+    try:
+        record = promotion.run()
+    finally:
+        promotion.close()
+    assert record["decision"] == "promoted" and len(record["servers"]) == 2
+    assert _label_version(stub, "stable") == 2 and _label_version(stubs(other), "stable") == 2
