@@ -26,6 +26,7 @@ VERSIONS = ("1.29", "1.33")
 SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 TFJOB_CRD = os.path.join(SCHEMAS, "kubeflow.org_tfjobs.v1.9.0.json")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _folder(version: str) -> str:
@@ -113,8 +114,19 @@ def _tfjob_errors(doc: dict, version: str) -> list[str]:
     return errors
 
 
+def _name_errors(doc: dict) -> list[str]:
+    """The API server's name rules (not in the OpenAPI schema): Services DNS-1035, others DNS-1123."""
+    name = doc.get("metadata", {}).get("name", "")
+    if doc.get("kind") == "Service":
+        if not _DNS1035.match(name) or len(name) > 63:
+            return [f"metadata.name: {name!r} is not a DNS-1035 label"]
+    elif not _DNS1123.match(name) or len(name) > 253:
+        return [f"metadata.name: {name!r} is not a DNS-1123 subdomain"]
+    return []
+
+
 def errors(doc: dict, version: str = OLDEST) -> list[str]:
     """Why the API server of Kubernetes ``version`` would reject ``doc`` (empty: it accepts it)."""
     if doc.get("apiVersion") == "kubeflow.org/v1" and doc.get("kind") == "TFJob":
         return _tfjob_errors(doc, version)
-    return _messages(_validator(doc["kind"], doc["apiVersion"], version), doc)
+    return _messages(_validator(doc["kind"], doc["apiVersion"], version), doc) + _name_errors(doc)

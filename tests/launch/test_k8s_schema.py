@@ -95,9 +95,12 @@ WORKER = ["spec", "tfReplicaSpecs", "Worker"]
     ("tfjob", ["spec", "runPolicy", "cleanPodPolicy"], 3, False, "3 is not of type 'string'"),
     ("tfjob", ["metadata", "name"], "1-job", False, "DNS-1035"),
     ("tfjob", ["metadata", "labelz"], {}, False, "labelz"),
+    ("service", ["metadata", "name"], "2-workers", False, "DNS-1035"),
+    ("indexedjob", ["metadata", "name"], "Job_A", False, "DNS-1123"),
 ])
 def test_the_validator_rejects_what_a_cluster_rejects(rendered, kind, path, value, delete, message):
-    doc = rendered[(kind, "gpu_pvc")][-1]
+    docs = rendered[("indexedjob" if kind == "service" else kind, "gpu_pvc")]
+    doc = docs[-2] if kind == "service" else docs[-1]
     assert k8s_schema.errors(doc) == []
     problems = k8s_schema.errors(_mutated(doc, path, value, delete))
     assert any(message in p for p in problems), problems
