@@ -202,7 +202,7 @@ class Promotion:
         """The decision record (``decision`` is one of EXIT_CODES); errors become decision 'error'."""
         try:
             self._rollback() if self.config.rollback else self._promote()
-        except (PromoteError, grpc.RpcError, OSError, ValueError, KeyError, RuntimeError) as err:
+        except Exception as err:  # noqa: BLE001 - anything unexpected is exit 2 (never 1: refused)
             detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
             self.record.update(decision=ERROR, reason=f"{type(err).__name__}: {detail}")
         self._report()

@@ -199,6 +199,7 @@ def test_already_promoted_is_unchanged(setup, rows_file):
         ("no_threshold", {"thresholds": Thresholds()}, "needs a threshold"),
         ("no_rows", {"rows": ""}, "needs --rows"),
         ("unknown_model", {"model": "other"}, "not in the model config file"),
+        ("bad_config", {}, "ParseError"),
     ],
 )
 def test_errors_change_nothing(setup, rows_file, base_path, change, kwargs, message):
@@ -206,6 +207,9 @@ def test_errors_change_nothing(setup, rows_file, base_path, change, kwargs, mess
     if change == "file_disagrees":
         with open(config_file, "w") as fh:
             fh.write(CONFIG % (base_path.path, 2, 1))
+    if change == "bad_config":
+        with open(config_file, "a") as fh:
+            fh.write("model_config_list { config { nme: 1 } }\n")
     before = open(config_file, "rb").read()
     kwargs = dict(kwargs)
     rows = kwargs.pop("rows", rows_file)
@@ -343,3 +347,11 @@ def test_every_server_moves(setup, rows_file, serve, stubs):
         promotion.close()
     assert record["decision"] == "promoted" and len(record["servers"]) == 2
     assert _label_version(stub, "stable") == 2 and _label_version(stubs(other), "stable") == 2
+
+
+def test_cli_usage_errors_exit_2_not_1():
+    """1 means 'refused' to a release script: a bad flag or a missing one must not look like it."""
+    bad_flag = _cli("--max_relative_pd=abc", "--model=tiny", "--model_config_file=x")
+    assert bad_flag.returncode == 2 and "Flags parsing error" in bad_flag.stderr
+    missing = _cli("--server=127.0.0.1:1")
+    assert missing.returncode == 2 and "--model and --model_config_file are required" in missing.stderr
