@@ -257,6 +257,7 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
     failures: list[str] = []
     stop = threading.Event()
     finished: list[bool] = []
+    client = None
     try:
         line = proc.stdout.readline()
         assert line.startswith("recsys serve: ready grpc=127.0.0.1:"), line
@@ -319,10 +320,11 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
         assert error.returncode == 2 and json.loads(error.stdout)["decision"] == "error"
         assert client.is_alive()  # the stream never died
     finally:
-        stop.set()
+        stop.set()  # the stream stops before the server does (a shutdown cancels in-flight calls)
+        if client is not None:
+            client.join(timeout=30)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    client.join(timeout=30)
     assert finished == [True] and failures == []
     # stable answered 1, then 2 after the promotion, then 1 after the rollback: no flapping in between
     changes = [v for i, v in enumerate(seen) if i == 0 or seen[i - 1] != v]
