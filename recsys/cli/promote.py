@@ -55,12 +55,12 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"recsys promote: unexpected arguments {argv[1:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from serving.divergence import Thresholds
-    from serving.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
-
     if not FLAGS.model or not FLAGS.model_config_file:
         print("recsys promote: --model and --model_config_file are required", file=sys.stderr)
         sys.exit(2)
+    from serving.divergence import Thresholds
+    from serving.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
+
     relative = FLAGS.max_relative_pd
     relative = relative if relative is not None and relative >= 0 else None
     config = PromoteConfig(
