@@ -20,9 +20,9 @@ import jsonschema
 import referencing
 from kubernetes_validate import utils as kv
 
-# The oldest Kubernetes release we support (docs/cluster.md), then the newest one we test.
+# The oldest Kubernetes release we support (docs/cluster.md) up to the newest one we test.
 OLDEST = "1.29"
-VERSIONS = ("1.29", "1.33")
+VERSIONS = ("1.29", "1.30", "1.31", "1.32", "1.33")
 SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 TFJOB_CRD = os.path.join(SCHEMAS, "kubeflow.org_tfjobs.v1.9.0.json")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
