@@ -134,6 +134,7 @@ class ModelManager:
         self._retry_interval = load_retry_interval_seconds
         self._retrying: dict[tuple[str, int], int] = {}  # versions being retried -> attempts so far
         self._unlisted: set[str] = set()
+        self._pending_labels: dict[str, dict[str, int]] = {}  # model -> configured labels not applied yet
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -163,7 +164,11 @@ class ModelManager:
                 self._retire_all(name)
 
     def reload(self, configs: list[model_server_config_pb2.ModelConfig]) -> None:
-        """Apply a new model config list (HandleReloadConfigRequest); returns once it is loaded."""
+        """Apply a new model config list (HandleReloadConfigRequest); returns once it is loaded.
+
+        FAILED_PRECONDITION (as TF Serving) when a label names a version that is not available after
+        loading: that model keeps its previous labels (the rest of the config applies).
+        """
         names = [c.name for c in configs]
         if len(set(names)) != len(names) or not all(names):
             raise invalid(f"model names must be unique and non-empty: {names}")
@@ -173,7 +178,16 @@ class ModelManager:
                 if name not in self._configs:
                     self._retire_all(name)
                     self._views.pop(name, None)
+                    self._pending_labels.pop(name, None)
             self._poll_locked()
+            problems = [
+                f"Request to assign label to version {version} of model {name}, which is not currently "
+                "available for inference"
+                for name in names
+                for version in sorted(set(self.unavailable_labels(name).values()))
+            ]
+        if problems:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, "; ".join(problems))
 
     def poll_once(self) -> None:
         with self._poll_lock:
@@ -217,7 +231,7 @@ class ModelManager:
         candidates = [v for v in on_disk if (name, v) not in self._failed]
         keep = wanted_versions(config, candidates)
         retired = [servables.pop(v) for v in list(servables) if v not in keep]
-        labels = {k: int(v) for k, v in config.version_labels.items()}
+        labels = self._labels(name, config, view, servables)
         new_view = ModelView(servables, labels)
         changed = new_view.servables.keys() != view.servables.keys() or labels != view.labels
         self._views[name] = new_view  # the atomic switch: requests see the old or the new set
@@ -229,6 +243,43 @@ class ModelManager:
         if changed:
             for listener in self.listeners:
                 listener(name)
+
+    def _labels(
+        self,
+        name: str,
+        config: model_server_config_pb2.ModelConfig,
+        view: ModelView,
+        servables: dict[int, Servable],
+    ) -> dict[str, int]:
+        """The configured labels, or the previous ones while a configured label names an unloaded version.
+
+        TF Serving refuses to point a label at a version that is not available (its default), so a
+        label move never sends requests to a version that cannot answer them; the configured labels
+        take effect at the first poll where all their versions are loaded. At start-up (no previous
+        labels) they apply as configured.
+        """
+        wanted = {k: int(v) for k, v in config.version_labels.items()}
+        missing = {k: v for k, v in wanted.items() if v not in servables}
+        if missing and view.labels and servables:
+            if self._pending_labels.get(name) != wanted:
+                log.warning(
+                    "model %s: keeping labels %s; %s name versions that are not available",
+                    name,
+                    view.labels,
+                    missing,
+                )
+            self._pending_labels[name] = wanted
+            return view.labels
+        self._pending_labels.pop(name, None)
+        return wanted
+
+    def unavailable_labels(self, name: str) -> dict[str, int]:
+        """Configured labels of ``name`` not applied yet because their version is not available."""
+        wanted = self._pending_labels.get(name)
+        view = self._views.get(name)
+        if wanted is None or view is None:
+            return {}
+        return {k: v for k, v in wanted.items() if v not in view.servables}
 
     def _load(
         self, name: str, version: int, path: str, mtime: int, current: dict[int, Servable]
@@ -284,13 +335,16 @@ class ModelManager:
     def view(self, name: str) -> ModelView | None:
         return self._views.get(name)
 
-    def resolve_version(self, spec: model_pb2.ModelSpec) -> int | None:
-        """The explicit version a ModelSpec asks for (version or label), None for the latest."""
+    def resolve_version(self, spec: model_pb2.ModelSpec, view: ModelView | None = None) -> int | None:
+        """The explicit version a ModelSpec asks for (version or label), None for the latest.
+
+        ``view``: the snapshot the caller serves from, so a label resolves against the same swap.
+        """
         choice = spec.WhichOneof("version_choice")
         if choice == "version":
             return spec.version.value
         if choice == "version_label":
-            view = self._views.get(spec.name)
+            view = view if view is not None else self._views.get(spec.name)
             labels = (
                 view.labels
                 if view is not None
@@ -309,7 +363,7 @@ class ModelManager:
             raise invalid("Missing ModelSpec name")
         while True:  # a version retired between lookup and acquire: the new view has its successor
             view = self._views.get(spec.name)
-            version = self.resolve_version(spec)
+            version = self.resolve_version(spec, view)
             if view is None or not view.servables:
                 what = f"Latest({spec.name})" if version is None else f"Specific({spec.name}, {version})"
                 raise not_found(f"Servable not found for request: {what}")

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("recsys.cli.serve", "model server with TF Serving's gRPC and REST APIs (versions, batching)"),
     "query": ("recsys.cli.query", "send rows (JSON lines, CSV, Criteo TSV) to a server, print predictions"),
     "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
+    "promote": ("recsys.cli.promote", "move a version label to a candidate version if the PD gate passes"),
     "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
     "compare": ("recsys.cli.compare", "offline diff of two exports: weight digests, PD, churn, AUC; a CI gate"),
 }
@@ -49,4 +50,15 @@ def main(argv: list[str] | None = None) -> None:
     # point both at the subcommand so `recsys <subcommand> --help` documents that subcommand.
     sys.modules["__main__"].__doc__ = module.__doc__ or f"recsys {name}"
     sys.argv[0] = module.__name__
-    app.run(module.main, argv=[f"recsys {name}"] + argv[2:])
+    app.run(module.main, argv=[f"recsys {name}"] + argv[2:], flags_parser=_parse_flags)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, but a bad flag exits 2 (as argparse), never 1, which gates use for 'refused'."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        sys.stderr.write(f"FATAL Flags parsing error: {err}\nPass --helpshort or --helpfull for the flags.\n")
+        sys.exit(2)

@@ -28,7 +28,8 @@ TF_CONFIG_SNIPPET = (
     'echo "TF_CONFIG=$TF_CONFIG"\n'
     'exec recsys "$@"\n'
 )
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# A DNS-1035 label: Service names and the training operator's webhook require a leading letter.
+_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def validate(spec: K8sJobSpec) -> None:
         raise ValueError(f"kind must be one of {KINDS}, got {spec.kind!r}")
     if not _NAME.match(spec.name) or len(spec.name) > 50:
         raise ValueError(f"job name {spec.name!r} must be a DNS label: lower-case letters, digits and '-', "
-                         "at most 50 characters (pod hostnames append -<index>)")
+                         "starting with a letter, at most 50 characters (pod hostnames append -<index>)")
     if spec.num_workers < 1:
         raise ValueError(f"workers must be >= 1, got {spec.num_workers}")
     if spec.gpus < 0 or spec.backoff_limit < 0:
@@ -173,7 +174,7 @@ def indexed_job(spec: K8sJobSpec) -> dict[str, Any]:
             "completionMode": "Indexed", "completions": spec.num_workers, "parallelism": spec.num_workers,
             "backoffLimit": spec.backoff_limit * spec.num_workers,
             "podFailurePolicy": {"rules": [
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]},
             "template": {"metadata": {"labels": labels(spec)}, "spec": _pod_spec(spec, True)},
         },
     }

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
+from tests import k8s_schema
+
 pytest.importorskip("kubernetes", reason="needs the kubernetes extra: pip install -e '.[kubernetes]'")
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,10 +41,12 @@ JOB_STATUSES = [
 
 
 class FakeApi:
-    """Records POSTed objects; serves the job status sequence; 409 for a second create."""
+    """Validates POSTed objects (422, as a real API server) and records them; serves the job status
+    sequence; 409 for a second create."""
 
     def __init__(self, has_tfjob_crd: bool = True) -> None:
         self.created: list[dict] = []
+        self.rejected: list[list[str]] = []
         self.gets = 0
         self.has_tfjob_crd = has_tfjob_crd
         api = self
@@ -66,6 +70,11 @@ class FakeApi:
                 if any(o["kind"] == body["kind"] and o["metadata"]["name"] == body["metadata"]["name"]
                        for o in api.created):
                     return self._send(409, {"kind": "Status", "code": 409, "reason": "AlreadyExists"})
+                problems = k8s_schema.errors(body)  # what a real API server (1.29) would refuse
+                if problems:
+                    api.rejected.append(problems)
+                    return self._send(422, {"kind": "Status", "code": 422, "reason": "Invalid",
+                                            "message": "; ".join(problems)})
                 body["_path"] = self.path
                 api.created.append(body)
                 self._send(201, {k: v for k, v in body.items() if k != "_path"})
@@ -123,6 +132,7 @@ def test_tfjob_is_created_and_followed_to_success(fake_api, tmp_path):
     api = fake_api()
     proc = _submit(api.kubeconfig(tmp_path), "--workers", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert api.rejected == []
     assert [(o["kind"], o["_path"]) for o in api.created] == [
         ("ConfigMap", "/api/v1/namespaces/ml/configmaps"),
         ("TFJob", "/apis/kubeflow.org/v1/namespaces/ml/tfjobs")]
@@ -142,7 +152,7 @@ def test_indexed_job_failure_is_reported(fake_api, tmp_path):
     api = fake_api()
     proc = _submit(api.kubeconfig(tmp_path), "--k8s_kind", "indexedjob", "--workers", "2")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert [o["kind"] for o in api.created] == ["ConfigMap", "Service", "Job"]
+    assert api.rejected == [] and [o["kind"] for o in api.created] == ["ConfigMap", "Service", "Job"]
     assert api.created[2]["_path"] == "/apis/batch/v1/namespaces/ml/jobs"
     assert "active=1, succeeded=0, failed=1" in proc.stdout
     assert "ended: Failed (active=0, succeeded=0, failed=3; BackoffLimitExceeded" in proc.stdout

@@ -96,7 +96,8 @@ def test_indexed_job_tf_config_for_every_index(tmp_path):
     assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"] == 3
     assert spec["backoffLimit"] == 3 * 3  # --backoff_limit restarts of all 3 workers
     assert spec["podFailurePolicy"]["rules"][0] == {"action": "Ignore",
-                                                    "onPodConditions": [{"type": "DisruptionTarget"}]}
+                                                    "onPodConditions": [{"type": "DisruptionTarget",
+                                                                         "status": "True"}]}
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["subdomain"] == svc["metadata"]["name"] == "job-b"
     # A headless Service selecting exactly the job's pods, with the worker port.

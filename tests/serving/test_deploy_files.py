@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
+import pytest
 import yaml
 
 from serving.batching import BatchingParameters
 from serving.models import parse_config
+from tests import k8s_schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +31,7 @@ def test_manifests_and_configs():
         for doc in yaml.safe_load_all(open(os.path.join(k8s, name))):
             kinds.setdefault(name, []).append(doc["kind"])
     assert kinds == {
-        "serving.yaml": ["Deployment", "Service"],
+        "serving.yaml": ["PersistentVolumeClaim", "Deployment", "Service"],
         "monitor.yaml": ["Deployment", "Service"],
         "pd-gate-job.yaml": ["Job"],
     }
@@ -38,3 +42,72 @@ def test_manifests_and_configs():
     monitor = next(yaml.safe_load_all(open(os.path.join(k8s, "monitor.yaml"))))
     args = monitor["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "monitor" and sum(a.startswith("--replica=") for a in args) == 2
+
+
+def _k8s_files() -> list[str]:
+    k8s = os.path.join(REPO, "docker", "k8s")
+    return sorted(
+        os.path.relpath(os.path.join(d, f), REPO)
+        for d, _, files in os.walk(k8s)
+        for f in files
+        if f.endswith((".yaml", ".yml"))
+    )
+
+
+def test_every_k8s_file_is_covered():
+    wanted = {"docker/k8s/monitor.yaml", "docker/k8s/pd-gate-job.yaml", "docker/k8s/serving.yaml"}
+    assert wanted <= set(_k8s_files())
+
+
+@pytest.mark.parametrize("version", k8s_schema.VERSIONS)
+@pytest.mark.parametrize("path", _k8s_files())
+def test_k8s_files_validate_against_the_api_schemas(path, version):
+    docs = [d for d in yaml.safe_load_all(open(os.path.join(REPO, path))) if d]
+    assert docs
+    for doc in docs:
+        assert k8s_schema.errors(doc, version) == [], f"{path}: {doc['kind']}"
+
+
+def _docs(name: str) -> list[dict]:
+    return list(yaml.safe_load_all(open(os.path.join(REPO, "docker", "k8s", name))))
+
+
+def test_gate_job_runs_recsys_promote_on_the_file_the_servers_read():
+    (job,) = _docs("pd-gate-job.yaml")
+    pod = job["spec"]["template"]["spec"]
+    (gate,) = pod["containers"]
+    args = gate["args"]
+    assert args[0] == "promote"
+    flags = dict(a[2:].split("=", 1) for a in args[1:])
+    assert flags["model"] == "ranker" and (flags["candidate"], flags["target"]) == ("canary", "stable")
+    # The flags parse with the real command's flag definitions (names and types).
+    code = (
+        "import sys; from absl import flags; import recsys.cli.promote; "
+        "flags.FLAGS(['promote', *sys.argv[1:]]); print(flags.FLAGS.max_relative_pd, flags.FLAGS.max_churn)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args[1:]], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0.15", "0.3"]
+    # --model_config_file is on the volume the serving replicas read their --model_config_file from.
+    serving = next(d for d in _docs("serving.yaml") if d["kind"] == "Deployment")
+    spec = serving["spec"]["template"]["spec"]
+    (server,) = spec["containers"]
+    server_flags = dict(a[2:].split("=", 1) for a in server["args"])
+    assert server_flags["model_config_file"] == flags["model_config_file"] == "/live/models.config"
+    assert float(server_flags["model_config_file_poll_wait_seconds"]) > 0  # replicas follow the file
+
+    def claim(pod_spec: dict, container: dict, path: str) -> str:
+        mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+        volume = next(v for v in pod_spec["volumes"] if v["name"] == mount["name"])
+        return volume["persistentVolumeClaim"]["claimName"]
+
+    live = claim(pod, gate, flags["model_config_file"])
+    assert live == claim(spec, server, server_flags["model_config_file"]) == "ranker-serving-live-config"
+    assert not next(m for m in gate["volumeMounts"] if m["mountPath"] == "/live").get("readOnly")
+    assert claim(pod, gate, flags["log_file"]) == live
+    # The seed step copies the ConfigMap's models.config in once, and never over a promoted one.
+    (seed,) = spec["initContainers"]
+    assert "[ -f /live/models.config ] ||" in seed["command"][-1]
+    assert {d["kind"]: d["metadata"]["name"] for d in _docs("serving.yaml")}["PersistentVolumeClaim"] == live
