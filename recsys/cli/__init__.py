@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "query": ("recsys.cli.query", "send rows (JSON lines, CSV, Criteo TSV) to a server, print predictions"),
     "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
     "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
+    "plan": ("recsys.cli.plan", "embedding cost model: memory per worker and all-reduce bytes per step"),
 }
 
 
