@@ -9,13 +9,16 @@ Per worker and table, with ``W = rows * dim * 4`` bytes (float32):
 
 - weights ``W``; optimizer slots ``slots * W`` (Adam 2, Adagrad 1, SGD 0);
 - the trainer's strategy-free copy for evaluation and export: ``W``;
-- transients ``TRANSIENT * W`` (+ ``DENSE_GRAD_EXTRA * W`` for a table with dense gradients): the
-  initializer's temporaries, the NumPy copy of ``get_weights`` and the export clone's own build.
+- transients ``TRANSIENT * W``: the initializer's temporaries, the NumPy copy of ``get_weights`` and
+  the export clone's own build; a table with dense gradients adds ``DENSE_GRAD_EXTRA * W`` (the
+  materialised gradient) and, with more than one replica, ``ALLREDUCE_BUFFERS * W`` (the all-reduce's
+  input and output).
 
-``peak = W * (2 + slots + TRANSIENT [+ DENSE_GRAD_EXTRA])``. The constants are peak-RSS growth per
-table byte measured with ``recsys.train.train`` (train, evaluate, export) on TF 2.21 CPU, single
-process; tests/planning/test_plan_memory.py re-measures them. Measured peak/W: Adam 10.1 (sparse
-gradients) and 10.7 (dense); Adagrad and SGD 8.3 and 8.6.
+``peak = W * (2 + slots + TRANSIENT [+ DENSE_GRAD_EXTRA [+ ALLREDUCE_BUFFERS]])``. The constants are
+peak-RSS growth per table byte measured with ``recsys.train.train`` (train, evaluate, export) on TF
+2.21 CPU; tests/planning/test_plan_memory.py re-measures the single-process case. Measured peak/W,
+one process: Adam 10.1 (sparse gradients) and 10.7 (dense); Adagrad and SGD 8.3 and 8.6. Two local
+workers, Adam: 9.7 (sparse, both workers), 12.9 and 10.9 (dense, chief and worker).
 
 All-reduce per step (the payload each replica ends up with; a ring all-reduce moves about
 ``2 (N-1)/N`` times the payload per worker):
@@ -44,6 +47,7 @@ SLOTS = {"adam": 2, "adagrad": 1, "sgd": 0}
 EVAL_COPY = 1.0  # the trainer's strategy-free copy (evaluation, export), in units of W
 TRANSIENT = 6.0  # initializer temporaries, get_weights NumPy copy, export clone build (measured)
 DENSE_GRAD_EXTRA = 0.5  # the materialised dense gradient of a densified table (measured)
+ALLREDUCE_BUFFERS = 2.0  # a dense gradient's all-reduce input and output, with 2+ replicas (measured)
 RUNTIME_BYTES = 1 << 30  # TF runtime, graphs and input pipeline (0.65 GiB measured before the model)
 HEADROOM_FACTOR = 1.25  # allocator fragmentation and run-to-run spread on top of the estimate
 
@@ -160,6 +164,7 @@ class Plan:
                 "factor_eval_copy": EVAL_COPY,
                 "factor_transient": TRANSIENT,
                 "factor_dense_grad_extra": DENSE_GRAD_EXTRA,
+                "factor_allreduce_buffers": ALLREDUCE_BUFFERS,
                 "runtime_bytes": RUNTIME_BYTES,
                 "headroom_factor": HEADROOM_FACTOR,
             },
@@ -203,8 +208,10 @@ def _dense_params(spec: FeatureSpec, m: ModelConfig, dims: dict[str, int]) -> in
     return params + top + width + 1
 
 
-def _peak(weight_bytes: int, slots: int, dense_grad: bool) -> int:
-    factor = 1 + slots + EVAL_COPY + TRANSIENT + (DENSE_GRAD_EXTRA if dense_grad else 0.0)
+def _peak(weight_bytes: int, slots: int, dense_grad: bool, replicas: int) -> int:
+    factor = 1 + slots + EVAL_COPY + TRANSIENT
+    if dense_grad:
+        factor += DENSE_GRAD_EXTRA + (ALLREDUCE_BUFFERS if replicas > 1 else 0.0)
     return int(weight_bytes * factor)
 
 
@@ -247,7 +254,7 @@ def plan_experiment(
         tables.append(TablePlan(
             name=f"table_d{dim}", features=tuple(f.name for f in feats), rows=rows, dim=dim,
             gradient="dense" if dense else "sparse", ids_per_example=ids, weight_bytes=weight,
-            slot_bytes=slots * weight, peak_bytes=_peak(weight, slots, dense), allreduce_bytes=wire,
+            slot_bytes=slots * weight, peak_bytes=_peak(weight, slots, dense, replicas), allreduce_bytes=wire,
         ))  # fmt: skip
         if replicas > 1 and dense and rows > batch * ids * (1 + 2 / dim):
             warnings.append(
@@ -259,7 +266,8 @@ def plan_experiment(
     dense_table = TablePlan(
         name="dense_layers", features=(), rows=dense_weight // FLOAT, dim=0, gradient="dense",
         ids_per_example=0, weight_bytes=dense_weight, slot_bytes=slots * dense_weight,
-        peak_bytes=_peak(dense_weight, slots, True), allreduce_bytes=dense_weight if replicas > 1 else 0,
+        peak_bytes=_peak(dense_weight, slots, True, replicas),
+        allreduce_bytes=dense_weight if replicas > 1 else 0,
     )  # fmt: skip
     metrics = batch * 2 * FLOAT if replicas > 1 and t.train_metrics else 0  # (label, prob) all-gather
     plan = Plan(

@@ -73,7 +73,12 @@ def test_allreduce_dense_is_the_whole_table_sparse_the_gathered_rows():
     assert sparse.allreduce_dense_bytes == sparse.dense.weight_bytes
     assert sparse.metrics_allreduce_bytes == 1024 * 8
     assert any("lower train.dense_grad_max_elements" in w for w in small.warnings)
-    assert plan_experiment(exp(), spec, workers=1).tables[0].allreduce_bytes == 0
+    one = plan_experiment(exp("model.embedding_dim=16"), spec, workers=1).tables[0]
+    assert one.allreduce_bytes == 0
+    # Dense gradients with 2+ replicas: the all-reduce's input and output buffers on top.
+    extra = cost.DENSE_GRAD_EXTRA + cost.ALLREDUCE_BUFFERS
+    assert t.peak_bytes == int(t.weight_bytes * (1 + 2 + cost.EVAL_COPY + cost.TRANSIENT + extra))
+    assert one.peak_bytes == int(t.weight_bytes * (1 + 2 + cost.EVAL_COPY + cost.TRANSIENT + 0.5))
 
 
 def test_memory_refusal_names_the_biggest_table():
