@@ -72,6 +72,7 @@ def test_plan_explains_peak_rss_difference(spec_dirs, tmp_path):
     predicted = plans[SIZES[1]].peak_bytes - plans[SIZES[0]].peak_bytes
     observed = measured[SIZES[1]] - measured[SIZES[0]]
     weights = big.weight_bytes - small.weight_bytes
+    print(f"peak RSS growth {observed / weights:.2f}x the weights' growth, plan {predicted / weights:.2f}x")
     assert observed > 3 * weights  # more than weights + Adam slots: the transients are real
     assert abs(observed - predicted) <= 0.25 * predicted, (
         f"peak RSS grew by {observed / 2**20:.0f} MiB, the plan says {predicted / 2**20:.0f} MiB "
