@@ -75,3 +75,10 @@ def test_submit_dry_run_prints_the_plan_on_stderr_and_yaml_on_stdout(spec_dir):
     local = run("submit", "--config", "criteo_dcn", f"--set=data.spec_dir={spec_dir}", "--dry_run",
                 "--model_dir", "/nonexistent/never-created")  # fmt: skip
     assert local.returncode == 0 and "[plan] plan for criteo_dcn: 2 worker(s)" in local.stderr
+
+
+def test_submit_dry_run_without_a_local_spec_skips_the_plan():
+    proc = run("submit", "--config", "criteo_dcn", "--set=data.spec_dir=/mnt/recsys/data/criteo", "--cluster",
+               "kubernetes", "--dry_run", "--image", "img", "--model_dir", "/mnt/recsys/runs/x")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "[plan] skipped: no feature_spec.json" in proc.stderr and "kind:" in proc.stdout
