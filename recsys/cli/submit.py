@@ -62,7 +62,8 @@ flags.DEFINE_string("pvc", None, "kubernetes: PersistentVolumeClaim mounted at -
                     "checkpoints, exports)")
 flags.DEFINE_string("mount_path", "/mnt/recsys", "kubernetes: where the PVC is mounted")
 flags.DEFINE_string("service_account", None, "kubernetes: pod service account")
-flags.DEFINE_bool("dry_run", False, "kubernetes: print the manifests (multi-document YAML) and exit")
+flags.DEFINE_bool("dry_run", False, "print the plan (`recsys plan`, on stderr); kubernetes: and the "
+                  "manifests (multi-document YAML); then exit")
 flags.DEFINE_string("kubeconfig", None, "kubernetes: kubeconfig file (default ~/.kube/config)")
 flags.DEFINE_string("context", None, "kubernetes: kubeconfig context")
 flags.DEFINE_float("poll_interval", 10.0, "kubernetes: seconds between status polls")
@@ -121,6 +122,11 @@ def _run_local() -> int:
         # Every worker would fail the same way on every attempt: say so once, before starting any.
         raise SystemExit(f"recsys submit: no {SPEC_FILENAME} in data.spec_dir={spec_dir!r} (run `recsys "
                          "preprocess --output DIR` and pass --set data.spec_dir=DIR)")
+    if FLAGS.dry_run:  # print the plan, start nothing
+        from recsys.planning.render import submit_plan
+
+        submit_plan(experiment, FLAGS.workers, FLAGS.memory)
+        return 0
     config = FLAGS.config if not os.path.exists(FLAGS.config) else os.path.abspath(FLAGS.config)
     model_dir = os.path.abspath(FLAGS.model_dir)
     log_dir = FLAGS.logs_dir or os.path.join(model_dir, "submit")
@@ -232,6 +238,9 @@ def _run_kubernetes() -> int:
     except ValueError as err:
         raise SystemExit(f"recsys submit: {err}") from None
     if FLAGS.dry_run:
+        from recsys.planning.render import submit_plan
+
+        submit_plan(experiment, int(s["workers"]), str(s["memory"]))  # on stderr: stdout is the YAML
         sys.stdout.write(manifests.to_yaml(docs))
         return 0
     from recsys.launch import k8s_apply
