@@ -54,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="examples per timed window of a scaling run (steps = this / batch)")
     p.add_argument("--activation_pairs", type=int, default=2,
                    help="interleaved ReLU, SmeLU run pairs for the activation cost ratio")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure exact resume: backups on vs off, kill -> training again")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="model", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -287,6 +289,12 @@ def main(argv=None) -> None:
     if args.scaling:
         out.update(run_scaling(args, data_dir, base))
         print_scaling(out)
+    if args.resume:  # backups on vs off, and kill -> training again (benchmarks/resume.py)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import resume
+
+        out["resume"] = resume.measure(data_dir, kill_workers="1" if args.skip_two_workers else "1,2")
+        resume.print_resume(out["resume"])
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -1,7 +1,7 @@
 """Worker heartbeats: a Keras callback that rewrites a small JSON file every N steps, and its reader.
 
 The supervisor names the file in ``RECSYS_HEARTBEAT_FILE``; a fresh file says "alive and training",
-and its ``step`` (the optimizer's global step, restored by BackupAndRestore) shows where a restarted
+and its ``step`` (the global step, restored from the backup) shows where a restarted
 job resumed. Importing this module does not import TensorFlow; :func:`heartbeat_callback` does.
 """
 

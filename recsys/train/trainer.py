@@ -183,7 +183,8 @@ def train(
     ``eval`` (loss/auc/logloss/calibration/examples, exact, over the whole eval split), ``history``
     (``{metric: [value per evaluation]}``, train and ``val_`` metrics), ``export_path`` (None unless
     exported here), ``model`` (a strategy-free copy of the trained model), ``role``,
-    ``train_seconds``, ``fingerprint``, and with ``predict_eval`` (or
+    ``train_seconds`` (in training steps), ``loop_seconds`` (the whole loop: steps, backups,
+    evaluations), ``fingerprint``, and with ``predict_eval`` (or
     ``train.record_eval_predictions``) also ``eval_history`` [(step, predictions)],
     ``eval_predictions`` and ``eval_labels`` (NumPy, eval-split order).
 
@@ -277,6 +278,7 @@ def train(
     if restored is not None and (start % loop.eval_every == 0 or start == t.steps):
         if not os.path.exists(_eval_path(model_dir, start)):  # killed during that evaluation
             evaluate_at(start, {}, 0.0)
+    loop_start = time.perf_counter()
     while step < end:
         n = min(loop.chunk, loop.next_event(step) - step, end - step)
         t0 = time.perf_counter()
@@ -307,7 +309,8 @@ def train(
         visits.close()
     result: dict[str, Any] = {"eval": last.get("metrics", {}), "history": history, "model": plain,
                               "role": role, "train_seconds": seconds, "export_path": None,
-                              "model_dir": model_dir, "config": config, "stopped_at": step}
+                              "model_dir": model_dir, "config": config, "stopped_at": step,
+                              "loop_seconds": time.perf_counter() - loop_start}
     if step < t.steps:  # stopped early on request: the state is saved, the run is not finished
         return result
     if not last:  # resumed at the very end: the final evaluation was saved before the restart
