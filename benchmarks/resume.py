@@ -93,6 +93,8 @@ def _restart_seconds(data_dir: str, workers: int, steps: int) -> dict[str, float
                 marks["detected"] = now
             elif "attempt 2: all" in line and "up after" in line:
                 marks["up"] = now
+            elif "resuming from" in line and "kill" in marks and "restored" not in marks:
+                marks["restored"] = now
             elif beat and killed.is_set() and beat.group(2) == "train" and "detected" in marks:
                 marks["training"] = now
                 break
@@ -100,7 +102,7 @@ def _restart_seconds(data_dir: str, workers: int, steps: int) -> dict[str, float
         proc.wait()
     if "training" not in marks:
         raise SystemExit(f"the resumed job never trained again: {marks}")
-    return {k: marks[k] - marks["kill"] for k in ("detected", "up", "training")}
+    return {k: marks[k] - marks["kill"] for k in ("detected", "up", "restored", "training") if k in marks}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,7 +143,7 @@ def measure(data_dir: str, steps: int = 300, repeats: int = 3, backup_every: int
     restarts: dict[str, dict[str, float]] = {}
     for workers in [int(w) for w in kill_workers.split(",") if w]:
         runs = [_restart_seconds(data_dir, workers, steps) for _ in range(kill_repeats)]
-        restarts[f"{workers}_workers"] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        restarts[f"{workers}_workers"] = {k: statistics.median(r[k] for r in runs if k in r) for k in runs[0]}
         print(f"{workers} worker(s): kill -> {restarts[f'{workers}_workers']}", flush=True)
     return {
         "config": CONFIG, "steps": steps, "backup_every_steps": interval, "cpu_count": os.cpu_count(),
@@ -160,9 +162,10 @@ def print_resume(out: dict) -> None:
     for k in med:
         print(f"{k + (f' (every {interval} steps)' if k == 'backups_on' else ''):<34}{med[k]:>14,.0f}")
     print(f"backup cost: {100 * out['backup_cost']:.1f}% of throughput (target: at most 5%)")
-    print(f"\n{'kill -> (median s)':<20}{'detected':>10}{'all up':>10}{'training':>10}")
+    print(f"\n{'kill -> (median s)':<20}{'detected':>10}{'all up':>10}{'restored':>10}{'training':>10}")
     for k, r in restarts.items():
-        print(f"{k:<20}{r['detected']:>10.1f}{r['up']:>10.1f}{r['training']:>10.1f}")
+        print(f"{k:<20}{r['detected']:>10.1f}{r['up']:>10.1f}{r.get('restored', float('nan')):>10.1f}"
+              f"{r['training']:>10.1f}")
 
 
 if __name__ == "__main__":
