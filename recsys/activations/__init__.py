@@ -21,9 +21,12 @@ from recsys.activations.registry import (
     register,
 )
 from recsys.activations.smelu import smelu as smelu_fn
+from recsys.activations.spec import Activation, canonical
 
 __all__ = [
+    "Activation",
     "ActivationSpec",
+    "canonical",
     "Entry",
     "aliases_of",
     "describe",

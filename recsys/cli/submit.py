@@ -218,8 +218,7 @@ def _run_kubernetes() -> int:
 
     experiment = _load_config()
     s = _cluster_settings()
-    with open(loading.resolve_path(FLAGS.config), encoding="utf-8") as fh:
-        config_text = fh.read()
+    config_text = loading.config_text(FLAGS.config)
     sets = list(FLAGS.set)
     if int(s["gpus"]) > 0 and not any(x.startswith("determinism.collective=") for x in sets):
         sets.append("determinism.collective=NCCL")

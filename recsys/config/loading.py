@@ -6,6 +6,7 @@ with a message that lists the valid keys.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import pathlib
@@ -16,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from recsys.config.experiments import EXPERIMENTS
 from recsys.config.schema import Experiment
 
+# The YAML copies of the named experiments in a source checkout (the code registry is canonical).
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
 RESOLVED_FILENAME = "config.yaml"
 
@@ -53,6 +56,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return None
         raise ConfigError(f"{key}: expected null, got {value!r}")
     if hint is Any:
+        return value
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -94,7 +102,10 @@ def from_dict(d: Mapping[str, Any], cls: type = Experiment, prefix: str = "") ->
             kwargs[name] = from_dict(value or {}, hint, f"{prefix}{name}.")
         else:
             kwargs[name] = _coerce(value, hint, prefix + name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a range check of the schema (``__post_init__``)
+        raise ConfigError(f"{prefix}{err}") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -134,34 +145,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def resolve_path(name_or_path: str) -> pathlib.Path:
-    """A YAML path as given, or the named experiment ``configs/<name>.yaml``."""
-    path = pathlib.Path(name_or_path)
+def _read(config: str) -> dict[str, Any]:
+    """The mapping of a YAML file (a path), or of a named experiment (:mod:`recsys.config.experiments`)."""
+    path = pathlib.Path(config)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise FileNotFoundError(f"config file not found: {path}")
-        return path
-    named = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not named.exists():
-        names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise FileNotFoundError(
-            f"no config file {path} and no named experiment {name_or_path!r}; named experiments: {names}"
-        )
-    return named
-
-
-def load(
-    config: str | os.PathLike | None = None,
-    overrides: Iterable[str] = (),
-    base: Mapping[str, Any] | None = None,
-) -> Experiment:
-    """Resolve an experiment: defaults <- ``base`` <- YAML file (path or name) <- ``--set`` overrides.
-
-    A relative ``data.spec_dir`` in a YAML file is taken relative to the current directory.
-    """
-    d: dict[str, Any] = dict(base or {})
-    if config:
-        path = resolve_path(str(config))
         with open(path, encoding="utf-8") as fh:
             try:
                 loaded = yaml.safe_load(fh) or {}
@@ -171,7 +160,34 @@ def load(
             raise ConfigError(f"config file {path} must hold a mapping, got {type(loaded).__name__}")
         loaded = dict(loaded)
         loaded.setdefault("name", path.stem)
-        d = _merge(d, loaded)
+        return loaded
+    if config in EXPERIMENTS:
+        return copy.deepcopy(EXPERIMENTS[config])
+    raise FileNotFoundError(
+        f"no config file {path} and no named experiment {config!r}; named experiments: {sorted(EXPERIMENTS)}"
+    )
+
+
+def config_text(config: str | os.PathLike) -> str:
+    """The YAML text of a config file, or of a named experiment (for a ConfigMap)."""
+    path = pathlib.Path(config)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path.read_text(encoding="utf-8")
+    return yaml.safe_dump(_read(str(config)), sort_keys=False)
+
+
+def load(
+    config: str | os.PathLike | None = None,
+    overrides: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
+) -> Experiment:
+    """Resolve an experiment: defaults <- ``base`` <- YAML file or named experiment <- ``--set``.
+
+    A relative ``data.spec_dir`` in a YAML file is taken relative to the current directory.
+    """
+    d: dict[str, Any] = dict(base or {})
+    if config:
+        d = _merge(d, _read(str(config)))
     for text in overrides:
         keys, value = parse_override(text)
         patch: dict[str, Any] = {keys[-1]: value}

@@ -6,10 +6,20 @@ Every field has a default so a YAML file or ``--set`` override only names what d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 # An activation spec as the registry takes it: "relu", "smelu(beta=0.5)" or {"name": ..., ...}.
 ActivationSpec = str | dict[str, Any]
+Interaction = Literal["cross", "dot"]
+Optimizer = Literal["adam", "adagrad", "sgd"]
+Collective = Literal["AUTO", "RING", "NCCL"]
+Sharding = Literal["global_batch", "file"]
+
+
+def check(ok: bool, field_name: str, requirement: str, value: Any) -> None:
+    """Raise ``ValueError("<field> must be <requirement>, got <value>")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"{field_name} must be {requirement}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -26,8 +36,14 @@ class DataConfig:
     # How workers share the train stream: "global_batch" (every worker reads everything and keeps its
     # rows of each global batch: the batches do not depend on the worker count) or "file" (worker i
     # reads every N-th shard: less reading, but the batches change with the worker count).
-    sharding: str = "global_batch"
+    sharding: Sharding = "global_batch"
     eval_examples: int = 0  # 0 = the whole eval split
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        check(self.eval_batch_size >= 1, "eval_batch_size", ">= 1", self.eval_batch_size)
+        check(self.shuffle_buffer >= 0, "shuffle_buffer", ">= 0", self.shuffle_buffer)
+        check(self.eval_examples >= 0, "eval_examples", ">= 0", self.eval_examples)
 
 
 @dataclass(frozen=True)
@@ -39,13 +55,23 @@ class ModelConfig:
     embedding_dims: dict[str, int] = field(default_factory=dict)
     bottom_mlp: tuple[int, ...] = (64, 16)
     top_mlp: tuple[int, ...] = (128, 64)
-    interaction: str = "cross"  # "cross" (DCN-v2) or "dot" (DLRM)
+    interaction: Interaction = "cross"  # "cross" (DCN-v2) or "dot" (DLRM)
     cross_layers: int = 2
     cross_low_rank: int = 0  # 0 = full-rank cross kernel; k > 0 = U V^T with inner dim k
     activation: ActivationSpec = "relu"  # every nonlinearity unless a tower overrides it
     bottom_activation: ActivationSpec | None = None
     top_activation: ActivationSpec | None = None
     l2: float = 0.0  # L2 weight decay on dense kernels
+
+    def __post_init__(self) -> None:
+        check(self.embedding_dim >= 1, "embedding_dim", ">= 1", self.embedding_dim)
+        for name, dim in self.embedding_dims.items():
+            check(dim >= 1, f"embedding_dims.{name}", ">= 1", dim)
+        for name, widths in (("bottom_mlp", self.bottom_mlp), ("top_mlp", self.top_mlp)):
+            check(all(w >= 1 for w in widths), name, "a list of widths >= 1", list(widths))
+        check(self.cross_layers >= 0, "cross_layers", ">= 0", self.cross_layers)
+        check(self.cross_low_rank >= 0, "cross_low_rank", ">= 0", self.cross_low_rank)
+        check(self.l2 >= 0, "l2", ">= 0", self.l2)
 
     def tower_activation(self, tower: str) -> ActivationSpec:
         """The activation spec of a tower ("bottom" or "top"), falling back to ``activation``."""
@@ -59,7 +85,7 @@ class TrainConfig:
 
     steps: int = 1000
     eval_every: int = 0  # 0 = evaluate once, at the end
-    optimizer: str = "adam"  # "adam", "adagrad" or "sgd"
+    optimizer: Optimizer = "adam"
     learning_rate: float = 1e-3
     steps_per_execution: int = 1
     train_metrics: bool = True  # AUC/logloss/calibration on training batches (costs a gather per step)
@@ -78,7 +104,16 @@ class TrainConfig:
     # Keep the eval predictions of every evaluation; the chief writes them to eval_predictions.npz
     # (steps, predictions [evaluations, examples], labels) for PD-over-time between replicas.
     record_eval_predictions: bool = False
-    verbose: int = 2  # Keras progress output: 0 silent, 1 bar, 2 one line per epoch
+    verbose: int = 2  # 0 silent; otherwise one line of train and eval metrics per evaluation
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1, "steps", ">= 1", self.steps)
+        check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
+        check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
+        check(self.steps_per_execution >= 1, "steps_per_execution", ">= 1", self.steps_per_execution)
+        check(self.backup_every_steps >= 0, "backup_every_steps", ">= 0", self.backup_every_steps)
+        check(self.dense_grad_max_elements >= 0, "dense_grad_max_elements", ">= 0",
+              self.dense_grad_max_elements)
 
 
 @dataclass(frozen=True)
@@ -88,7 +123,7 @@ class DeterminismConfig:
     seed: int = 0  # model initialisation (and everything else seeded by tf.keras.utils.set_random_seed)
     data_seed: int = 0  # shuffle order of the training data
     op_determinism: bool = False  # tf.config.experimental.enable_op_determinism()
-    collective: str = "AUTO"  # MultiWorkerMirroredStrategy communication: "RING", "NCCL" or "AUTO"
+    collective: Collective = "AUTO"  # MultiWorkerMirroredStrategy communication
     # Numerical noise: initial weights *= 1 + weight_noise * N(0, 1) (seeded by weight_noise_seed).
     # A stand-in for hardware / all-reduce nondeterminism when studying reproducibility on a CPU.
     weight_noise: float = 0.0

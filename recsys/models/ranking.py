@@ -96,11 +96,9 @@ class RankingModel(tfrs.models.Model):
                     l2=config.l2,
                     name="cross",
                 )
-        elif config.interaction == "dot":
+        else:  # "dot" (the schema allows nothing else)
             self._check_dot(numeric, dims, config)
             self.dot = DotInteraction(name="dot")
-        else:
-            raise ValueError(f"model.interaction must be 'cross' or 'dot', got {config.interaction!r}")
         self.top = MLP(
             config.top_mlp, config.tower_activation("top"), config.l2, init["dense"], name="top_mlp"
         )

@@ -11,7 +11,8 @@ DEFAULT_SOURCES = ("seed", "order")
 
 
 def split_specs(text: str) -> list[str]:
-    """Split "relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" on commas outside parentheses."""
+    """Split "relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" on commas outside parentheses, into the
+    canonical strings of the activations (``smelu(beta=1)`` and ``smelu(beta=1.0)`` are one variant)."""
     out, depth, current = [], 0, []
     for ch in text:
         if ch == "(":
@@ -28,11 +29,16 @@ def split_specs(text: str) -> list[str]:
     if depth:
         raise ValueError(f"unbalanced '(' in activation list {text!r}")
     out.append("".join(current).strip())
-    specs = [s for s in out if s]
-    if not specs:
+    given = [s for s in out if s]
+    if not given:
         raise ValueError("no activations given")
-    if len(set(specs)) != len(specs):
-        raise ValueError(f"duplicate activations in {specs}")
+    from recsys.activations import canonical
+
+    specs = [canonical(s) for s in given]
+    dups = sorted({c for c in specs if specs.count(c) > 1})
+    if dups:
+        same = "; ".join(" = ".join(g for g, c in zip(given, specs, strict=True) if c == d) for d in dups)
+        raise ValueError(f"the same activation is listed twice: {same}")
     return specs
 
 

@@ -51,10 +51,6 @@ def make_strategy(collective: str = "AUTO") -> tuple[tf.distribute.Strategy, Rol
     """(strategy, role) for this process; see the module docstring."""
     role = cluster_role()
     if role.num_workers > 1:
-        if collective not in _COLLECTIVES:
-            raise ValueError(
-                f"determinism.collective must be one of {sorted(_COLLECTIVES)}, got {collective!r}"
-            )
         options = tf.distribute.experimental.CommunicationOptions(implementation=_COLLECTIVES[collective])
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), role
     gpus = tf.config.list_physical_devices("GPU")

@@ -84,8 +84,6 @@ class RankingTask:
     def build_optimizer(self, model: RankingModel) -> keras.optimizers.Optimizer:
         """The configured optimizer with its slots built, so a restore fills every variable."""
         t = self.config.train
-        if t.optimizer not in OPTIMIZERS:
-            raise ValueError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {t.optimizer!r}")
         optimizer = OPTIMIZERS[t.optimizer](learning_rate=t.learning_rate)
         optimizer.build(model.trainable_variables)
         return optimizer

@@ -174,3 +174,33 @@ def test_readme_extension_example_registers_and_round_trips():
     assert isinstance(restored, ShiftedSoftplusTest) and restored.gamma == 2.0
     with pytest.raises(ValueError, match="gamma must be > 0.*Parameters: gamma: float = 1.0"):
         activations.get("shifted_softplus_test(gamma=-1)")
+
+
+@pytest.mark.parametrize(
+    ("spec", "canonical", "tag"),
+    [
+        ("smelu(beta=1)", "smelu", "smelu"),
+        ("SmeLU(beta=1.0)", "smelu", "smelu"),
+        ({"name": "smelu", "beta": 0.5}, "smelu(beta=0.5)", "smelu_beta_0.5"),
+        ("smelu(beta=2)", "smelu(beta=2.0)", "smelu_beta_2.0"),
+        ("gsmelu(g_minus=0.01, alpha=0.5)", "gsmelu(alpha=0.5, g_minus=0.01)",
+         "gsmelu_alpha_0.5_g_minus_0.01"),
+        ("silu", "swish", "swish"),
+    ],
+)
+def test_one_canonical_string_per_activation(spec, canonical, tag):
+    from recsys.activations import Activation
+
+    a = Activation.parse(spec)
+    assert (str(a), a.tag) == (canonical, tag)
+    assert Activation.parse(str(a)) == a  # the canonical string parses back to the same value
+    assert type(a.build()).__name__ == type(activations.get(spec)).__name__
+
+
+def test_canonical_parse_keeps_the_registry_errors():
+    from recsys.activations import Activation
+
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        Activation.parse("smelu(beta=-1)")
+    with pytest.raises(ValueError, match="unknown activation 'smeluu'"):
+        Activation.parse("smeluu")

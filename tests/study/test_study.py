@@ -35,12 +35,12 @@ def _base(data_dir: str):
 
 
 def test_split_specs_and_sources():
-    assert split_specs("relu, smelu(beta=0.5),gsmelu(alpha=1, beta=2)") == [
-        "relu", "smelu(beta=0.5)", "gsmelu(alpha=1, beta=2)"]
+    assert split_specs("relu, smelu(beta=0.5),gsmelu(alpha=1, beta=2),SiLU") == [
+        "relu", "smelu(beta=0.5)", "gsmelu(beta=2.0)", "swish"]  # canonical: alpha=1 is the default
     with pytest.raises(ValueError, match="unbalanced"):
         split_specs("smelu(beta=0.5")
-    with pytest.raises(ValueError, match="duplicate"):
-        split_specs("relu,relu")
+    with pytest.raises(ValueError, match=r"listed twice: smelu\(beta=1\) = smelu\(beta=1.0\)"):
+        split_specs("smelu(beta=1),relu,smelu(beta=1.0)")
     assert parse_sources("none") == ()
     with pytest.raises(ValueError, match="choose from seed, order, noise"):
         parse_sources("seed,gpu")
