@@ -52,7 +52,9 @@ class RankingTask:
             return train_stream(self.spec, stream, start_step, with_ids=with_ids,
                                 num_records=self._records[files])
 
-        options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+        # Raw string features (the transforms run in the model) cannot live on a GPU: keep the
+        # batches on the host and let the model's lookups place what they produce.
+        options = tf.distribute.InputOptions(experimental_fetch_to_device=False)
         return strategy.distribute_datasets_from_function(dataset_fn, options)
 
     def build_eval_inputs(self) -> tf.data.Dataset:
