@@ -134,14 +134,21 @@ class ModelServer:
             maximum_concurrent_rpcs=o.grpc_max_threads * 4,
         )
         grpc_service.add_services(self.grpc_server, self.core)
-        self.port = (
-            self.grpc_server.add_secure_port(address, self._credentials())
-            if tls
-            else self.grpc_server.add_insecure_port(address)
-        )
-        self.grpc_server.start()
+        try:
+            self.port = (
+                self.grpc_server.add_secure_port(address, self._credentials())
+                if tls
+                else self.grpc_server.add_insecure_port(address)
+            )
+        except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not bind the gRPC port {address}")
+            self.stop(grace=0)
+            raise OSError(
+                f"could not bind the gRPC port {address} (--port): it is in use by another process "
+                "or not allowed; pick another --port (0 picks a free one)"
+            )
+        self.grpc_server.start()
         if o.rest_api_port is not None:
             ssl_context = None
             if tls:
@@ -149,9 +156,16 @@ class ModelServer:
 
                 ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ssl_context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
-            self.rest = RestServer(
-                self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
-            )
+            try:
+                self.rest = RestServer(
+                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
+                )
+            except OSError as err:
+                self.stop(grace=0)
+                raise OSError(
+                    f"could not bind the REST port {o.host}:{o.rest_api_port} (--rest_api_port): "
+                    f"{err.strerror or err}; pick another --rest_api_port"
+                ) from err
             self.rest.start()
             self.rest_port = self.rest.port
         log.info(

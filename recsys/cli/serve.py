@@ -192,7 +192,10 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.server import ModelServer
 
-    server = ModelServer(build_options()).start()
+    try:
+        server = ModelServer(build_options()).start()
+    except OSError as err:  # a port in use: one line, no traceback
+        raise SystemExit(f"recsys serve: {err}") from None
     # One line a launcher (or a test) can wait for; ports are the bound ones (useful with port 0).
     print(
         f"recsys serve: ready grpc={FLAGS.host}:{server.port}"
