@@ -121,28 +121,35 @@ class _PythonNoise(logging.Filter):
 def _start_filter() -> None:
     """Point fd 2 at a pipe read by a child process that copies all but the noise to the old fd 2."""
     try:
-        sys.stderr.flush()
-        read_end, write_end = os.pipe()
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        saved = os.dup(2)  # fails when there is no stderr: then there is nothing to filter
+    except OSError:
+        return
+    read_end, write_end = os.pipe()
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    try:
         child = subprocess.Popen(
             [sys.executable, "-m", "recsys.quiet", "1" if cuda_absent() else "0"],
             env=dict(os.environ, PYTHONPATH=path),  # finds this module however the parent found it
             stdin=read_end,
-            stdout=2,  # the real stderr, inherited
+            stdout=saved,  # the real stderr
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to the command, not to its stderr
         )
-    except OSError:  # no stderr to filter, or no way to start the filter: leave stderr as it is
+    except OSError:  # no way to start the filter: leave stderr as it is
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
         return
     os.close(read_end)
-    saved = os.dup(2)
+    if sys.stderr is not None:
+        sys.stderr.flush()
     os.dup2(write_end, 2)
     os.close(write_end)
 
     def stop() -> None:
         try:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
         except (OSError, ValueError):
             pass
         os.dup2(saved, 2)  # closes our write end: the filter drains and exits

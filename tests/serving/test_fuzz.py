@@ -26,13 +26,11 @@ import sys
 import grpc
 import numpy as np
 import pytest
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from tensorflow.core.example import example_pb2  # noqa: E402
-from tensorflow.core.framework import tensor_pb2, types_pb2  # noqa: E402
-from tensorflow_serving.apis import (  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -44,9 +42,9 @@ from tensorflow_serving.apis import (  # noqa: E402
     regression_pb2,
 )
 
-from recsys.launch.ports import free_ports  # noqa: E402
-from serving import codec, testing  # noqa: E402
-from tests.serving.conftest import ROWS, expected, predict_request  # noqa: E402
+from recsys.launch.ports import free_ports
+from serving import codec, testing
+from tests.serving.conftest import ROWS, expected, predict_request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES_PER_FRONT_END = 200
