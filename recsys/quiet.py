@@ -4,7 +4,8 @@ A newcomer reads TensorFlow's C++ INFO lines, the ``cuInit`` error of a machine 
 oneDNN notice and Beam's "apitools not found" warning as failures. :func:`apply` runs in the CLI
 dispatcher before anything imports TensorFlow and:
 
-- sets ``TF_CPP_MIN_LOG_LEVEL=2`` (C++ errors only, at run time) unless the user set it;
+- sets ``TF_CPP_MIN_LOG_LEVEL=2`` (C++ errors only, at run time) unless the user set it; a level
+  the user set also decides which of the C++ lines below are dropped (0: none of the INFO ones);
 - filters the process's stderr (fd 2, so C++ writes too) through a small child process that drops
   the lines TensorFlow prints at library load time whatever the log level (absl writes everything
   before ``absl::InitializeLog()``): C++ INFO/WARNING lines, the absl banner, CUDA registration
@@ -32,15 +33,18 @@ import sys
 VERBOSE_ENV = "RECSYS_VERBOSE"
 
 # Lines dropped from stderr. C++ log lines (absl: "I0000 00:00:1796160228.024783   8658 port.cc:153] ",
-# older TF: "2024-01-01 12:00:00.123456: I tensorflow/...") at INFO or WARNING, from C++ sources only.
-_CPP_INFO_WARNING = re.compile(
-    rb"^(?:[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./+-]+\.(?:cc|cpp|cxx|c|h):\d+\] "
-    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] [\w./+-]+\.(?:cc|cpp|c|h):\d+\] )"
+# older TF: "2024-01-01 12:00:00.123456: I tensorflow/...") below TF_CPP_MIN_LOG_LEVEL (default 2 here:
+# INFO and WARNING), from C++ sources only; the rest only at level 2 or above.
+_CPP_LOG = re.compile(
+    rb"^(?:([IW])\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./+-]+\.(?:cc|cpp|cxx|c|h):\d+\] "
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IW]) [\w./+-]+\.(?:cc|cpp|c|h):\d+\] )"
 )
-_ALWAYS_NOISE = re.compile(
+_SEVERITY = {b"I": 0, b"W": 1}
+_BANNER = re.compile(
     rb"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|Unable to register cu(?:DNN|FFT|BLAS) factory"
-    rb"|computation placer already registered"
+)
+_CUDA_NOISE = re.compile(
+    rb"Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered"
 )
 _CUDA_ABSENT_NOISE = re.compile(rb"failed call to cuInit|Could not find cuda drivers|cuda_diagnostics")
 # A dropped C++ line may continue on lines of its own (cpu_feature_guard, op errors with a graph trace).
@@ -66,23 +70,26 @@ def cuda_absent() -> bool:
     return not (os.path.exists("/proc/driver/nvidia") or glob.glob("/dev/nvidia[0-9]*"))
 
 
-def is_noise(line: bytes, cpu_only: bool) -> bool:
-    """Whether one stderr line is start-up chatter to hide (a line never contains a newline)."""
-    return bool(
-        _CPP_INFO_WARNING.match(line)
-        or _ALWAYS_NOISE.search(line)
-        or (cpu_only and _CUDA_ABSENT_NOISE.search(line))
-    )
+def is_noise(line: bytes, cpu_only: bool, min_level: int = 2) -> bool:
+    """Whether one stderr line (no newline) is chatter at TF_CPP_MIN_LOG_LEVEL ``min_level``."""
+    log = _CPP_LOG.match(line)
+    if log:
+        return _SEVERITY[log.group(1) or log.group(2)] < min_level
+    if min_level < 1:
+        return False
+    if _BANNER.match(line):
+        return True
+    return min_level >= 2 and bool(_CUDA_NOISE.search(line) or (cpu_only and _CUDA_ABSENT_NOISE.search(line)))
 
 
-def filter_lines(lines, cpu_only: bool):
+def filter_lines(lines, cpu_only: bool, min_level: int = 2):
     """Yield the lines (bytes, with their endings) that are not noise, continuation lines included."""
     dropping = False
     for line in lines:
         body = line.rstrip(b"\r\n")
         if dropping and _CONTINUATION.match(body):
             continue
-        dropping = is_noise(body, cpu_only)
+        dropping = is_noise(body, cpu_only, min_level)
         if not dropping:
             yield line
 
@@ -118,6 +125,14 @@ class _PythonNoise(logging.Filter):
         return not _HARMLESS_WARNINGS.search(message)
 
 
+def _min_level() -> int:
+    """TF_CPP_MIN_LOG_LEVEL as a number (what the user set, else ours)."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    except ValueError:
+        return 2
+
+
 def _start_filter() -> None:
     """Point fd 2 at a pipe read by a child process that copies all but the noise to the old fd 2."""
     try:
@@ -129,7 +144,7 @@ def _start_filter() -> None:
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", "recsys.quiet", "1" if cuda_absent() else "0"],
+            [sys.executable, "-m", "recsys.quiet", "1" if cuda_absent() else "0", str(_min_level())],
             env=dict(os.environ, PYTHONPATH=path),  # finds this module however the parent found it
             stdin=read_end,
             stdout=saved,  # the real stderr
@@ -179,9 +194,9 @@ def apply(verbose: bool) -> None:
 
 def _main() -> None:
     """The filter process: stdin -> stdout, line by line, without the noise."""
-    cpu_only = sys.argv[1:] == ["1"]
+    cpu_only, min_level = sys.argv[1] == "1", int(sys.argv[2])
     out = sys.stdout.buffer
-    for line in filter_lines(iter(sys.stdin.buffer.readline, b""), cpu_only):
+    for line in filter_lines(iter(sys.stdin.buffer.readline, b""), cpu_only, min_level):
         out.write(line)
         out.flush()
 

@@ -49,6 +49,11 @@ def test_filter_drops_chatter_and_keeps_real_errors():
     assert [line for line in with_gpu if b"cuInit" in line] == [TRANSCRIPT.splitlines(keepends=True)[5]]
     assert noise_lines(b"".join(kept).decode()) == []  # the test's own patterns agree
     assert len(noise_lines(TRANSCRIPT.decode())) == 8
+    # a TF_CPP_MIN_LOG_LEVEL the user set decides: 0 keeps everything, 1 drops INFO only
+    lines = TRANSCRIPT.splitlines(keepends=True)
+    assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
+    warn = [line for line in quiet.filter_lines(lines, cpu_only=True, min_level=1) if line not in KEPT_ON_CPU]
+    assert [line[:5] for line in warn] == [b"E0000", b"E0000", b"W0000", b"\t [[{"]
 
 
 @pytest.mark.parametrize(
@@ -82,8 +87,14 @@ def test_python_log_filter_keeps_ours_and_warnings():
     assert not f.filter(_record(logging.INFO, tf_file, "Sharding callback duration: 33 microseconds"))
     assert f.filter(_record(logging.INFO, tf_file, "MultiWorkerMirroredStrategy with cluster_spec = {}"))
     assert f.filter(_record(logging.INFO, ours, "training 10 steps"))
-    assert not f.filter(_record(logging.WARNING, "/b/__init__.py", "apitools not found, and bigquery client "
-                                "libraries are not available despite the import not raising an ImportError."))
+    assert not f.filter(
+        _record(
+            logging.WARNING,
+            "/b/__init__.py",
+            "apitools not found, and bigquery client "
+            "libraries are not available despite the import not raising an ImportError.",
+        )
+    )
     assert f.filter(_record(logging.WARNING, tf_file, "Your input ran out of data; interrupting training."))
     assert f.filter(_record(logging.ERROR, tf_file, "Skipping full serialization of TF-Keras layer x"))
 
@@ -111,26 +122,44 @@ def test_apply_in_a_process_and_its_children(user_level, how):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
     if user_level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = user_level
-    proc = subprocess.run([sys.executable, "-c", CHILD, how], capture_output=True, env=env, cwd=REPO,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, how], capture_output=True, env=env, cwd=REPO, timeout=60
+    )
     want = user_level or "2"
     assert proc.stdout.decode().split() == [want, want]
     lines = proc.stderr.decode().splitlines()
-    assert lines[:2] == ["E0000 00:00:1.0    1 x.cc:1] real C++ error", "worker error"], proc.stderr
-    assert lines[2:] == (["last words"] if how == "kill" else [])
+    noise = "I0000 00:00:1796160228.024783    8658 port.cc:153] oneDNN custom operations are on."
+    shown = [noise] if user_level == "0" else []  # the user asked for TensorFlow's INFO lines
+    assert lines[: 4 if shown else 2] == [
+        *shown,
+        "E0000 00:00:1.0    1 x.cc:1] real C++ error",
+        *shown,
+        "worker error",
+    ], proc.stderr
+    assert lines[4 if shown else 2 :] == (["last words"] if how == "kill" else [])
     assert proc.returncode == (-signal.SIGKILL if how == "kill" else 0)
 
 
 # ---- the real commands ---------------------------------------------------------------------------
-SMALL = ["data.batch_size=64", "data.eval_batch_size=256", "data.shuffle_buffer=256", "train.steps=5",
-         "train.steps_per_execution=1", "train.eval_every=5", "export.warmup_requests=0",
-         "model.bottom_mlp=[8]", "model.top_mlp=[16]", "train.checkpoint=false"]
+SMALL = [
+    "data.batch_size=64",
+    "data.eval_batch_size=256",
+    "data.shuffle_buffer=256",
+    "train.steps=5",
+    "train.steps_per_execution=1",
+    "train.eval_every=5",
+    "export.warmup_requests=0",
+    "model.bottom_mlp=[8]",
+    "model.top_mlp=[16]",
+    "train.checkpoint=false",
+]
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
-    return subprocess.run(RECSYS + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env=env)
+    return subprocess.run(
+        RECSYS + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+    )
 
 
 def _assert_quiet(proc: subprocess.CompletedProcess) -> None:
@@ -146,8 +175,13 @@ def test_real_commands_are_quiet(tmp_path):
     assert "read=1,000" in pre.stdout
 
     model_dir = tmp_path / "model"
-    train = _run("train", "--config=configs/synthetic_small.yaml", f"--set=data.spec_dir={data}",
-                 *[f"--set={s}" for s in SMALL], f"--model_dir={model_dir}")
+    train = _run(
+        "train",
+        "--config=configs/synthetic_small.yaml",
+        f"--set=data.spec_dir={data}",
+        *[f"--set={s}" for s in SMALL],
+        f"--model_dir={model_dir}",
+    )
     _assert_quiet(train)
     export_base = model_dir / "export" / "ranker"
     assert len(os.listdir(export_base)) == 1
@@ -155,9 +189,14 @@ def test_real_commands_are_quiet(tmp_path):
     serve_err = tmp_path / "serve.err"
     with open(serve_err, "w") as err:
         env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
-        server = subprocess.Popen(RECSYS + ["serve", "--port=0", "--model_name=ranker",
-                                            f"--model_base_path={export_base}"],
-                                  stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO, env=env)
+        server = subprocess.Popen(
+            RECSYS + ["serve", "--port=0", "--model_name=ranker", f"--model_base_path={export_base}"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
     try:
         ready = server.stdout.readline()
         assert ready.startswith("recsys serve: ready grpc="), serve_err.read_text()[-3000:]

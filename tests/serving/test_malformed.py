@@ -237,3 +237,18 @@ def test_channel_arguments_parse_like_tf_serving():
     assert parse_channel_arguments("") == []
     with pytest.raises(ValueError, match="expected key=value"):
         parse_channel_arguments("grpc.max_receive_message_length")
+
+
+def test_grpc_unknown_method_is_unimplemented(server):
+    """A method the server does not have (TF Serving's SessionService, a typo) -> UNIMPLEMENTED."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        for method in (
+            "/tensorflow.serving.SessionService/SessionRun",
+            "/tensorflow.serving.PredictionService/Predikt",
+        ):
+            call = channel.unary_unary(
+                method, request_serializer=lambda b: b, response_deserializer=lambda b: b
+            )
+            with pytest.raises(grpc.RpcError) as err:
+                call(b"", timeout=30)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
