@@ -40,6 +40,8 @@ _ROUTE = re.compile(
     r"(?:(/metadata)|:(predict|classify|regress))?/?$"
 )
 DEFAULT_MAX_BODY_BYTES = 64 << 20
+_DRAIN_MAX_BYTES = 8 << 20  # bodies above the limit but below this are read (and dropped) before 413
+_DRAIN_TIMEOUT_SECONDS = 5.0
 
 
 def _decode_arg(text: str, what: str) -> str:
@@ -123,7 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self._read_body()
         except ServingError as err:
-            self.close_connection = True  # the body's end is unknown: the connection cannot be reused
+            if not getattr(err, "body_consumed", False):
+                self.close_connection = True  # the body's end is unknown: the connection cannot be reused
             self._error(err.http_status, err.message)
             return
         try:
@@ -144,8 +147,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise invalid("invalid Content-Length") from None
         if length < 0:
             raise invalid("invalid Content-Length")
-        self._check_size(length)
+        try:
+            self._check_size(length)
+        except ServingError as err:
+            # Read a moderately large body to its end before answering 413: closing a socket with
+            # unread data resets the connection, and the client may lose the answer.
+            err.body_consumed = length <= _DRAIN_MAX_BYTES and self._discard(length)
+            raise
         return self.rfile.read(length)
+
+    def _discard(self, length: int) -> bool:
+        """Read and drop ``length`` body bytes (True), unless the client stalls (False)."""
+        self.connection.settimeout(_DRAIN_TIMEOUT_SECONDS)
+        try:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    return False
+                length -= len(chunk)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.connection.settimeout(self.timeout)
 
     def _check_size(self, length: int) -> None:
         if length > self.max_body_bytes:

@@ -252,3 +252,16 @@ def test_grpc_unknown_method_is_unimplemented(server):
             with pytest.raises(grpc.RpcError) as err:
                 call(b"", timeout=30)
             assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_moderately_large_body_is_drained_and_the_connection_reused(server):
+    """A body a little above the limit is read to its end: the client gets its 413, keeps its connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    conn.request("POST", PREDICT, body=b" " * (3 << 20))
+    resp = conn.getresponse()
+    assert resp.status == 413 and "exceeds the limit of 1048576" in json.loads(resp.read())["error"]
+    conn.request("POST", PREDICT, body=json.dumps(GOOD).encode())
+    resp = conn.getresponse()
+    assert resp.status == 200
+    np.testing.assert_allclose(json.loads(resp.read())["predictions"], expected(1), rtol=1e-6)
+    conn.close()
