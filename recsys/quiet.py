@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 VERBOSE_ENV = "RECSYS_VERBOSE"
+DEFAULT_LEVEL_ENV = "RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL"  # the TF_CPP_MIN_LOG_LEVEL recsys chose
 
 # Lines dropped from stderr. C++ log lines (absl: "I0000 00:00:1796160228.024783   8658 port.cc:153] ",
 # older TF: "2024-01-01 12:00:00.123456: I tensorflow/...") below TF_CPP_MIN_LOG_LEVEL (default 2 here:
@@ -176,13 +177,21 @@ def _start_filter() -> None:
     atexit.register(stop)
 
 
+def _default_level(level: str) -> None:
+    """Set TF_CPP_MIN_LOG_LEVEL unless the user did; a value a recsys process set (marked) is ours."""
+    current = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if current is None or current == os.environ.get(DEFAULT_LEVEL_ENV):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = level
+        os.environ[DEFAULT_LEVEL_ENV] = level
+
+
 def apply(verbose: bool) -> None:
     """Set up quiet (or verbose) output for this process and its children; call before TF loads."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        _default_level("0")
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _default_level("2")
     from absl import logging as absl_logging  # no TensorFlow; absl's handler prints every record
 
     noise = _PythonNoise()

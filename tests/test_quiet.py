@@ -115,13 +115,19 @@ if sys.argv[1] == "kill":
 """
 
 
-@pytest.mark.parametrize("user_level,how", [(None, "exit"), ("0", "exit"), (None, "kill")])
+@pytest.mark.parametrize(
+    "user_level,how", [(None, "exit"), ("0", "exit"), (None, "kill"), ("recsys compat's 1", "exit")]
+)
 def test_apply_in_a_process_and_its_children(user_level, how):
-    """fd-level filtering (C++ writes), inherited by child processes; the user's env wins; even a
-    SIGKILLed process's last stderr lines get through (the filter drains the pipe)."""
+    """fd-level filtering (C++ writes), inherited by child processes; the user's env wins, not the
+    default a parent recsys process set; even a SIGKILLed process's last stderr lines get through."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
-    if user_level is not None:
+    if user_level == "recsys compat's 1":  # started by a process that imported recsys.compat
+        env.update(TF_CPP_MIN_LOG_LEVEL="1", RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL="1")
+        user_level = None
+    elif user_level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = user_level
+        env.pop("RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL", None)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, how], capture_output=True, env=env, cwd=REPO, timeout=60
     )
@@ -156,7 +162,7 @@ SMALL = [
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
+    env = {k: v for k, v in os.environ.items() if k != "RECSYS_VERBOSE"}  # as pytest's env has it
     return subprocess.run(
         RECSYS + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
     )
@@ -188,7 +194,7 @@ def test_real_commands_are_quiet(tmp_path):
 
     serve_err = tmp_path / "serve.err"
     with open(serve_err, "w") as err:
-        env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
+        env = {k: v for k, v in os.environ.items() if k != "RECSYS_VERBOSE"}
         server = subprocess.Popen(
             RECSYS + ["serve", "--port=0", "--model_name=ranker", f"--model_base_path={export_base}"],
             stdout=subprocess.PIPE,
