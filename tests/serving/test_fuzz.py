@@ -461,7 +461,7 @@ def grpc_calls(draw) -> tuple[str, bytes]:
     elif method == "GetModelStatus":
         message = get_model_status_pb2.GetModelStatusRequest(model_spec=draw(model_specs()))
     else:  # damaged bytes of a valid Predict request
-        data = bytearray(predict_request().SerializeToString())
+        data = bytearray(predict_request().SerializeToString(deterministic=True))
         for _ in range(draw(st.integers(1, 6))):
             pos = draw(st.integers(0, len(data) - 1))
             op = draw(st.sampled_from(["set", "del", "ins"]))
@@ -472,7 +472,7 @@ def grpc_calls(draw) -> tuple[str, bytes]:
             else:
                 data.insert(pos, draw(st.integers(0, 255)))
         return "Predict", bytes(data)
-    return method, message.SerializeToString()
+    return method, message.SerializeToString(deterministic=True)
 
 
 SERVICE = {
