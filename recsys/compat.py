@@ -20,7 +20,9 @@ _HOW_TO_FIX = (
 if "tensorflow" not in sys.modules:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     # Hide TensorFlow's start-up INFO lines (CPU features, oneDNN); warnings and errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+        os.environ["RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL"] = "1"  # ours, not the user's (recsys/quiet.py)
 
 import tensorflow as tf  # noqa: E402
 

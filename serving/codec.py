@@ -87,11 +87,13 @@ def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEM
     if np_dtype.kind == "O":
         arr = np.empty(n, dtype=object)
         arr[:] = list(values)
-    elif proto.dtype == types_pb2.DT_HALF:
-        arr = np.asarray(values, dtype=np.uint16).view(np.float16)
     else:
-        try:
-            arr = np.asarray(values, dtype=np_dtype)
+        try:  # half_val holds the float16 bit patterns in int32s
+            arr = (
+                np.asarray(values, dtype=np.uint16).view(np.float16)
+                if proto.dtype == types_pb2.DT_HALF
+                else np.asarray(values, dtype=np_dtype)
+            )
         except OverflowError as err:
             raise invalid(f"tensor value out of range for {dtype_name(proto.dtype)}: {err}") from err
     if n == size:

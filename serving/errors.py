@@ -24,14 +24,15 @@ _HTTP = {
 class ServingError(Exception):
     """A request failed with a canonical status ``code`` and a message for the client."""
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http_status = http_status  # REST only: a more precise status (413 for a large body)
 
     @property
     def http_status(self) -> int:
-        return _HTTP.get(self.code, 500)
+        return self._http_status or _HTTP.get(self.code, 500)
 
 
 def invalid(message: str) -> ServingError:

@@ -15,8 +15,11 @@ import logging
 import re
 import socket
 import threading
+import urllib.parse
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -27,16 +30,26 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import restjson
+from serving import jsonparse, restjson
 from serving.core import ServingCore
 from serving.errors import ServingError, invalid
 
 log = logging.getLogger(__name__)
 _ROUTE = re.compile(
-    r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
+    r"^/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?"
     r"(?:(/metadata)|:(predict|classify|regress))?/?$"
 )
 DEFAULT_MAX_BODY_BYTES = 64 << 20
+_DRAIN_MAX_BYTES = 8 << 20  # bodies above the limit but below this are read (and dropped) before 413
+_DRAIN_TIMEOUT_SECONDS = 5.0
+
+
+def _decode_arg(text: str, what: str) -> str:
+    """A percent-encoded path segment (as TF Serving decodes model names and labels)."""
+    try:
+        return urllib.parse.unquote_to_bytes(text.encode("latin-1")).decode("utf-8")
+    except (UnicodeError, ValueError):
+        raise invalid(f"Failed to decode {what}: {text}") from None
 
 
 def _to_json(message) -> dict:
@@ -65,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         # headers and body in one write: two small writes meet delayed ACKs (~40 ms per request)
-        self._headers_buffer.append(b"\r\n" + body)
+        self._headers_buffer.append(b"\r\n" + (b"" if self.command == "HEAD" else body))
         self.flush_headers()
 
     def setup(self):
@@ -81,46 +94,131 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         self._dispatch("POST")
 
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors, as JSON; no 5xx for what a client sent.
+
+        An unknown method (http.server's 501) is routed like TF Serving routes it: 400 ``Malformed
+        request`` under /v1/, 404 elsewhere. An unsupported HTTP version (505) becomes 400.
+        """
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command and self.path:
+            self._dispatch(self.command)
+            return
+        if code >= 500:
+            code = HTTPStatus.BAD_REQUEST
+        self.close_connection = True
+        if self.command is None:  # the request line did not parse: http.server's page, with a status line
+            self.request_version = "HTTP/1.0"
+            super().send_error(code, message, explain)
+            return
+        self._error(int(code), message or HTTPStatus(code).phrase)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # no headers, no status line: nothing TF Serving speaks
+            self.command = None
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
+            return False
+        return True
+
     def _dispatch(self, method: str) -> None:
         try:
-            self._route(method)
+            raw = self._read_body()
+        except ServingError as err:
+            if not getattr(err, "body_consumed", False):
+                self.close_connection = True  # the body's end is unknown: the connection cannot be reused
+            self._error(err.http_status, err.message)
+            return
+        try:
+            self._route(method, raw)
         except ServingError as err:
             self._error(err.http_status, err.message)
         except Exception as err:  # noqa: BLE001 - never let a request take the server down
             log.exception("internal error on %s %s", method, self.path)
             self._error(500, f"{type(err).__name__}: {err}")
 
-    def _read_body(self) -> bytes | None:
+    def _read_body(self) -> bytes:
+        """The request body (Content-Length or chunked), refused above ``max_body_bytes``."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             raise invalid("invalid Content-Length") from None
         if length < 0:
             raise invalid("invalid Content-Length")
-        if length > self.max_body_bytes:
-            self.close_connection = True
-            self._error(413, f"request body of {length} bytes exceeds the limit of {self.max_body_bytes}")
-            return None
+        try:
+            self._check_size(length)
+        except ServingError as err:
+            # Read a moderately large body to its end before answering 413: closing a socket with
+            # unread data resets the connection, and the client may lose the answer.
+            err.body_consumed = length <= _DRAIN_MAX_BYTES and self._discard(length)
+            raise
         return self.rfile.read(length)
 
-    def _route(self, method: str) -> None:
+    def _discard(self, length: int) -> bool:
+        """Read and drop ``length`` body bytes (True), unless the client stalls (False)."""
+        self.connection.settimeout(_DRAIN_TIMEOUT_SECONDS)
+        try:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    return False
+                length -= len(chunk)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.connection.settimeout(self.timeout)
+
+    def _check_size(self, length: int) -> None:
+        if length > self.max_body_bytes:
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request body of {length} bytes exceeds the limit of {self.max_body_bytes}",
+                http_status=413,
+            )
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise invalid("invalid chunked encoding") from None
+            if size < 0:
+                raise invalid("invalid chunked encoding")
+            total += size
+            self._check_size(total)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            if self.rfile.readline(1024) not in (b"\r\n", b"\n"):
+                raise invalid("invalid chunked encoding")
+
+    def _route(self, method: str, raw: bytes) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/monitoring/prometheus/metrics" and method == "GET" and self.metrics_text:
             self._send(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
             return
-        m = _ROUTE.match(path)
+        m = _ROUTE.match(path) if method in ("GET", "POST") else None
         verb = m.group(5) if m else None
         if m is None or (method == "GET") != (verb is None):
-            if method == "POST":
-                self._read_body()
-            self._error(404, f"Malformed request: {method} {self.path}")
+            # TF Serving: anything under /v1/ it cannot route is INVALID_ARGUMENT; other paths 404
+            status = 400 if path.lower().startswith("/v1/") else 404
+            self._error(status, f"Malformed request: {method} {self.path}")
             return
         name, version, label, meta = m.group(1), m.group(2), m.group(3), m.group(4)
-        spec = model_pb2.ModelSpec(name=name)
+        spec = model_pb2.ModelSpec(name=_decode_arg(name, "model name"))
         if version is not None:
+            if int(version) >= 1 << 63:
+                raise invalid(f"Failed to convert version: {version} to numeric.")
             spec.version.value = int(version)
         elif label is not None:
-            spec.version_label = label
+            spec.version_label = _decode_arg(label, "model version label")
         if method == "GET":
             if meta:
                 request = get_model_metadata_pb2.GetModelMetadataRequest(
@@ -131,13 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
                 self._send(200, _to_json(self.core.status(request)))
             return
-        raw = self._read_body()
-        if raw is None:
-            return
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise invalid(f"JSON Parse error: {err}") from err
+        body = jsonparse.loads(raw)
         if not isinstance(body, dict):
             raise invalid("JSON Value: request body must be a JSON object")
         sig_name = body.get("signature_name", "")

@@ -13,6 +13,7 @@ import numpy as np
 
 from serving import codec
 from serving.errors import invalid
+from serving.jsonparse import encode_str
 from serving.servable import Signature, TensorSpec
 
 
@@ -21,11 +22,11 @@ def _strings(value):
     if isinstance(value, list):
         return [_strings(v) for v in value]
     if isinstance(value, str):
-        return value.encode()
+        return encode_str(value)
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
         try:
             return base64.b64decode(value["b64"], validate=True)
-        except (binascii.Error, ValueError) as err:
+        except (binascii.Error, ValueError) as err:  # also non-ASCII characters
             raise invalid(f"Unable to base64 decode: {err}") from err
     raise invalid(
         f"JSON Value: {_short(value)} not formatted correctly for string data "
@@ -176,6 +177,7 @@ def examples_from_json(body) -> list:
             raise invalid(f"examples[{i}] must be a JSON object of feature values")
         proto = example_pb2.Example()
         for name, value in {**context, **ex}.items():
+            encode_str(name)  # a lone surrogate in a feature name is invalid, not a server error
             _set_feature(proto.features.feature[name], name, value)
         out.append(proto)
     return out
@@ -188,6 +190,8 @@ def _set_feature(feature, name: str, value) -> None:
     if all(isinstance(v, bool) for v in values) or all(
         isinstance(v, int) and not isinstance(v, bool) for v in values
     ):
+        if any(not -(1 << 63) <= v < (1 << 63) for v in values):
+            raise invalid(f"feature '{name}': value out of range for int64, got {_short(value)}")
         feature.int64_list.value.extend(int(v) for v in values)
     elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         feature.float_list.value.extend(float(v) for v in values)

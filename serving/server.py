@@ -42,6 +42,7 @@ class ServerOptions:
     tensorflow_inter_op_parallelism: int = 0
     grpc_max_threads: int = 64
     max_receive_message_bytes: int = 64 << 20
+    grpc_channel_arguments: str = ""  # TF Serving's "key=value,key=value"; overrides the line above
     max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
     max_rest_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     require_compatible_signatures: bool = False
@@ -53,6 +54,20 @@ class ServerOptions:
     request_log_file: str = ""  # PredictionLog TFRecords of sampled Predict requests
     request_log_sample_rate: float = 0.01
     request_log_max_records: int = 0
+
+
+def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """TF Serving's ``--grpc_channel_arguments``: "k=v,k=v"; integer values are passed as integers."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        try:
+            out.append((key, int(value)))
+        except ValueError:
+            out.append((key, value))
+    return out
 
 
 class ModelServer:
@@ -103,27 +118,37 @@ class ModelServer:
     def start(self) -> ModelServer:
         o = self.options
         self.manager.start()
-        channel_options = [
-            ("grpc.max_receive_message_length", o.max_receive_message_bytes),
-            ("grpc.max_send_message_length", o.max_receive_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ]
+        channel_options = dict(
+            [
+                ("grpc.max_receive_message_length", o.max_receive_message_bytes),
+                ("grpc.max_send_message_length", o.max_receive_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+            + parse_channel_arguments(o.grpc_channel_arguments)
+        )
         address = f"{o.host}:{o.port}"
         tls = bool(o.ssl_cert_file)
         self.grpc_server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=o.grpc_max_threads, thread_name_prefix="grpc"),
-            options=channel_options,
+            options=list(channel_options.items()),
             maximum_concurrent_rpcs=o.grpc_max_threads * 4,
         )
         grpc_service.add_services(self.grpc_server, self.core)
-        self.port = (
-            self.grpc_server.add_secure_port(address, self._credentials())
-            if tls
-            else self.grpc_server.add_insecure_port(address)
-        )
-        self.grpc_server.start()
+        try:
+            self.port = (
+                self.grpc_server.add_secure_port(address, self._credentials())
+                if tls
+                else self.grpc_server.add_insecure_port(address)
+            )
+        except RuntimeError:  # grpcio >= 1.5x raises instead of returning 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not bind the gRPC port {address}")
+            self.stop(grace=0)
+            raise OSError(
+                f"could not bind the gRPC port {address} (--port): it is in use by another process "
+                "or not allowed; pick another --port (0 picks a free one)"
+            )
+        self.grpc_server.start()
         if o.rest_api_port is not None:
             ssl_context = None
             if tls:
@@ -131,9 +156,16 @@ class ModelServer:
 
                 ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ssl_context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
-            self.rest = RestServer(
-                self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
-            )
+            try:
+                self.rest = RestServer(
+                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
+                )
+            except OSError as err:
+                self.stop(grace=0)
+                raise OSError(
+                    f"could not bind the REST port {o.host}:{o.rest_api_port} (--rest_api_port): "
+                    f"{err.strerror or err}; pick another --rest_api_port"
+                ) from err
             self.rest.start()
             self.rest_port = self.rest.port
         log.info(

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.noise import noise_lines
+
 
 @pytest.mark.slow
 def test_demo_end_to_end_reduced(tmp_path):
@@ -42,6 +44,9 @@ def test_demo_end_to_end_reduced(tmp_path):
     assert [name for name, _ in online] == ["relu", "smelu_beta_1"]
     assert all(float(value) > 0 for _, value in online)
     assert "tensorboard --logdir" in text and "| `smelu(beta=1)` | 2 |" in text
+    # Quiet by default (recsys/quiet.py): no TensorFlow / CUDA / oneDNN / Beam start-up chatter.
+    assert noise_lines(proc.stdout + proc.stderr) == [], noise_lines(proc.stdout + proc.stderr)[:10]
+    assert noise_lines((out / "server.log").read_text()) == []
     # The server the demo started is gone.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(out / "models.config") not in ps

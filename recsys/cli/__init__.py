@@ -29,14 +29,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(len(name) for name in SUBCOMMANDS)
-    lines = ["usage: recsys <subcommand> [--flags]   (recsys <subcommand> --help for its flags)", ""]
+    lines = ["usage: recsys [-v] <subcommand> [--flags]   (recsys <subcommand> --help for its flags)", ""]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
+    lines += ["", "  -v, --verbose  also print TensorFlow's INFO/WARNING logs (hidden by default)"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Dispatch to the subcommand module and run it under ``absl.app``."""
-    argv = list(sys.argv if argv is None else argv)
+    from recsys import quiet
+
+    verbose, argv = quiet.wants_verbose(list(sys.argv if argv is None else argv))
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
         print(_usage())
         sys.exit(0 if len(argv) >= 2 else 2)
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     if name not in SUBCOMMANDS:
         print(f"recsys: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
+    quiet.apply(verbose)  # before the subcommand imports TensorFlow; workers inherit it
     module = importlib.import_module(SUBCOMMANDS[name][0])
     from absl import app
 

@@ -65,6 +65,8 @@ def main(argv: list[str]) -> None:
                 print(json.dumps({a: _plain(v[i]) for a, v in outputs.items()}), flush=False)
         sys.stdout.flush()
     except Exception as err:  # noqa: BLE001 - a failed request is an error line and exit 1
+        if callable(getattr(err, "code", None)) and callable(getattr(err, "details", None)):
+            err = f"{err.code().name}: {err.details()} (server {FLAGS.server})"  # a grpc.RpcError
         print(f"recsys query: {err}", file=sys.stderr)
         sys.exit(1)
     finally:

@@ -54,6 +54,18 @@ flags.DEFINE_integer(
     64 << 20,
     "largest accepted gRPC message / REST body (larger: RESOURCE_EXHAUSTED / HTTP 413)",
 )
+flags.DEFINE_string(
+    "grpc_channel_arguments",
+    "",
+    "TF Serving's flag: comma-separated gRPC server arguments, e.g. "
+    "grpc.max_receive_message_length=1048576 (overrides --max_request_bytes for gRPC)",
+)
+flags.DEFINE_integer(
+    "rest_api_max_body_bytes",
+    None,
+    "largest accepted REST body, larger gets HTTP 413 (ours: TF Serving has no such limit); "
+    "default --max_request_bytes",
+)
 flags.DEFINE_bool(
     "require_compatible_signatures",
     False,
@@ -87,7 +99,7 @@ def build_options():
     """Flags -> ServerOptions."""
     from serving.batching import BatchingParameters
     from serving.models import parse_config, single_model_config
-    from serving.server import ServerOptions
+    from serving.server import ServerOptions, parse_channel_arguments
 
     if FLAGS.model_config_file:
         with open(FLAGS.model_config_file) as fh:
@@ -96,6 +108,10 @@ def build_options():
         models = [single_model_config(FLAGS.model_name, FLAGS.model_base_path)]
     else:
         raise SystemExit("recsys serve: give --model_base_path (with --model_name) or --model_config_file")
+    try:
+        parse_channel_arguments(FLAGS.grpc_channel_arguments)
+    except ValueError as err:
+        raise SystemExit(f"recsys serve: {err}") from None
     batching = None
     if FLAGS.enable_batching:
         text = open(FLAGS.batching_parameters_file).read() if FLAGS.batching_parameters_file else ""
@@ -130,7 +146,12 @@ def build_options():
         tensorflow_inter_op_parallelism=FLAGS.tensorflow_inter_op_parallelism,
         grpc_max_threads=FLAGS.grpc_max_threads,
         max_receive_message_bytes=FLAGS.max_request_bytes,
-        max_rest_body_bytes=FLAGS.max_request_bytes,
+        grpc_channel_arguments=FLAGS.grpc_channel_arguments,
+        max_rest_body_bytes=(
+            FLAGS.max_request_bytes
+            if FLAGS.rest_api_max_body_bytes is None
+            else FLAGS.rest_api_max_body_bytes
+        ),
         require_compatible_signatures=FLAGS.require_compatible_signatures,
         max_num_load_retries=FLAGS.max_num_load_retries,
         load_retry_interval_seconds=FLAGS.load_retry_interval_micros / 1e6,
@@ -171,7 +192,10 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.server import ModelServer
 
-    server = ModelServer(build_options()).start()
+    try:
+        server = ModelServer(build_options()).start()
+    except OSError as err:  # a port in use: one line, no traceback
+        raise SystemExit(f"recsys serve: {err}") from None
     # One line a launcher (or a test) can wait for; ports are the bound ones (useful with port 0).
     print(
         f"recsys serve: ready grpc={FLAGS.host}:{server.port}"

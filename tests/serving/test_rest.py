@@ -145,7 +145,7 @@ def test_classify_and_regress(rest):
         ),
         ("POST", "/v1/models/tiny:predict", {}, 400, "exactly one of 'instances'"),
         ("POST", "/v1/models/tiny:predict", [1, 2], 400, "JSON object"),
-        ("GET", "/v1/models/tiny:predict", None, 404, "Malformed request"),
+        ("GET", "/v1/models/tiny:predict", None, 400, "Malformed request"),  # TF Serving: under /v1/
         ("GET", "/v2/whatever", None, 404, "Malformed request"),
     ],
 )

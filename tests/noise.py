@@ -1,0 +1,25 @@
+"""The start-up chatter a normal ``recsys`` run must not print, as regexes over its output lines."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Our own modules log through absl ("I1201 21:23:26.502710 1405... preprocess.py:172] ..."): those
+# lines are the command's progress, not noise. Any other absl-format INFO/WARNING line is.
+OWN_FILES = sorted({p.name for d in ("recsys", "pipelines", "serving") for p in (_ROOT / d).rglob("*.py")})
+PATTERNS = [
+    re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] tensorflow/"),  # TF < 2.16 C++ lines
+    re.compile(r"^[IW]\d{4} (?!.* (?:" + "|".join(map(re.escape, OWN_FILES)) + r"):\d+\] )"),  # absl format
+    re.compile(r"cuInit"),
+    re.compile(r"oneDNN custom operations"),
+    re.compile(r"apitools"),
+    re.compile(r"Unable to register cu"),
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog"),
+]
+
+
+def noise_lines(text: str) -> list[str]:
+    """The lines of ``text`` that match a noise pattern (empty for a quiet run)."""
+    return [line for line in text.splitlines() if any(p.search(line) for p in PATTERNS)]

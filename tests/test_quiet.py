@@ -1,0 +1,227 @@
+"""Quiet by default: the real output of ``recsys preprocess / train / serve / query`` has no start-up
+chatter; real errors still show; ``recsys -v`` brings TensorFlow's logs back (recsys/quiet.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from recsys import quiet
+from tests.noise import noise_lines
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECSYS = [sys.executable, "-m", "recsys.cli"]
+# What TensorFlow 2.21 prints on a CPU-only machine at import (copied from a real run), then ours.
+TRANSCRIPT = b"""WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796160228.024783    8658 port.cc:153] oneDNN custom operations are on. You may see...
+I0000 00:00:1796160228.025087    8658 cudart_stub.cc:31] Could not find cuda drivers on your machine
+I0000 00:00:1796160401.005761   19288 cpu_feature_guard.cc:227] This TensorFlow binary is optimized
+To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow.
+E0000 00:00:1796160231.977858    8658 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)
+E0000 00:00:1796160231.977858    8658 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting
+W0000 00:00:1796159454.127883    6977 op_kernel.cc:1858] OP_REQUIRES failed at example_parsing_ops.cc:96
+\t [[{{function_node __inference__classify_179}}{{node ParseExample/ParseExampleV2}}]]
+2024-01-02 10:11:12.123456: I tensorflow/core/platform/cpu_feature_guard.cc:182] old-style line
+E0000 00:00:1796160231.977858    8658 coordination_service.cc:100] Barrier timed out: a real error
+I1201 21:23:26.502710 140517365353344 preprocess.py:172] preprocess synthetic -> out/data
+Traceback (most recent call last):
+\tFile "x.py", line 1
+ValueError: a real Python error
+"""
+KEPT_ON_CPU = [
+    b"E0000 00:00:1796160231.977858    8658 coordination_service.cc:100] Barrier timed out: a real error\n",
+    b"I1201 21:23:26.502710 140517365353344 preprocess.py:172] preprocess synthetic -> out/data\n",
+    b"Traceback (most recent call last):\n",
+    b'\tFile "x.py", line 1\n',
+    b"ValueError: a real Python error\n",
+]
+
+
+def test_filter_drops_chatter_and_keeps_real_errors():
+    kept = list(quiet.filter_lines(TRANSCRIPT.splitlines(keepends=True), cpu_only=True))
+    assert kept == KEPT_ON_CPU
+    with_gpu = list(quiet.filter_lines(TRANSCRIPT.splitlines(keepends=True), cpu_only=False))
+    assert [line for line in with_gpu if b"cuInit" in line] == [TRANSCRIPT.splitlines(keepends=True)[5]]
+    assert noise_lines(b"".join(kept).decode()) == []  # the test's own patterns agree
+    assert len(noise_lines(TRANSCRIPT.decode())) == 8
+    # a TF_CPP_MIN_LOG_LEVEL the user set decides: 0 keeps everything, 1 drops INFO only
+    lines = TRANSCRIPT.splitlines(keepends=True)
+    assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
+    warn = [line for line in quiet.filter_lines(lines, cpu_only=True, min_level=1) if line not in KEPT_ON_CPU]
+    assert [line[:5] for line in warn] == [b"E0000", b"E0000", b"W0000", b"\t [[{"]
+
+
+@pytest.mark.parametrize(
+    "argv,env,verbose,rest",
+    [
+        (["recsys", "train", "--x=1"], {}, False, ["recsys", "train", "--x=1"]),
+        (["recsys", "-v", "train"], {}, True, ["recsys", "train"]),
+        (["recsys", "--verbose", "query", "--rows=-"], {}, True, ["recsys", "query", "--rows=-"]),
+        (["recsys", "train", "--verbosity=1"], {}, True, ["recsys", "train", "--verbosity=1"]),
+        (["recsys", "train", "-v", "2"], {}, True, ["recsys", "train", "-v", "2"]),
+        (["recsys", "train", "--verbosity", "0"], {}, False, ["recsys", "train", "--verbosity", "0"]),
+        (["recsys", "train"], {"RECSYS_VERBOSE": "1"}, True, ["recsys", "train"]),
+        (["recsys", "train"], {"RECSYS_VERBOSE": "0"}, False, ["recsys", "train"]),
+    ],
+)
+def test_verbose_switches(monkeypatch, argv, env, verbose, rest):
+    monkeypatch.delenv("RECSYS_VERBOSE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert quiet.wants_verbose(argv) == (verbose, rest)
+
+
+def _record(level: int, path: str, message: str) -> logging.LogRecord:
+    return logging.LogRecord("absl", level, path, 1, message, None, None)
+
+
+def test_python_log_filter_keeps_ours_and_warnings():
+    f = quiet._PythonNoise()
+    tf_file = "/venv/site-packages/tensorflow/python/checkpoint/functional_saver.py"
+    ours = os.path.join(REPO, "recsys", "cli", "train.py")
+    assert not f.filter(_record(logging.INFO, tf_file, "Sharding callback duration: 33 microseconds"))
+    assert f.filter(_record(logging.INFO, tf_file, "MultiWorkerMirroredStrategy with cluster_spec = {}"))
+    assert f.filter(_record(logging.INFO, ours, "training 10 steps"))
+    assert not f.filter(
+        _record(
+            logging.WARNING,
+            "/b/__init__.py",
+            "apitools not found, and bigquery client "
+            "libraries are not available despite the import not raising an ImportError.",
+        )
+    )
+    assert f.filter(_record(logging.WARNING, tf_file, "Your input ran out of data; interrupting training."))
+    assert f.filter(_record(logging.ERROR, tf_file, "Skipping full serialization of TF-Keras layer x"))
+
+
+CHILD = """
+import os, subprocess, sys
+from recsys import quiet
+quiet.apply(False)
+print(os.environ["TF_CPP_MIN_LOG_LEVEL"], flush=True)
+noise = b"I0000 00:00:1796160228.024783    8658 port.cc:153] oneDNN custom operations are on.\\n"
+os.write(2, noise + b"E0000 00:00:1.0    1 x.cc:1] real C++ error\\n")
+subprocess.run([sys.executable, "-c", "import os; os.write(2, %r + b'worker error\\\\n')" % noise])
+print(subprocess.run([sys.executable, "-c", "import os; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"],
+                     capture_output=True, text=True).stdout.strip(), flush=True)
+if sys.argv[1] == "kill":
+    os.write(2, b"last words\\n")
+    os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.parametrize(
+    "user_level,how", [(None, "exit"), ("0", "exit"), (None, "kill"), ("recsys compat's 1", "exit")]
+)
+def test_apply_in_a_process_and_its_children(user_level, how):
+    """fd-level filtering (C++ writes), inherited by child processes; the user's env wins, not the
+    default a parent recsys process set; even a SIGKILLed process's last stderr lines get through."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RECSYS_VERBOSE")}
+    if user_level == "recsys compat's 1":  # started by a process that imported recsys.compat
+        env.update(TF_CPP_MIN_LOG_LEVEL="1", RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL="1")
+        user_level = None
+    elif user_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = user_level
+        env.pop("RECSYS_DEFAULT_TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, how], capture_output=True, env=env, cwd=REPO, timeout=60
+    )
+    want = user_level or "2"
+    assert proc.stdout.decode().split() == [want, want]
+    lines = proc.stderr.decode().splitlines()
+    noise = "I0000 00:00:1796160228.024783    8658 port.cc:153] oneDNN custom operations are on."
+    shown = [noise] if user_level == "0" else []  # the user asked for TensorFlow's INFO lines
+    assert lines[: 4 if shown else 2] == [
+        *shown,
+        "E0000 00:00:1.0    1 x.cc:1] real C++ error",
+        *shown,
+        "worker error",
+    ], proc.stderr
+    assert lines[4 if shown else 2 :] == (["last words"] if how == "kill" else [])
+    assert proc.returncode == (-signal.SIGKILL if how == "kill" else 0)
+
+
+# ---- the real commands ---------------------------------------------------------------------------
+SMALL = [
+    "data.batch_size=64",
+    "data.eval_batch_size=256",
+    "data.shuffle_buffer=256",
+    "train.steps=5",
+    "train.steps_per_execution=1",
+    "train.eval_every=5",
+    "export.warmup_requests=0",
+    "model.bottom_mlp=[8]",
+    "model.top_mlp=[16]",
+    "train.checkpoint=false",
+]
+
+
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RECSYS_VERBOSE"}  # as pytest's env has it
+    return subprocess.run(
+        RECSYS + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+    )
+
+
+def _assert_quiet(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert noise_lines(proc.stdout + proc.stderr) == [], proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_real_commands_are_quiet(tmp_path):
+    data = tmp_path / "data"
+    pre = _run("preprocess", "--source=synthetic", "--rows=1000", f"--output={data}")
+    _assert_quiet(pre)
+    assert "read=1,000" in pre.stdout
+
+    model_dir = tmp_path / "model"
+    train = _run(
+        "train",
+        "--config=configs/synthetic_small.yaml",
+        f"--set=data.spec_dir={data}",
+        *[f"--set={s}" for s in SMALL],
+        f"--model_dir={model_dir}",
+    )
+    _assert_quiet(train)
+    export_base = model_dir / "export" / "ranker"
+    assert len(os.listdir(export_base)) == 1
+
+    serve_err = tmp_path / "serve.err"
+    with open(serve_err, "w") as err:
+        env = {k: v for k, v in os.environ.items() if k != "RECSYS_VERBOSE"}
+        server = subprocess.Popen(
+            RECSYS + ["serve", "--port=0", "--model_name=ranker", f"--model_base_path={export_base}"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
+    try:
+        ready = server.stdout.readline()
+        assert ready.startswith("recsys serve: ready grpc="), serve_err.read_text()[-3000:]
+        address = ready.split("grpc=")[1].split()[0]
+        rows = tmp_path / "rows.jsonl"
+        rows.write_text('{"I1": 1.0, "C1": "abc"}\n{"I2": 3.0}\n')
+        query = _run("query", f"--server={address}", "--model_name=ranker", f"--rows={rows}")
+        _assert_quiet(query)
+        assert [line.startswith('{"probability": ') for line in query.stdout.splitlines()] == [True, True]
+        # -v brings TensorFlow's C++ logs back (and the user's level is passed on to TF)
+        loud = _run("-v", "query", f"--server={address}", "--model_name=ranker", f"--rows={rows}")
+        assert loud.returncode == 0 and loud.stdout == query.stdout
+        assert any(".cc:" in line for line in noise_lines(loud.stderr)), loud.stderr[-2000:]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    serve_text = serve_err.read_text()
+    assert noise_lines(serve_text) == [] and "loaded ranker version" in serve_text, serve_text[-3000:]
+
+    # a real error is still printed, in full
+    dead = _run("query", f"--server={address}", "--model_name=ranker", f"--rows={rows}", "--timeout=5")
+    assert dead.returncode != 0 and "recsys query:" in dead.stderr and "UNAVAILABLE" in dead.stderr
