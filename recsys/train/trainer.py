@@ -184,6 +184,9 @@ def train(
     Raises :class:`~recsys.train.run_state.ResumeRefused` when a restart does not match its run.
     """
     strategy, role = make_strategy(config.determinism.collective)  # before any other TF op
+    if config.train.verbose:  # an early sign of life for a supervisor (and a person)
+        print(f"recsys train: worker {role.task_index} of {role.num_workers} starting in {model_dir}",
+              file=sys.stderr, flush=True)
     spec = check_config(config)
     task = RankingTask(config, spec)
     ident = run_state.identity(config, role.num_workers)
