@@ -6,6 +6,7 @@ Every field has a default so a YAML file or ``--set`` override only names what d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import typing
 from typing import Any, Literal
 
 # An activation spec as the registry takes it: "relu", "smelu(beta=0.5)" or {"name": ..., ...}.
@@ -14,6 +15,13 @@ Interaction = Literal["cross", "dot"]
 Optimizer = Literal["adam", "adagrad", "sgd"]
 Collective = Literal["AUTO", "RING", "NCCL"]
 Sharding = Literal["global_batch", "file"]
+
+
+def check_choice(value: Any, choices: Any, field_name: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of the ``Literal`` type ``choices``."""
+    options = typing.get_args(choices)
+    if value not in options:
+        raise ValueError(f"{field_name} must be one of {list(options)}, got {value!r}")
 
 
 def check(ok: bool, field_name: str, requirement: str, value: Any) -> None:
@@ -40,6 +48,7 @@ class DataConfig:
     eval_examples: int = 0  # 0 = the whole eval split
 
     def __post_init__(self) -> None:
+        check_choice(self.sharding, Sharding, "sharding")
         check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
         check(self.eval_batch_size >= 1, "eval_batch_size", ">= 1", self.eval_batch_size)
         check(self.shuffle_buffer >= 0, "shuffle_buffer", ">= 0", self.shuffle_buffer)
@@ -64,6 +73,7 @@ class ModelConfig:
     l2: float = 0.0  # L2 weight decay on dense kernels
 
     def __post_init__(self) -> None:
+        check_choice(self.interaction, Interaction, "interaction")
         check(self.embedding_dim >= 1, "embedding_dim", ">= 1", self.embedding_dim)
         for name, dim in self.embedding_dims.items():
             check(dim >= 1, f"embedding_dims.{name}", ">= 1", dim)
@@ -107,6 +117,7 @@ class TrainConfig:
     verbose: int = 2  # 0 silent; otherwise one line of train and eval metrics per evaluation
 
     def __post_init__(self) -> None:
+        check_choice(self.optimizer, Optimizer, "optimizer")
         check(self.steps >= 1, "steps", ">= 1", self.steps)
         check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
@@ -128,6 +139,10 @@ class DeterminismConfig:
     # A stand-in for hardware / all-reduce nondeterminism when studying reproducibility on a CPU.
     weight_noise: float = 0.0
     weight_noise_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice(self.collective, Collective, "collective")
+        check(self.weight_noise >= 0, "weight_noise", ">= 0", self.weight_noise)
 
 
 @dataclass(frozen=True)

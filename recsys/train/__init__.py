@@ -1,7 +1,9 @@
 """Training: strategy selection, determinism, the task, the trainer and prediction helpers.
 
 The names below are imported lazily, so the TensorFlow-free modules of this package (``run_state``,
-``fingerprint``) can be used by the supervisor without starting TensorFlow.
+``fingerprint``) can be used by the supervisor without starting TensorFlow. (``predict`` and
+``labels`` live in :mod:`recsys.train.predict`: a lazy name equal to a submodule's would be shadowed
+by the submodule once it is imported.)
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ _EXPORTS = {
     "Role": "recsys.train.strategy",
     "cluster_role": "recsys.train.strategy",
     "make_strategy": "recsys.train.strategy",
-    "labels": "recsys.train.predict",
-    "predict": "recsys.train.predict",
     "check_config": "recsys.train.trainer",
     "train": "recsys.train.trainer",
 }

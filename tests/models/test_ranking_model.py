@@ -83,7 +83,7 @@ def test_config_errors(tiny_data):
         RankingModel(spec, ModelConfig(activation="no_such_activation"))
     with pytest.raises(ValueError, match="interaction 'dot' needs one embedding dim"):
         RankingModel(spec, ModelConfig(interaction="dot", embedding_dim=4, bottom_mlp=(8,)))
-    with pytest.raises(ValueError, match="must be 'cross' or 'dot'"):
+    with pytest.raises(ValueError, match=r"interaction must be one of \['cross', 'dot'\]"):
         RankingModel(spec, ModelConfig(interaction="mlp"))
     with pytest.raises(ValueError, match="unknown categorical features"):
         RankingModel(spec, ModelConfig(embedding_dims={"nope": 4}))

@@ -11,7 +11,8 @@ import yaml
 from recsys import config as cfg
 from recsys.compat import tf
 from recsys.data import make_dataset
-from recsys.train import predict, train
+from recsys.train import train
+from recsys.train.predict import predict
 
 OVERRIDES = [
     "data.batch_size=256",
