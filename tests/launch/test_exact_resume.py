@@ -123,7 +123,7 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
     line = wait_step(job, last, 19, line)
     os.kill(job.worker_pids()[-1], signal.SIGKILL)
     assert job.finish(300) == 0, job.tail()
-    status = json.load(open(tmp_path / "m" / "submit" / "status.json"))
+    status = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())
     assert [a["ok"] for a in status["attempts"]] == [False, False, True]
     resumed = outcome(tmp_path / "m")
     steps = [r["step"] for r in resumed["fingerprint"]["resumes"]]
@@ -138,10 +138,11 @@ def test_hung_worker_is_restarted_and_resumes_exactly(data, tmp_path, submit_fac
     """SIGSTOP a worker: the job is restarted and resumes exactly. Alone, the hung worker is found by
     the supervisor's stall detector; with a peer, TensorFlow's coordination service may notice first
     (its peer exits with an error) -- either way the attempt ends and the next one resumes."""
-    job = submit_factory(submit_args(data, tmp_path / "m", workers, "--heartbeat_timeout", "20"))
+    # The timeout must exceed the silent start-up (model build, first trace) on a loaded machine.
+    job = submit_factory(submit_args(data, tmp_path / "m", workers, "--heartbeat_timeout", "40"))
     victim = workers - 1
     wait_step(job, victim, 10)
-    pid = job.worker_pids()[victim]
+    pid = job.worker_pids()[-workers:][victim]  # this attempt's worker
     os.kill(pid, signal.SIGSTOP)
     try:
         job.wait_for(r"\[submit\] attempt 1 failed", 120)
@@ -151,13 +152,15 @@ def test_hung_worker_is_restarted_and_resumes_exactly(data, tmp_path, submit_fac
         except ProcessLookupError:
             pass
     assert job.finish(300) == 0, job.tail()
-    reason = json.load(open(tmp_path / "m" / "submit" / "status.json"))["attempts"][0]["reason"]
+    attempts = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())["attempts"]
+    reason = next(a["reason"] for a in attempts if str(pid) in a["reason"] or not a["ok"] and
+                  pid in a["pids"])
     if workers == 1:
         assert re.match(rf"worker-0 \(pid {pid}\) stalled: no output or heartbeat for", reason), reason
     else:
         assert re.match(rf"worker-1 \(pid {pid}\) stalled|worker-0 \(pid \d+\) exited", reason), reason
     resumed = outcome(tmp_path / "m")
-    assert len(resumed["fingerprint"]["resumes"]) == 1
+    assert len(resumed["fingerprint"]["resumes"]) == len(attempts) - 1 >= 1
     pd = assert_same_model(resumed, reference(workers))
     print(f"\n{workers} worker(s), SIGSTOP -> {reason.splitlines()[0][:80]}: relative PD {pd}")
 
