@@ -7,9 +7,6 @@ version swap never closes a session under a running request.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import collections
 import threading
 import time

@@ -1,7 +1,7 @@
 """Online prediction difference over a sliding window of rows, shared by the monitor and shadow mode.
 
 Each update adds the K replicas' predictions for the same rows (one request = one query for top-k
-churn). ``evaluate()`` computes :func:`recsys.repro.pairwise_pd` and :func:`recsys.repro.topk_churn`
+churn). ``evaluate()`` computes :func:`serving.pd.pairwise_pd` and :func:`serving.churn.topk_churn`
 over the last ``window`` rows, writes them with the study's TensorBoard tags (``pd/<group>/...``),
 keeps them for the Prometheus endpoint, and reports which thresholds were crossed.
 """
@@ -15,9 +15,9 @@ import threading
 
 import numpy as np
 
-from recsys import repro
-from recsys.repro import summaries
-from serving import prometheus
+from serving import prometheus, summaries
+from serving.churn import topk_churn
+from serving.pd import PDSummary, pairwise_pd
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,11 @@ class WindowedPD:
         self.evaluations = 0
         self.alerts = 0
         self.last: dict[str, float] = {}
-        self.last_summary: repro.PDSummary | None = None
+        self.last_summary: PDSummary | None = None
         self._lock = threading.Lock()
         self._writer = None
         if logdir:
-            from recsys.compat import tf
+            import tensorflow as tf
 
             summaries.write_layout(logdir, [group])
             self._writer = tf.summary.create_file_writer(logdir)
@@ -103,8 +103,8 @@ class WindowedPD:
         preds = np.concatenate([c for c, _ in chunks], axis=1)[:, -self.window :]
         qids = np.concatenate([np.full(c.shape[1], q) for c, q in chunks])[-self.window :]
         try:
-            summary = repro.pairwise_pd(list(preds))
-            churn = repro.topk_churn(list(preds), qids, k=self.k)
+            summary = pairwise_pd(list(preds))
+            churn = topk_churn(list(preds), qids, k=self.k)
         except ValueError as err:  # NaN or negative outputs (logits?): PD is undefined, say so
             log.error("PD of group %s is undefined for this window: %s", self.group, err)
             return {"error": str(err), "alerts": []}
@@ -120,7 +120,7 @@ class WindowedPD:
             values[f"relative_{name}"] = stats.mean
         step = self.rows_seen if step is None else step
         if self._writer is not None:
-            from recsys.compat import tf
+            import tensorflow as tf
 
             summaries.write_pd(self._writer, self.group, step, summary)
             with self._writer.as_default():

@@ -9,9 +9,6 @@ the policy, so the previous version keeps serving.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import dataclasses
 import logging
 import os
@@ -122,7 +119,7 @@ class ModelManager:
     ):
         self._configs = {c.name: c for c in configs}
         self.poll_wait_seconds = poll_wait_seconds
-        self._session_config = session_config
+        self._tf_config = session_config
         self._enable_warmup = enable_warmup
         self._warmup_iterations = warmup_iterations
         self._require_compat = require_compatible_signatures
@@ -289,7 +286,7 @@ class ModelManager:
         start = time.monotonic()
         servable = None
         try:
-            servable = Servable(name, version, path, self._session_config)
+            servable = Servable(name, version, path, self._tf_config)
             if self._require_compat and current:
                 problem = _signature_compat(current[max(current)], servable)
                 if problem:

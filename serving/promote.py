@@ -15,9 +15,6 @@ logged, and appended to an optional JSON-lines log.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import copy
 import dataclasses
 import datetime

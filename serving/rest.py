@@ -7,9 +7,6 @@ status for the canonical code (400 invalid argument / failed precondition, 404 n
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import json
 import logging
 import re

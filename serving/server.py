@@ -7,14 +7,12 @@ disables REST. The CLI ``recsys serve`` maps TF Serving's flags onto these optio
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import concurrent.futures
 import dataclasses
 import logging
 
 import grpc
+import tensorflow as tf
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import codec, grpc_service, prometheus

@@ -7,9 +7,6 @@ queue drops the sample and counts it), and a background thread runs the shadow a
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import dataclasses
 import logging
 import queue

@@ -6,11 +6,9 @@ failure fails the load, so a version whose own warm-up requests break is never s
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import os
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving import predict
