@@ -143,11 +143,10 @@ class WindowedPD:
         values["alerts"] = crossed
         return values
 
-    def metric_families(self) -> list[tuple[str, str, str, list]]:
-        """Prometheus gauges for the last evaluation (labels: group)."""
+    def collect(self):
+        """Prometheus families for the last evaluation (label: group)."""
         labels = {"group": self.group}
         last = dict(self.last)
-        fam = []
         for key, help_text in [
             ("relative", "relative PD (mean over replica pairs)"),
             ("absolute", "absolute PD (mean over replica pairs)"),
@@ -155,44 +154,26 @@ class WindowedPD:
             ("churn", "top-k churn between replicas"),
             ("relative_max", "largest relative PD over replica pairs"),
         ]:
-            name = f"recsys_pd_{key}"
-            fam.append((name, "gauge", help_text, [(name, labels, last[key])] if key in last else []))
-        pct = [
-            ("recsys_pd_relative_percentile", {**labels, "q": k[len("relative_p") :]}, v)
-            for k, v in last.items()
-            if k.startswith("relative_p")
-        ]
-        fam.append(
-            ("recsys_pd_relative_percentile", "gauge", "percentile of per-row relative difference", pct)
+            samples = [(labels, last[key])] if key in last else []
+            yield prometheus.gauge(f"recsys_pd_{key}", help_text, samples)
+        yield prometheus.gauge(
+            "recsys_pd_relative_percentile",
+            "percentile of per-row relative difference",
+            [
+                ({**labels, "q": k[len("relative_p") :]}, v)
+                for k, v in last.items()
+                if k.startswith("relative_p")
+            ],
         )
-        fam.append(
-            (
-                "recsys_pd_window_rows",
-                "gauge",
-                "rows in the PD window",
-                [("recsys_pd_window_rows", labels, last.get("rows", 0.0))],
-            )
+        rows = last.get("rows", 0.0)
+        yield prometheus.gauge("recsys_pd_window_rows", "rows in the PD window", [(labels, rows)])
+        yield prometheus.counter("recsys_pd_rows_total", "rows compared", [(labels, self.rows_seen)])
+        yield prometheus.counter(
+            "recsys_pd_alerts_total", "window evaluations that crossed a threshold", [(labels, self.alerts)]
         )
-        fam.append(
-            (
-                "recsys_pd_rows_total",
-                "counter",
-                "rows compared",
-                [("recsys_pd_rows_total", labels, float(self.rows_seen))],
-            )
-        )
-        fam.append(
-            (
-                "recsys_pd_alerts_total",
-                "counter",
-                "window evaluations that crossed a threshold",
-                [("recsys_pd_alerts_total", labels, float(self.alerts))],
-            )
-        )
-        return fam
 
     def metrics_text(self) -> str:
-        return prometheus.exposition(self.metric_families())
+        return prometheus.render(prometheus.registry(self.collect))
 
     def close(self) -> None:
         if self._writer is not None:

@@ -13,6 +13,7 @@ import logging
 
 import grpc
 import tensorflow as tf
+from prometheus_client import CollectorRegistry
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import codec, grpc_service, prometheus
@@ -88,7 +89,9 @@ class ModelServer:
             load_retry_interval_seconds=options.load_retry_interval_seconds,
         )
         self.batcher = Batcher(options.batching) if options.batching is not None else None
-        self.core = ServingCore(self.manager, self.batcher, options.max_tensor_elements)
+        self.registry = CollectorRegistry(auto_describe=False)  # per server: several may share a process
+        self.core = ServingCore(self.manager, self.batcher, options.max_tensor_elements, self.registry)
+        self.registry.register(prometheus.Collect(self.collect))
         self.shadow = None
         if options.shadow is not None:
             from serving.shadow import Shadow
@@ -178,53 +181,29 @@ class ModelServer:
         """(model calls, requests) made through the batcher."""
         return (self.batcher.batches_run, self.batcher.tasks_run) if self.batcher else (0, 0)
 
-    def metrics_text(self) -> str:
-        """Request counts/latency per method and code, loaded versions, shadow PD (Prometheus text)."""
-        counters = self.core.counters
-        families = [
-            (
-                "recsys_serving_requests_total",
-                "counter",
-                "requests by method and status code",
-                [
-                    ("recsys_serving_requests_total", {"method": m, "code": c}, float(n))
-                    for (m, c), n in sorted(counters.count.items())
-                ],
-            ),
-            (
-                "recsys_serving_request_seconds_total",
-                "counter",
-                "summed request latency by method",
-                [
-                    ("recsys_serving_request_seconds_total", {"method": m}, s)
-                    for m, s in sorted(counters.seconds.items())
-                ],
-            ),
-            (
-                "recsys_serving_model_versions",
-                "gauge",
-                "loaded (available) versions per model",
-                [
-                    ("recsys_serving_model_versions", {"model": name, "version": str(v)}, 1.0)
-                    for name in self.manager.model_names()
-                    for v in sorted(self.manager.view(name).servables)
-                ],
-            ),
-        ]
+    def collect(self):
+        """Families read at scrape time: loaded versions, batcher calls, the shadow's PD."""
+        yield prometheus.gauge(
+            "recsys_serving_model_versions",
+            "loaded (available) versions per model",
+            [
+                ({"model": name, "version": str(v)}, 1.0)
+                for name in self.manager.model_names()
+                for v in sorted(self.manager.view(name).servables)
+            ],
+        )
         if self.batcher is not None:
-            calls = self.batcher.batches_run
-            families.append(
-                (
-                    "recsys_serving_batches_total",
-                    "counter",
-                    "model calls made by the batcher",
-                    [("recsys_serving_batches_total", {}, float(calls))],
-                )
+            yield prometheus.counter(
+                "recsys_serving_batches_total",
+                "model calls made by the batcher",
+                [({}, self.batcher.batches_run)],
             )
-        text = prometheus.exposition(families)
         if self.shadow is not None:
-            text += self.shadow.metrics_text()
-        return text
+            yield from self.shadow.collect()
+
+    def metrics_text(self) -> str:
+        """TF Serving's request metrics, ours, loaded versions and shadow PD (Prometheus text)."""
+        return prometheus.render(self.registry)
 
     def stop(self, grace: float = 1.0) -> None:
         if self.rest is not None:

@@ -145,18 +145,15 @@ class Shadow:
             time.sleep(0.01)
         return self.pd.evaluate() if self.pd.rows_seen else {}
 
-    def metrics_text(self) -> str:
+    def collect(self):
+        """Prometheus families: mirrored/dropped/failed counts, then the PD window's."""
         labels = {"primary": self.config.primary, "shadow": self.config.target}
-        counters = [
-            (
-                f"recsys_shadow_{n}_total",
-                "counter",
-                f"shadow requests {n}",
-                [(f"recsys_shadow_{n}_total", labels, float(v))],
-            )
-            for n, v in (("mirrored", self.mirrored), ("dropped", self.dropped), ("errors", self.errors))
-        ]
-        return prometheus.exposition(counters) + self.pd.metrics_text()
+        for n, v in (("mirrored", self.mirrored), ("dropped", self.dropped), ("errors", self.errors)):
+            yield prometheus.counter(f"recsys_shadow_{n}_total", f"shadow requests {n}", [(labels, v)])
+        yield from self.pd.collect()
+
+    def metrics_text(self) -> str:
+        return prometheus.render(prometheus.registry(self.collect))
 
     def stop(self) -> None:
         try:

@@ -16,8 +16,8 @@ from serving import testing
 from serving.divergence import Thresholds
 from serving.models import parse_config, single_model_config
 from serving.monitor import Monitor, MonitorConfig
-from serving.prometheus import MetricsServer, parse_exposition
-from tests.serving.conftest import BIASES
+from serving.prometheus import MetricsServer
+from tests.serving.conftest import BIASES, scrape
 from tests.serving.test_grpc import CONFIG
 
 N_ROWS = 300
@@ -104,7 +104,7 @@ def test_check_equals_offline_pd_tensorboard_and_prometheus(servers, rows_file, 
         assert events["pd/replicas/topk_churn"] == pytest.approx(churn, rel=1e-5)
         # Prometheus exposition
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics.port}/metrics", timeout=10).read().decode()
-        prom = parse_exposition(text)
+        prom = scrape(text)
         assert prom[("recsys_pd_relative", (("group", "replicas"),))] == pytest.approx(offline.relative.mean)
         assert prom[("recsys_pd_rows_total", (("group", "replicas"),))] == N_ROWS
         assert prom[("recsys_monitor_requests_total", (("group", "replicas"),))] == 10

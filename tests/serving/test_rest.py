@@ -163,12 +163,12 @@ def test_invalid_json_and_server_keeps_serving(rest):
 
 
 def test_prometheus_endpoint(rest):
-    from serving.prometheus import parse_exposition
+    from tests.serving.conftest import scrape
 
     rest("POST", "/v1/models/tiny:predict", {"instances": INSTANCES})
     status, text = rest("GET", "/monitoring/prometheus/metrics", parse=False)
     assert status == 200
-    metrics = parse_exposition(text)
+    metrics = scrape(text)
     assert metrics[("recsys_serving_requests_total", (("code", "OK"), ("method", "predict")))] >= 1
     assert metrics[("recsys_serving_model_versions", (("model", "tiny"), ("version", "2")))] == 1
 
