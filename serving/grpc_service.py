@@ -17,8 +17,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.core import ServingCore
 from serving.errors import ServingError
+from serving.request import ServingCore
 
 log = logging.getLogger(__name__)
 

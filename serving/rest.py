@@ -28,8 +28,8 @@ from tensorflow_serving.apis import (
 )
 
 from serving import jsonparse, prometheus, restjson
-from serving.core import ServingCore
 from serving.errors import ServingError, invalid
+from serving.request import ServingCore
 
 log = logging.getLogger(__name__)
 _ROUTE = re.compile(

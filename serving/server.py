@@ -18,8 +18,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving import codec, grpc_service, prometheus
 from serving.batching import Batcher, BatchingParameters
-from serving.core import ServingCore
-from serving.models import ModelManager
+from serving.manager import ModelManager
+from serving.request import ServingCore
 from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
 
 log = logging.getLogger(__name__)
@@ -90,20 +90,28 @@ class ModelServer:
         )
         self.batcher = Batcher(options.batching) if options.batching is not None else None
         self.registry = CollectorRegistry(auto_describe=False)  # per server: several may share a process
-        self.core = ServingCore(self.manager, self.batcher, options.max_tensor_elements, self.registry)
-        self.registry.register(prometheus.Collect(self.collect))
         self.shadow = None
         if options.shadow is not None:
             from serving.shadow import Shadow
 
-            self.shadow = Shadow(self.core, options.shadow)
-            self.core.shadow = self.shadow
+            self.shadow = Shadow(self.manager, options.shadow)
+        request_log = None
         if options.request_log_file:
             from serving.requestlog import RequestLogger
 
-            self.core.request_log = RequestLogger(
+            request_log = RequestLogger(
                 options.request_log_file, options.request_log_sample_rate, options.request_log_max_records
             )
+        # the request path, with its observers (shadow mirror, request log) given at construction
+        self.core = ServingCore(
+            self.manager,
+            self.batcher,
+            options.max_tensor_elements,
+            self.registry,
+            shadow=self.shadow,
+            request_log=request_log,
+        )
+        self.registry.register(prometheus.Collect(self.collect))
         self.grpc_server: grpc.Server | None = None
         self.rest: RestServer | None = None
         self.port = 0

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 from tensorflow_serving.apis import model_pb2
 
-from serving import predict, prometheus
+from serving import inference, prometheus
 from serving.divergence import Thresholds, WindowedPD
 from serving.errors import ServingError
 from serving.servable import Signature
@@ -59,8 +59,8 @@ class ShadowConfig:
 class Shadow:
     """Runs mirrored requests against the shadow servable and keeps the PD window."""
 
-    def __init__(self, core, config: ShadowConfig):
-        self.core = core
+    def __init__(self, manager, config: ShadowConfig):
+        self.manager = manager  # serving.manager.ModelManager: resolves the shadow target
         self.config = config
         self.target = parse_target(config.target)
         self.pd = WindowedPD(
@@ -116,10 +116,10 @@ class Shadow:
         spec.CopyFrom(self.target)
         spec.signature_name = key
         try:
-            servable = self.core.manager.get(spec)
+            servable = self.manager.get(spec)
             try:
                 # directly on this thread: shadow calls never take the primary's batch slots
-                _, out = predict.run_inputs(servable, key, inputs, (alias,), predict.direct)
+                _, out = inference.run_inputs(servable, key, inputs, (alias,), inference.direct)
             finally:
                 servable.release()
             self.pd.add([np.asarray(primary), np.asarray(out[alias])])

@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec, testing
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from serving.server import ModelServer, ServerOptions
 
 BIASES = {1: 0.0, 2: 0.5, 3: -0.4}

@@ -49,7 +49,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 from serving import codec, testing  # noqa: E402
-from serving.models import single_model_config  # noqa: E402
+from serving.model_config import single_model_config  # noqa: E402
 from serving.server import ModelServer, ServerOptions  # noqa: E402
 from serving.warmup import WARMUP_PATH  # noqa: E402
 

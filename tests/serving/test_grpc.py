@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec
-from serving.models import parse_config
+from serving.model_config import parse_config
 from tests.serving.conftest import ROWS, expected, predict_request
 
 CONFIG = """

@@ -14,9 +14,9 @@ import pytest
 from recsys import repro
 from serving import testing
 from serving.divergence import Thresholds
-from serving.models import parse_config, single_model_config
-from serving.monitor import Monitor, MonitorConfig
+from serving.model_config import parse_config, single_model_config
 from serving.prometheus import MetricsServer
+from serving.tools.monitor import Monitor, MonitorConfig
 from tests.serving.conftest import BIASES, scrape
 from tests.serving.test_grpc import CONFIG
 
@@ -190,7 +190,7 @@ def test_query_cli_grpc(servers, rows_file, tmp_path):
 
 def test_request_log_replay(servers, exported):
     """A captured PredictionLog file (here: the version's warm-up file) replayed to two replicas."""
-    from serving import client
+    from serving.tools import client
     from serving.warmup import WARMUP_PATH
 
     a, _ = servers
@@ -213,7 +213,7 @@ def test_request_log_replay(servers, exported):
 
 def test_server_request_log_is_replayed_by_the_monitor(base_path, serve, stubs, tmp_path):
     """recsys serve --request_log_file captures live requests; the monitor replays them."""
-    from serving import client
+    from serving.tools import client
     from tests.serving.conftest import ROWS, predict_request
 
     base_path(1)

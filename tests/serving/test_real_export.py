@@ -15,7 +15,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, regression_pb2
 
 from recsys.compat import tf
 from serving import codec
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from tests.serving.conftest import Stubs
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from serving import testing
-from serving.models import parse_config
+from serving.model_config import parse_config
 from serving.server import ModelServer, ServerOptions
 from tests.serving.conftest import ROWS, expected
 from tests.serving.test_grpc import CONFIG
@@ -184,7 +184,7 @@ def test_oversize_body_is_rejected(rest_server):
 
 
 def test_rest_client_used_by_query_and_monitor(rest_server):
-    from serving import client
+    from serving.tools import client
 
     replica = client.Replica.parse(f"http://127.0.0.1:{rest_server.rest_port}/tiny:stable")
     rest_client = client.connect(replica)

@@ -7,7 +7,7 @@ import pytest
 
 from recsys import repro
 from serving import codec
-from serving.models import parse_config
+from serving.model_config import parse_config
 from serving.shadow import ShadowConfig
 from tests.serving.conftest import expected, predict_request, scrape
 from tests.serving.test_grpc import CONFIG

@@ -22,11 +22,11 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving import codec, predict
+from serving import codec, inference
 from serving.batching import Batcher
 from serving.errors import ServingError
+from serving.manager import ModelManager
 from serving.metrics import RequestMetrics
-from serving.models import ModelManager
 from serving.servable import Servable, Signature
 
 
@@ -39,15 +39,17 @@ class ServingCore:
         batcher: Batcher | None = None,
         max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
         registry: CollectorRegistry | None = None,
+        shadow=None,
+        request_log=None,
     ):
         self.manager = manager
         self.batcher = batcher
         self.max_elements = max_elements
-        self.shadow = None  # serving.shadow.Shadow, set by the server when configured
-        self.request_log = None  # serving.requestlog.RequestLogger, when configured
+        self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
+        self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.metrics = RequestMetrics(self.registry)
-        self.runner = batcher.run if batcher is not None else predict.direct
+        self.runner = batcher.run if batcher is not None else inference.direct
         self._served = threading.local()  # (version, signature) of the request on this thread
 
     def _timed(self, method: str, fn, *args, spec: model_pb2.ModelSpec | None = None, entrypoint="GRPC"):
@@ -82,9 +84,9 @@ class ServingCore:
         return self._timed("predict", self._predict, request, spec=request.model_spec, entrypoint=entrypoint)
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        inputs = predict.decode_inputs(request, self.max_elements)
+        inputs = inference.decode_inputs(request, self.max_elements)
         servable, signature, out = self._run(request.model_spec, inputs, tuple(request.output_filter))
-        response = predict_pb2.PredictResponse(model_spec=predict.model_spec(servable, signature.key))
+        response = predict_pb2.PredictResponse(model_spec=inference.model_spec(servable, signature.key))
         for alias, value in out.items():
             response.outputs[alias].CopyFrom(codec.from_numpy(value))
         return response
@@ -101,7 +103,7 @@ class ServingCore:
         servable = self.manager.get(spec)
         self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
-            signature, out = predict.run_inputs(
+            signature, out = inference.run_inputs(
                 servable, spec.signature_name, inputs, output_filter, self.runner
             )
         finally:
@@ -121,7 +123,7 @@ class ServingCore:
             "classify",
             self._with_servable,
             request.model_spec,
-            lambda s: predict.classify(s, request, self.runner),
+            lambda s: inference.classify(s, request, self.runner),
             spec=request.model_spec,
             entrypoint=entrypoint,
         )
@@ -131,7 +133,7 @@ class ServingCore:
             "regress",
             self._with_servable,
             request.model_spec,
-            lambda s: predict.regress(s, request, self.runner),
+            lambda s: inference.regress(s, request, self.runner),
             spec=request.model_spec,
             entrypoint=entrypoint,
         )
@@ -144,13 +146,13 @@ class ServingCore:
             "multi_inference",
             self._with_servable,
             spec,
-            lambda s: predict.multi_inference(s, request, self.runner),
+            lambda s: inference.multi_inference(s, request, self.runner),
             spec=spec,
         )
 
     def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest):
         return self._timed(
-            "metadata", self._with_servable, request.model_spec, lambda s: predict.metadata(s, request)
+            "metadata", self._with_servable, request.model_spec, lambda s: inference.metadata(s, request)
         )
 
     # ---- ModelService ----------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from serving import client as clients
 from serving import prometheus
 from serving.divergence import Thresholds, WindowedPD
+from serving.tools import client as clients
 
 log = logging.getLogger(__name__)
 
