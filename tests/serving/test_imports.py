@@ -85,3 +85,13 @@ def test_serves_with_keras_blocked_and_without_recsys():
     want = testing.reference(rows["cat"], rows["x1"], rows["x2"], bias=0.0).tolist()
     assert report["grpc"]["probability"] == pytest.approx(want, abs=1e-6)
     assert report["rest"] == pytest.approx(want, abs=1e-6)
+
+
+CORE = [m for m in MODULES if "/tools/" not in m and not m.endswith("testing.py")]
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_server_core_never_imports_the_tools_or_the_fixtures(module):
+    names = _imported((REPO / module).read_text())
+    from_serving = [n for n in names if n.startswith("serving")]
+    assert [n for n in from_serving if n.startswith(("serving.tools", "serving.testing"))] == [], module
