@@ -144,7 +144,7 @@ def requests(batch: int) -> bytes:
 
     rng = np.random.default_rng(0)
     if EXPORT:
-        from serving import client
+        from serving.tools import client
         from serving.warmup import WARMUP_PATH
 
         first = next(client.read_request_log(os.path.join(EXPORT["path"], WARMUP_PATH)))

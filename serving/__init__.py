@@ -4,5 +4,3 @@ Loads SavedModels through TensorFlow only (never the project's model code), so a
 Serving's ``<base_path>/<version>/`` layout can be served.
 """
 
-# Keras 2 must be selected before anything (the TF Serving protos included) imports tensorflow.
-import recsys.compat  # noqa: E402, F401

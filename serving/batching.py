@@ -8,15 +8,61 @@ passed, or -- with timeout 0 -- as soon as a batch thread is free, so batches gr
 from __future__ import annotations
 
 import dataclasses
-import re
+import functools
 import threading
 import time
 
 import grpc
 import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 
 from serving.errors import ServingError, invalid
 from serving.servable import Signature
+
+# TF Serving's BatchingParameters (session_bundle_config.proto), which tensorflow-serving-api does not
+# ship: (field, number, wrapper type or scalar). Text protos are parsed by protobuf against it.
+_FIELDS = [
+    ("max_batch_size", 1, "Int64Value"),
+    ("batch_timeout_micros", 2, "Int64Value"),
+    ("max_enqueued_batches", 3, "Int64Value"),
+    ("num_batch_threads", 4, "Int64Value"),
+    ("thread_pool_name", 5, "StringValue"),
+    ("allowed_batch_sizes", 6, "repeated int64"),
+    ("pad_variable_length_inputs", 7, "bool"),
+    ("enable_large_batch_splitting", 8, "BoolValue"),
+    ("max_execution_batch_size", 9, "Int64Value"),
+]
+
+
+@functools.cache
+def batching_parameters_proto() -> type:
+    """The ``tensorflow.serving.BatchingParameters`` message class, built in a private pool."""
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="tensorflow_serving/servables/tensorflow/batching_parameters.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+    message = fdp.message_type.add(name="BatchingParameters")
+    field = descriptor_pb2.FieldDescriptorProto
+    for name, number, kind in _FIELDS:
+        if kind == "repeated int64":
+            message.field.add(name=name, number=number, label=field.LABEL_REPEATED, type=field.TYPE_INT64)
+        elif kind == "bool":
+            message.field.add(name=name, number=number, label=field.LABEL_OPTIONAL, type=field.TYPE_BOOL)
+        else:
+            message.field.add(
+                name=name,
+                number=number,
+                label=field.LABEL_OPTIONAL,
+                type=field.TYPE_MESSAGE,
+                type_name=f".google.protobuf.{kind}",
+            )
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(fdp)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    return message_factory.GetMessageClass(descriptor)
 
 
 @dataclasses.dataclass
@@ -30,13 +76,19 @@ class BatchingParameters:
 
     @classmethod
     def parse(cls, text: str) -> BatchingParameters:
-        """Parse the text proto (``max_batch_size { value: 128 }``); unknown fields are ignored."""
+        """Parse the text proto (``max_batch_size { value: 128 }``) with protobuf's ``text_format``.
+
+        Every field of TF Serving's message is accepted (those the batcher does not use are ignored);
+        an unknown field or a syntax error is a ValueError, as TF Serving refuses such a file.
+        """
+        try:
+            proto = text_format.Parse(text, batching_parameters_proto()())
+        except text_format.ParseError as err:
+            raise ValueError(f"invalid batching parameters file: {err}") from err
         params = cls()
-        known = {f.name for f in dataclasses.fields(cls)}
-        text = re.sub(r"#[^\n]*", "", text)
-        for name, value in re.findall(r"(\w+)\s*:?\s*\{\s*value\s*:\s*(-?\d+)\s*\}", text):
-            if name in known:
-                setattr(params, name, int(value))
+        for f in dataclasses.fields(cls):
+            if proto.HasField(f.name):
+                setattr(params, f.name, getattr(proto, f.name).value)
         if params.max_batch_size < 1 or params.num_batch_threads < 1 or params.max_enqueued_batches < 1:
             raise ValueError(f"invalid batching parameters: {params}")
         return params

@@ -6,9 +6,6 @@ a malformed tensor becomes INVALID_ARGUMENT / RESOURCE_EXHAUSTED instead of an e
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 

@@ -1,7 +1,7 @@
 """Online prediction difference over a sliding window of rows, shared by the monitor and shadow mode.
 
 Each update adds the K replicas' predictions for the same rows (one request = one query for top-k
-churn). ``evaluate()`` computes :func:`recsys.repro.pairwise_pd` and :func:`recsys.repro.topk_churn`
+churn). ``evaluate()`` computes :func:`serving.pd.pairwise_pd` and :func:`serving.churn.topk_churn`
 over the last ``window`` rows, writes them with the study's TensorBoard tags (``pd/<group>/...``),
 keeps them for the Prometheus endpoint, and reports which thresholds were crossed.
 """
@@ -15,9 +15,9 @@ import threading
 
 import numpy as np
 
-from recsys import repro
-from recsys.repro import summaries
-from serving import prometheus
+from serving import prometheus, summaries
+from serving.churn import topk_churn
+from serving.pd import PDSummary, pairwise_pd
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,11 @@ class WindowedPD:
         self.evaluations = 0
         self.alerts = 0
         self.last: dict[str, float] = {}
-        self.last_summary: repro.PDSummary | None = None
+        self.last_summary: PDSummary | None = None
         self._lock = threading.Lock()
         self._writer = None
         if logdir:
-            from recsys.compat import tf
+            import tensorflow as tf
 
             summaries.write_layout(logdir, [group])
             self._writer = tf.summary.create_file_writer(logdir)
@@ -103,8 +103,8 @@ class WindowedPD:
         preds = np.concatenate([c for c, _ in chunks], axis=1)[:, -self.window :]
         qids = np.concatenate([np.full(c.shape[1], q) for c, q in chunks])[-self.window :]
         try:
-            summary = repro.pairwise_pd(list(preds))
-            churn = repro.topk_churn(list(preds), qids, k=self.k)
+            summary = pairwise_pd(list(preds))
+            churn = topk_churn(list(preds), qids, k=self.k)
         except ValueError as err:  # NaN or negative outputs (logits?): PD is undefined, say so
             log.error("PD of group %s is undefined for this window: %s", self.group, err)
             return {"error": str(err), "alerts": []}
@@ -120,7 +120,7 @@ class WindowedPD:
             values[f"relative_{name}"] = stats.mean
         step = self.rows_seen if step is None else step
         if self._writer is not None:
-            from recsys.compat import tf
+            import tensorflow as tf
 
             summaries.write_pd(self._writer, self.group, step, summary)
             with self._writer.as_default():
@@ -143,11 +143,10 @@ class WindowedPD:
         values["alerts"] = crossed
         return values
 
-    def metric_families(self) -> list[tuple[str, str, str, list]]:
-        """Prometheus gauges for the last evaluation (labels: group)."""
+    def collect(self):
+        """Prometheus families for the last evaluation (label: group)."""
         labels = {"group": self.group}
         last = dict(self.last)
-        fam = []
         for key, help_text in [
             ("relative", "relative PD (mean over replica pairs)"),
             ("absolute", "absolute PD (mean over replica pairs)"),
@@ -155,44 +154,26 @@ class WindowedPD:
             ("churn", "top-k churn between replicas"),
             ("relative_max", "largest relative PD over replica pairs"),
         ]:
-            name = f"recsys_pd_{key}"
-            fam.append((name, "gauge", help_text, [(name, labels, last[key])] if key in last else []))
-        pct = [
-            ("recsys_pd_relative_percentile", {**labels, "q": k[len("relative_p") :]}, v)
-            for k, v in last.items()
-            if k.startswith("relative_p")
-        ]
-        fam.append(
-            ("recsys_pd_relative_percentile", "gauge", "percentile of per-row relative difference", pct)
+            samples = [(labels, last[key])] if key in last else []
+            yield prometheus.gauge(f"recsys_pd_{key}", help_text, samples)
+        yield prometheus.gauge(
+            "recsys_pd_relative_percentile",
+            "percentile of per-row relative difference",
+            [
+                ({**labels, "q": k[len("relative_p") :]}, v)
+                for k, v in last.items()
+                if k.startswith("relative_p")
+            ],
         )
-        fam.append(
-            (
-                "recsys_pd_window_rows",
-                "gauge",
-                "rows in the PD window",
-                [("recsys_pd_window_rows", labels, last.get("rows", 0.0))],
-            )
+        rows = last.get("rows", 0.0)
+        yield prometheus.gauge("recsys_pd_window_rows", "rows in the PD window", [(labels, rows)])
+        yield prometheus.counter("recsys_pd_rows_total", "rows compared", [(labels, self.rows_seen)])
+        yield prometheus.counter(
+            "recsys_pd_alerts_total", "window evaluations that crossed a threshold", [(labels, self.alerts)]
         )
-        fam.append(
-            (
-                "recsys_pd_rows_total",
-                "counter",
-                "rows compared",
-                [("recsys_pd_rows_total", labels, float(self.rows_seen))],
-            )
-        )
-        fam.append(
-            (
-                "recsys_pd_alerts_total",
-                "counter",
-                "window evaluations that crossed a threshold",
-                [("recsys_pd_alerts_total", labels, float(self.alerts))],
-            )
-        )
-        return fam
 
     def metrics_text(self) -> str:
-        return prometheus.exposition(self.metric_families())
+        return prometheus.render(prometheus.registry(self.collect))
 
     def close(self) -> None:
         if self._writer is not None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import logging
 
 import grpc
@@ -20,8 +17,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.core import ServingCore
 from serving.errors import ServingError
+from serving.request import ServingCore
 
 log = logging.getLogger(__name__)
 

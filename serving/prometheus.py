@@ -1,57 +1,63 @@
-"""Prometheus text exposition (format 0.0.4) without a client library, and a tiny HTTP endpoint."""
+"""Prometheus metrics through ``prometheus_client``: per-object registries and a tiny HTTP endpoint.
+
+Every server, monitor and shadow gets its own :class:`~prometheus_client.CollectorRegistry` (never the
+global one), so several can run in one process. Values read at scrape time (PD of the last window,
+loaded versions) come from :class:`Collect`, which calls a function yielding metric families.
+"""
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Sample = tuple[str, dict[str, str], float]  # (metric name, labels, value)
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
+from prometheus_client.registry import Collector
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class Collect(Collector):
+    """A collector whose families come from ``fn()`` at every scrape."""
+
+    def __init__(self, fn: Callable[[], Iterable[Metric]]):
+        self._fn = fn
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._fn()
 
 
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+def registry(*sources: Callable[[], Iterable[Metric]]) -> CollectorRegistry:
+    """A fresh registry holding one :class:`Collect` per source."""
+    reg = CollectorRegistry(auto_describe=False)
+    for source in sources:
+        reg.register(Collect(source))
+    return reg
 
 
-def exposition(families: Iterable[tuple[str, str, str, list[Sample]]]) -> str:
-    """families: (name, type "gauge"/"counter", help, samples) -> the text format."""
-    lines = []
-    for name, kind, help_text, samples in families:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for sample_name, labels, value in samples:
-            label_text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
-            lines.append(
-                f"{sample_name}{{{label_text}}} {_number(value)}"
-                if label_text
-                else f"{sample_name} {_number(value)}"
-            )
-    return "\n".join(lines) + "\n"
+def render(reg: CollectorRegistry) -> str:
+    """The registry in Prometheus text format."""
+    return generate_latest(reg).decode()
 
 
-def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The inverse, for tests and ``--check`` scripts: {(name, sorted label pairs): value}."""
-    import re
+def gauge(name: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]) -> GaugeMetricFamily:
+    """A gauge family from (labels, value) pairs (all with the same label names)."""
+    samples = list(samples)
+    family = GaugeMetricFamily(name, help_text, labels=sorted(samples[0][0]) if samples else [])
+    for labels, value in samples:
+        family.add_metric([str(labels[k]) for k in sorted(labels)], float(value))
+    return family
 
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$", line)
-        if not m:
-            raise ValueError(f"bad exposition line: {line!r}")
-        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
-        out[(m.group(1), labels)] = float(m.group(3))
-    return out
+
+def counter(
+    name: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+) -> CounterMetricFamily:
+    """A counter family (``name`` ends in ``_total``, as exposed) from (labels, value) pairs."""
+    samples = list(samples)
+    family = CounterMetricFamily(name, help_text, labels=sorted(samples[0][0]) if samples else [])
+    for labels, value in samples:
+        family.add_metric([str(labels[k]) for k in sorted(labels)], float(value))
+    return family
 
 
 class MetricsServer:
@@ -65,7 +71,7 @@ class MetricsServer:
                     return
                 body = render().encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

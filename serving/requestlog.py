@@ -7,15 +7,13 @@ thread; a full queue drops the sample (counted) rather than slowing the request.
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import logging
 import queue
 import random
 import threading
 
 import numpy as np
+import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving import codec

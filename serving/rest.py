@@ -7,9 +7,6 @@ status for the canonical code (400 invalid argument / failed precondition, 404 n
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import json
 import logging
 import re
@@ -30,9 +27,9 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import jsonparse, restjson
-from serving.core import ServingCore
+from serving import jsonparse, prometheus, restjson
 from serving.errors import ServingError, invalid
+from serving.request import ServingCore
 
 log = logging.getLogger(__name__)
 _ROUTE = re.compile(
@@ -202,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, raw: bytes) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/monitoring/prometheus/metrics" and method == "GET" and self.metrics_text:
-            self._send(200, self.metrics_text().encode(), "text/plain; version=0.0.4")
+            self._send(200, self.metrics_text().encode(), prometheus.CONTENT_TYPE)
             return
         m = _ROUTE.match(path) if method in ("GET", "POST") else None
         verb = m.group(5) if m else None
@@ -247,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_input.example_list.examples.extend(examples)
         if verb == "classify":
             response = self.core.classify(
-                classification_pb2.ClassificationRequest(model_spec=spec, input=request_input)
+                classification_pb2.ClassificationRequest(model_spec=spec, input=request_input), "REST"
             )
             results = [
                 [[c.label, c.score] if c.label else c.score for c in row.classes]
@@ -255,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             ]
         else:
             response = self.core.regress(
-                regression_pb2.RegressionRequest(model_spec=spec, input=request_input)
+                regression_pb2.RegressionRequest(model_spec=spec, input=request_input), "REST"
             )
             results = [r.value for r in response.result.regressions]
         self._send(200, {"results": results})

@@ -2,20 +2,19 @@
 
 The version is loaded the way TF Serving loads it (a graph session over the ``serve`` MetaGraph, init
 ops run by the loader), so any SavedModel works without its Python classes. Each (signature, outputs)
-pair gets a session callable built once, so a request is one C++ call on numpy arrays.
+pair gets a session callable built once (public ``Session.make_callable``).
 """
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import dataclasses
 import functools
+import logging
 import threading
 
 import grpc
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving.codec import dtype_name, numpy_dtype
@@ -25,6 +24,16 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 SERVE_TAG = "serve"
+
+
+class _HideLoaderDeprecation(logging.Filter):
+    """Drops TF's notice that the v1 loader is deprecated: TF Serving loads this way, on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "loader_impl) is deprecated" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_HideLoaderDeprecation())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +100,7 @@ class Signature:
         self.batchable = all(s.batched for s in self.inputs.values()) and all(
             s.batched for s in self.outputs.values()
         )
-        self._session = session
+        self._sess = session
         self._input_order = list(self.inputs)
         self._callables: dict[tuple[str, ...], object] = {}
         self._lock = threading.Lock()
@@ -138,35 +147,15 @@ class Signature:
         return dict(zip(outputs, values, strict=True))
 
     def _make_callable(self, outputs: tuple[str, ...]):
-        """A function of the feed arrays running the session once.
+        """A function of the feed arrays running the session once (public ``Session.make_callable``).
 
-        ``Session.make_callable`` with a feed list falls back to the generic ``Session.run`` (fetch
-        handler, feed conversion, graph-extension lock: about as long as a small model's call), so
-        this calls the session's C entry point directly on the finalized graph, as Session.run does
-        in the end. If that private API moves, it falls back to ``make_callable``.
+        Feeds and fetches are resolved to graph tensors once here, so a request does no name lookup.
         """
-        graph = self._session.graph
-        try:
-            from tensorflow.python.client import pywrap_tf_session
-
-            run = pywrap_tf_session.TF_SessionRun_wrapper
-            feeds = [
-                graph.get_tensor_by_name(self.inputs[a].tensor_name)._as_tf_output()
-                for a in self._input_order
-            ]
-            fetches = [graph.get_tensor_by_name(self.outputs[a].tensor_name)._as_tf_output() for a in outputs]
-            handle = self._session._session
-        except (ImportError, AttributeError):
-            generic = self._session.make_callable(
-                [self.outputs[a].tensor_name for a in outputs],
-                [self.inputs[a].tensor_name for a in self._input_order],
-            )
-            return lambda arrays: generic(*arrays)
-
-        def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
-            return run(handle, None, dict(zip(feeds, arrays, strict=True)), fetches, [], None)
-
-        return call
+        graph = self._sess.graph
+        fetches = [graph.get_tensor_by_name(self.outputs[a].tensor_name) for a in outputs]
+        feeds = [graph.get_tensor_by_name(self.inputs[a].tensor_name) for a in self._input_order]
+        run = self._sess.make_callable(fetches, feeds)
+        return lambda arrays: run(*arrays)
 
 
 def _grpc_status(code: int) -> grpc.StatusCode:
@@ -185,18 +174,16 @@ class Servable:
         self.version = version
         self.path = path
         self._graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=self._graph, config=session_config)
+        self._sess = tf.compat.v1.Session(graph=self._graph, config=session_config)
         try:
-            from tensorflow.python.util import deprecation
-
-            with self._graph.as_default(), deprecation.silence():
-                meta = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
+            with self._graph.as_default():
+                meta = tf.compat.v1.saved_model.loader.load(self._sess, [SERVE_TAG], path)
             self.signature_defs = {k: v for k, v in meta.signature_def.items() if not k.startswith("__")}
             if not self.signature_defs:
                 raise ValueError(f"SavedModel at {path} has no serving signatures")
-            self.signatures = {k: Signature(k, v, self._session) for k, v in self.signature_defs.items()}
+            self.signatures = {k: Signature(k, v, self._sess) for k, v in self.signature_defs.items()}
         except BaseException:
-            self._session.close()
+            self._sess.close()
             raise
         self._graph.finalize()
         self._lock = threading.Lock()
@@ -216,7 +203,7 @@ class Servable:
             self._in_flight -= 1
             close = self._retired and self._in_flight == 0
         if close:
-            self._session.close()
+            self._sess.close()
 
     def retire(self) -> None:
         """Unload: close the session now, or when the requests still using it finish."""
@@ -224,7 +211,7 @@ class Servable:
             self._retired = True
             close = self._in_flight == 0
         if close:
-            self._session.close()
+            self._sess.close()
 
     def signature(self, key: str) -> Signature:
         sig = self.signatures.get(key or "serving_default")

@@ -7,20 +7,19 @@ disables REST. The CLI ``recsys serve`` maps TF Serving's flags onto these optio
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import concurrent.futures
 import dataclasses
 import logging
 
 import grpc
+import tensorflow as tf
+from prometheus_client import CollectorRegistry
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import codec, grpc_service, prometheus
 from serving.batching import Batcher, BatchingParameters
-from serving.core import ServingCore
-from serving.models import ModelManager
+from serving.manager import ModelManager
+from serving.request import ServingCore
 from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
 
 log = logging.getLogger(__name__)
@@ -90,19 +89,29 @@ class ModelServer:
             load_retry_interval_seconds=options.load_retry_interval_seconds,
         )
         self.batcher = Batcher(options.batching) if options.batching is not None else None
-        self.core = ServingCore(self.manager, self.batcher, options.max_tensor_elements)
+        self.registry = CollectorRegistry(auto_describe=False)  # per server: several may share a process
         self.shadow = None
         if options.shadow is not None:
             from serving.shadow import Shadow
 
-            self.shadow = Shadow(self.core, options.shadow)
-            self.core.shadow = self.shadow
+            self.shadow = Shadow(self.manager, options.shadow)
+        request_log = None
         if options.request_log_file:
             from serving.requestlog import RequestLogger
 
-            self.core.request_log = RequestLogger(
+            request_log = RequestLogger(
                 options.request_log_file, options.request_log_sample_rate, options.request_log_max_records
             )
+        # the request path, with its observers (shadow mirror, request log) given at construction
+        self.core = ServingCore(
+            self.manager,
+            self.batcher,
+            options.max_tensor_elements,
+            self.registry,
+            shadow=self.shadow,
+            request_log=request_log,
+        )
+        self.registry.register(prometheus.Collect(self.collect))
         self.grpc_server: grpc.Server | None = None
         self.rest: RestServer | None = None
         self.port = 0
@@ -180,53 +189,29 @@ class ModelServer:
         """(model calls, requests) made through the batcher."""
         return (self.batcher.batches_run, self.batcher.tasks_run) if self.batcher else (0, 0)
 
-    def metrics_text(self) -> str:
-        """Request counts/latency per method and code, loaded versions, shadow PD (Prometheus text)."""
-        counters = self.core.counters
-        families = [
-            (
-                "recsys_serving_requests_total",
-                "counter",
-                "requests by method and status code",
-                [
-                    ("recsys_serving_requests_total", {"method": m, "code": c}, float(n))
-                    for (m, c), n in sorted(counters.count.items())
-                ],
-            ),
-            (
-                "recsys_serving_request_seconds_total",
-                "counter",
-                "summed request latency by method",
-                [
-                    ("recsys_serving_request_seconds_total", {"method": m}, s)
-                    for m, s in sorted(counters.seconds.items())
-                ],
-            ),
-            (
-                "recsys_serving_model_versions",
-                "gauge",
-                "loaded (available) versions per model",
-                [
-                    ("recsys_serving_model_versions", {"model": name, "version": str(v)}, 1.0)
-                    for name in self.manager.model_names()
-                    for v in sorted(self.manager.view(name).servables)
-                ],
-            ),
-        ]
+    def collect(self):
+        """Families read at scrape time: loaded versions, batcher calls, the shadow's PD."""
+        yield prometheus.gauge(
+            "recsys_serving_model_versions",
+            "loaded (available) versions per model",
+            [
+                ({"model": name, "version": str(v)}, 1.0)
+                for name in self.manager.model_names()
+                for v in sorted(self.manager.view(name).servables)
+            ],
+        )
         if self.batcher is not None:
-            calls = self.batcher.batches_run
-            families.append(
-                (
-                    "recsys_serving_batches_total",
-                    "counter",
-                    "model calls made by the batcher",
-                    [("recsys_serving_batches_total", {}, float(calls))],
-                )
+            yield prometheus.counter(
+                "recsys_serving_batches_total",
+                "model calls made by the batcher",
+                [({}, self.batcher.batches_run)],
             )
-        text = prometheus.exposition(families)
         if self.shadow is not None:
-            text += self.shadow.metrics_text()
-        return text
+            yield from self.shadow.collect()
+
+    def metrics_text(self) -> str:
+        """TF Serving's request metrics, ours, loaded versions and shadow PD (Prometheus text)."""
+        return prometheus.render(self.registry)
 
     def stop(self, grace: float = 1.0) -> None:
         if self.rest is not None:

@@ -7,9 +7,6 @@ queue drops the sample and counts it), and a background thread runs the shadow a
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import dataclasses
 import logging
 import queue
@@ -19,7 +16,7 @@ import threading
 import numpy as np
 from tensorflow_serving.apis import model_pb2
 
-from serving import predict, prometheus
+from serving import inference, prometheus
 from serving.divergence import Thresholds, WindowedPD
 from serving.errors import ServingError
 from serving.servable import Signature
@@ -62,8 +59,8 @@ class ShadowConfig:
 class Shadow:
     """Runs mirrored requests against the shadow servable and keeps the PD window."""
 
-    def __init__(self, core, config: ShadowConfig):
-        self.core = core
+    def __init__(self, manager, config: ShadowConfig):
+        self.manager = manager  # serving.manager.ModelManager: resolves the shadow target
         self.config = config
         self.target = parse_target(config.target)
         self.pd = WindowedPD(
@@ -119,10 +116,10 @@ class Shadow:
         spec.CopyFrom(self.target)
         spec.signature_name = key
         try:
-            servable = self.core.manager.get(spec)
+            servable = self.manager.get(spec)
             try:
                 # directly on this thread: shadow calls never take the primary's batch slots
-                _, out = predict.run_inputs(servable, key, inputs, (alias,), predict.direct)
+                _, out = inference.run_inputs(servable, key, inputs, (alias,), inference.direct)
             finally:
                 servable.release()
             self.pd.add([np.asarray(primary), np.asarray(out[alias])])
@@ -148,18 +145,15 @@ class Shadow:
             time.sleep(0.01)
         return self.pd.evaluate() if self.pd.rows_seen else {}
 
-    def metrics_text(self) -> str:
+    def collect(self):
+        """Prometheus families: mirrored/dropped/failed counts, then the PD window's."""
         labels = {"primary": self.config.primary, "shadow": self.config.target}
-        counters = [
-            (
-                f"recsys_shadow_{n}_total",
-                "counter",
-                f"shadow requests {n}",
-                [(f"recsys_shadow_{n}_total", labels, float(v))],
-            )
-            for n, v in (("mirrored", self.mirrored), ("dropped", self.dropped), ("errors", self.errors))
-        ]
-        return prometheus.exposition(counters) + self.pd.metrics_text()
+        for n, v in (("mirrored", self.mirrored), ("dropped", self.dropped), ("errors", self.errors)):
+            yield prometheus.counter(f"recsys_shadow_{n}_total", f"shadow requests {n}", [(labels, v)])
+        yield from self.pd.collect()
+
+    def metrics_text(self) -> str:
+        return prometheus.render(prometheus.registry(self.collect))
 
     def stop(self) -> None:
         try:

@@ -13,8 +13,7 @@ import os
 import shutil
 
 import numpy as np
-
-from recsys.compat import tf
+import tensorflow as tf
 
 VOCAB = {"a": 0.5, "b": -0.5, "c": 1.0}
 WEIGHTS = (0.3, -0.2)

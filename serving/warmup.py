@@ -6,14 +6,12 @@ failure fails the load, so a version whose own warm-up requests break is never s
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import os
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving import predict
+from serving import inference
 from serving.servable import Servable
 
 WARMUP_PATH = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -34,13 +32,13 @@ def warmup(servable: Servable, num_request_iterations: int = 1) -> int:
         kind = log.WhichOneof("log_type")
         for _ in range(num_request_iterations):
             if kind == "predict_log":
-                predict.predict(servable, log.predict_log.request)
+                inference.predict(servable, log.predict_log.request)
             elif kind == "classify_log":
-                predict.classify(servable, log.classify_log.request)
+                inference.classify(servable, log.classify_log.request)
             elif kind == "regress_log":
-                predict.regress(servable, log.regress_log.request)
+                inference.regress(servable, log.regress_log.request)
             elif kind == "multi_inference_log":
-                predict.multi_inference(servable, log.multi_inference_log.request)
+                inference.multi_inference(servable, log.multi_inference_log.request)
             else:
                 raise ValueError(f"unsupported warm-up record type {kind!r} in {path}")
     return count

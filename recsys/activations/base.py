@@ -8,11 +8,6 @@ from typing import Any
 
 from recsys.compat import keras
 
-try:  # tf-keras keeps Keras' per-graph unique layer naming here
-    from tf_keras.src.backend import unique_object_name as _unique_name
-except ImportError:  # pragma: no cover - fall back to Keras' own class-derived names
-    _unique_name = None
-
 
 class ActivationLayer(keras.layers.Layer):
     """An elementwise activation as a Keras layer.
@@ -25,8 +20,9 @@ class ActivationLayer(keras.layers.Layer):
 
     def __init__(self, **kwargs: Any) -> None:
         # "smelu_3" rather than Keras' class-derived "sme_lu_3".
-        if "name" not in kwargs and _unique_name is not None:
-            kwargs["name"] = _unique_name(type(self).activation_name, zero_based=False)
+        if "name" not in kwargs:  # Keras' public per-graph counter, as Keras numbers its own layers
+            name = type(self).activation_name
+            kwargs["name"] = f"{name}_{keras.backend.get_uid(name)}"
         super().__init__(**kwargs)
         self.supports_masking = True
 

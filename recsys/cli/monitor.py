@@ -49,8 +49,8 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"recsys monitor: unexpected arguments {argv[1:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.divergence import Thresholds
-    from serving.monitor import Monitor, MonitorConfig
     from serving.prometheus import MetricsServer
+    from serving.tools.monitor import Monitor, MonitorConfig
 
     config = MonitorConfig(
         replicas=FLAGS.replica,

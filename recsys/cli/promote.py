@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
         print("recsys promote: --model and --model_config_file are required", file=sys.stderr)
         sys.exit(2)
     from serving.divergence import Thresholds
-    from serving.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
+    from serving.tools.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
 
     relative = FLAGS.max_relative_pd
     relative = relative if relative is not None and relative >= 0 else None

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"recsys query: unexpected arguments {argv[1:]}")
     if not FLAGS.rows:
         raise SystemExit("recsys query: --rows is required")
-    from serving import client as clients
+    from serving.tools import client as clients
 
     target = (
         FLAGS.model_name

@@ -98,7 +98,7 @@ flags.DEFINE_float("shadow_max_relative_pd", None, "log an ALERT when the shadow
 def build_options():
     """Flags -> ServerOptions."""
     from serving.batching import BatchingParameters
-    from serving.models import parse_config, single_model_config
+    from serving.model_config import parse_config, single_model_config
     from serving.server import ServerOptions, parse_channel_arguments
 
     if FLAGS.model_config_file:
@@ -168,7 +168,7 @@ def _watch_config(server) -> None:
     """Reload the model config file when it changes (TF Serving's config file polling)."""
     import os
 
-    from serving.models import parse_config
+    from serving.model_config import parse_config
 
     log = logging.getLogger("recsys.serve")
     path = FLAGS.model_config_file

@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec, testing
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from serving.server import ModelServer, ServerOptions
 
 BIASES = {1: 0.0, 2: 0.5, 3: -0.4}
@@ -105,3 +105,14 @@ def predict_request(
 def expected(version: int, rows=None) -> np.ndarray:
     rows = ROWS if rows is None else rows
     return testing.reference(rows["cat"], rows["x1"], rows["x2"], BIASES[version])
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text -> {(sample name, sorted label pairs): value}, read by prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec, testing
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from serving.server import ModelServer, ServerOptions
 from tests.serving.conftest import ROWS, Stubs, expected, predict_request
 

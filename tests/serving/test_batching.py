@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from serving import codec
 from serving.batching import BatchingParameters
@@ -75,3 +76,16 @@ def test_oversize_and_unbatchable_requests_bypass_the_batcher(base_path, serve, 
     }
     r = s.predict.Predict(predict_request(rows=rows))
     np.testing.assert_allclose(codec.to_numpy(r.outputs["probability"]), expected(1, rows), rtol=1e-6)
+
+
+def test_batching_file_is_parsed_as_tf_servings_proto():
+    """Every BatchingParameters field is accepted; unknown fields and bad syntax are refused."""
+    p = BatchingParameters.parse(
+        'thread_pool_name { value: "pool" }\nallowed_batch_sizes: 8\nallowed_batch_sizes: 16\n'
+        "enable_large_batch_splitting { value: true }\nmax_batch_size { value: 16 }"
+    )
+    assert p.max_batch_size == 16 and p.num_batch_threads == BatchingParameters().num_batch_threads
+    with pytest.raises(ValueError, match="max_batchsize"):
+        BatchingParameters.parse("max_batchsize { value: 16 }")
+    with pytest.raises(ValueError, match="invalid batching parameters file"):
+        BatchingParameters.parse("max_batch_size { value: 16")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
-from serving import client
+from serving.tools import client
 
 
 def test_read_rows_formats_and_conversion(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from serving.batching import BatchingParameters
-from serving.models import parse_config
+from serving.model_config import parse_config
 from tests import k8s_schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

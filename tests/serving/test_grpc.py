@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec
-from serving.models import parse_config
+from serving.model_config import parse_config
 from tests.serving.conftest import ROWS, expected, predict_request
 
 CONFIG = """
@@ -142,3 +142,41 @@ def test_reload_config_moves_labels_and_adds_models(two_versions, base_path, tmp
     with pytest.raises(grpc.RpcError) as err:
         s.predict.Predict(predict_request(name="other"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_request_metrics_are_tf_servings_per_model_signature_and_version(base_path, serve, stubs):
+    """:tensorflow:serving:request_count / request_latency (a histogram), on each server's own registry."""
+    import http.client
+    import json
+
+    from tests.serving.conftest import scrape
+
+    base_path(1)
+    server = serve(base=base_path.path, rest_api_port=0)
+    other = serve(base=base_path.path)  # a second server in the process counts only its own requests
+    s = stubs(server)
+    for _ in range(3):
+        s.predict.Predict(predict_request())
+    with pytest.raises(grpc.RpcError):
+        s.predict.Predict(predict_request(name="nope"))
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    rows = {k: [x.decode() if isinstance(x, bytes) else float(x) for x in v] for k, v in ROWS.items()}
+    conn.request("POST", "/v1/models/tiny:predict", json.dumps({"inputs": rows}))
+    assert conn.getresponse().status == 200
+    conn.close()
+    m = scrape(server.metrics_text())
+    count = ":tensorflow:serving:request_count_total"
+    assert m[(count, (("model_name", "tiny"), ("status", "OK")))] == 4
+    assert m[(count, (("model_name", "nope"), ("status", "NOT_FOUND")))] == 1
+    labels = {"API": "Predict", "model_name": "tiny", "model_version": "1"}
+    labels["signature_name"] = "serving_default"
+    grpc_key = tuple(sorted({**labels, "entrypoint": "GRPC"}.items()))
+    rest_key = tuple(sorted({**labels, "entrypoint": "REST"}.items()))
+    assert m[(":tensorflow:serving:request_latency_count", grpc_key)] == 3
+    assert m[(":tensorflow:serving:request_latency_count", rest_key)] == 1
+    inf_key = tuple(sorted({**labels, "entrypoint": "GRPC", "le": "+Inf"}.items()))
+    assert m[(":tensorflow:serving:request_latency_bucket", inf_key)] == 3
+    assert m[(":tensorflow:serving:request_latency_sum", grpc_key)] > 0  # microseconds
+    other_m = scrape(other.metrics_text())
+    assert (count, (("model_name", "tiny"), ("status", "OK"))) not in other_m
+    assert other_m[("recsys_serving_model_versions", (("model", "tiny"), ("version", "1")))] == 1

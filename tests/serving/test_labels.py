@@ -12,7 +12,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2
 
 from serving import codec
-from serving.models import parse_config
+from serving.model_config import parse_config
 from tests.serving.conftest import expected, predict_request
 
 CONFIG = """

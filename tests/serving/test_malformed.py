@@ -12,7 +12,7 @@ import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from serving import codec, jsonparse, testing
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from serving.server import ModelServer, ServerOptions, parse_channel_arguments
 from tests.serving.conftest import ROWS, Stubs, expected, predict_request
 

@@ -14,10 +14,10 @@ import pytest
 from recsys import repro
 from serving import testing
 from serving.divergence import Thresholds
-from serving.models import parse_config, single_model_config
-from serving.monitor import Monitor, MonitorConfig
-from serving.prometheus import MetricsServer, parse_exposition
-from tests.serving.conftest import BIASES
+from serving.model_config import parse_config, single_model_config
+from serving.prometheus import MetricsServer
+from serving.tools.monitor import Monitor, MonitorConfig
+from tests.serving.conftest import BIASES, scrape
 from tests.serving.test_grpc import CONFIG
 
 N_ROWS = 300
@@ -104,7 +104,7 @@ def test_check_equals_offline_pd_tensorboard_and_prometheus(servers, rows_file, 
         assert events["pd/replicas/topk_churn"] == pytest.approx(churn, rel=1e-5)
         # Prometheus exposition
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics.port}/metrics", timeout=10).read().decode()
-        prom = parse_exposition(text)
+        prom = scrape(text)
         assert prom[("recsys_pd_relative", (("group", "replicas"),))] == pytest.approx(offline.relative.mean)
         assert prom[("recsys_pd_rows_total", (("group", "replicas"),))] == N_ROWS
         assert prom[("recsys_monitor_requests_total", (("group", "replicas"),))] == 10
@@ -190,7 +190,7 @@ def test_query_cli_grpc(servers, rows_file, tmp_path):
 
 def test_request_log_replay(servers, exported):
     """A captured PredictionLog file (here: the version's warm-up file) replayed to two replicas."""
-    from serving import client
+    from serving.tools import client
     from serving.warmup import WARMUP_PATH
 
     a, _ = servers
@@ -213,7 +213,7 @@ def test_request_log_replay(servers, exported):
 
 def test_server_request_log_is_replayed_by_the_monitor(base_path, serve, stubs, tmp_path):
     """recsys serve --request_log_file captures live requests; the monitor replays them."""
-    from serving import client
+    from serving.tools import client
     from tests.serving.conftest import ROWS, predict_request
 
     base_path(1)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from serving.server import ModelServer, ServerOptions
 
 
@@ -24,5 +24,5 @@ def test_port_in_use(base_path, which):
         with pytest.raises(OSError, match=rf"could not bind the \w+ port 127.0.0.1:{port} \({flag}\)"):
             server.start()
     # what start() had started is stopped again: the version poller and the loaded version
-    assert server.manager._thread is not None and not server.manager._thread.is_alive()
+    assert server.manager.source.thread is not None and not server.manager.source.thread.is_alive()
     assert not server.manager.view("tiny").servables

@@ -23,8 +23,8 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from recsys import repro
 from serving import codec, testing
 from serving.divergence import Thresholds
-from serving.models import parse_config
-from serving.promote import EXIT_CODES, PromoteConfig, Promotion, read_history
+from serving.model_config import parse_config
+from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history
 from tests.serving.conftest import BIASES, expected, predict_request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

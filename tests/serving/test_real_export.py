@@ -15,7 +15,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, regression_pb2
 
 from recsys.compat import tf
 from serving import codec
-from serving.models import single_model_config
+from serving.model_config import single_model_config
 from tests.serving.conftest import Stubs
 
 
@@ -96,3 +96,16 @@ def test_real_export_serves_like_the_saved_model(real_export, serve):
     values = [r.value for r in s.predict.Regress(rreq).result.regressions]
     assert len(values) == 2 and all(0.0 < v < 1.0 for v in values)
     s.channel.close()
+
+
+def test_real_export_serves_with_keras_blocked(real_export):
+    """The trainer writes the export with Keras; serving it needs no Keras (nor TFRS, nor recsys)."""
+    from tests.serving.test_imports import _serve_with_keras_blocked
+
+    path, _ = real_export
+    report = _serve_with_keras_blocked(os.path.dirname(path), "ranker")
+    assert report["blocked"] is True and report["keras_modules"] == [] and report["recsys_modules"] == []
+    assert "serving_default" in report["signatures"]
+    (name, grpc_values), = report["grpc"].items()
+    assert len(grpc_values) > 0 and all(0.0 <= v <= 1.0 for v in np.ravel(grpc_values))
+    assert np.ravel(report["rest"]) == pytest.approx(np.ravel(grpc_values), rel=1e-6)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from serving import testing
-from serving.models import parse_config
+from serving.model_config import parse_config
 from serving.server import ModelServer, ServerOptions
 from tests.serving.conftest import ROWS, expected
 from tests.serving.test_grpc import CONFIG
@@ -163,12 +163,12 @@ def test_invalid_json_and_server_keeps_serving(rest):
 
 
 def test_prometheus_endpoint(rest):
-    from serving.prometheus import parse_exposition
+    from tests.serving.conftest import scrape
 
     rest("POST", "/v1/models/tiny:predict", {"instances": INSTANCES})
     status, text = rest("GET", "/monitoring/prometheus/metrics", parse=False)
     assert status == 200
-    metrics = parse_exposition(text)
+    metrics = scrape(text)
     assert metrics[("recsys_serving_requests_total", (("code", "OK"), ("method", "predict")))] >= 1
     assert metrics[("recsys_serving_model_versions", (("model", "tiny"), ("version", "2")))] == 1
 
@@ -184,7 +184,7 @@ def test_oversize_body_is_rejected(rest_server):
 
 
 def test_rest_client_used_by_query_and_monitor(rest_server):
-    from serving import client
+    from serving.tools import client
 
     replica = client.Replica.parse(f"http://127.0.0.1:{rest_server.rest_port}/tiny:stable")
     rest_client = client.connect(replica)

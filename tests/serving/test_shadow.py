@@ -7,9 +7,9 @@ import pytest
 
 from recsys import repro
 from serving import codec
-from serving.models import parse_config
+from serving.model_config import parse_config
 from serving.shadow import ShadowConfig
-from tests.serving.conftest import expected, predict_request
+from tests.serving.conftest import expected, predict_request, scrape
 from tests.serving.test_grpc import CONFIG
 from tests.serving.test_monitor import _events
 
@@ -56,8 +56,11 @@ def test_shadow_records_pd_and_leaves_primary_unchanged(base_path, serve, stubs,
     assert values["absolute"] == pytest.approx(offline.absolute.mean, rel=1e-6)
     tag = "pd/shadow_tiny_vs_tiny_canary/relative"
     assert _events(logdir)[tag] == pytest.approx(offline.relative.mean, rel=1e-5)
-    text = server.metrics_text()
-    assert "recsys_shadow_mirrored_total" in text and "recsys_pd_relative{" in text
+    metrics = scrape(server.metrics_text())
+    labels = (("primary", server.shadow.config.primary), ("shadow", server.shadow.config.target))
+    assert metrics[("recsys_shadow_mirrored_total", labels)] == 30
+    group = (("group", server.shadow.pd.group),)
+    assert metrics[("recsys_pd_relative", group)] == pytest.approx(offline.relative.mean, rel=1e-6)
 
 
 def test_failing_shadow_never_affects_primary(base_path, serve, stubs):

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from serving import client
+from serving.tools import client
 from tests.serving.conftest import expected, predict_request
 
 

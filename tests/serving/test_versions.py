@@ -12,7 +12,7 @@ import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
 from serving import codec, testing
-from serving.models import parse_config
+from serving.model_config import parse_config
 from tests.serving.conftest import ROWS, expected, predict_request
 
 State = get_model_status_pb2.ModelVersionStatus

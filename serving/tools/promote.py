@@ -15,9 +15,6 @@ logged, and appended to an optional JSON-lines log.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import copy
 import dataclasses
 import datetime
@@ -229,7 +226,7 @@ class Promotion:
 
     def _gate(self, target_version: int, candidate_version: int) -> dict:
         """PD between the two versions on the first server over every row (serving.monitor)."""
-        from serving.monitor import Monitor, MonitorConfig
+        from serving.tools.monitor import Monitor, MonitorConfig
 
         c = self.config
         if not c.rows:

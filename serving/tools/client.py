@@ -7,9 +7,6 @@ to know a model's feature names.
 
 from __future__ import annotations
 
-from recsys.compat import tf  # first: Keras 2 before anything imports tensorflow
-
-# isort: split
 import csv
 import dataclasses
 import json
@@ -20,6 +17,7 @@ from collections.abc import Iterator
 
 import grpc
 import numpy as np
+import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     model_pb2,

@@ -7,15 +7,12 @@ version swap never closes a session under a running request.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
-import collections
 import threading
 import time
 
 import grpc
 import numpy as np
+from prometheus_client import CollectorRegistry
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -25,25 +22,12 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving import codec, predict
+from serving import codec, inference
 from serving.batching import Batcher
 from serving.errors import ServingError
-from serving.models import ModelManager
+from serving.manager import ModelManager
+from serving.metrics import RequestMetrics
 from serving.servable import Servable, Signature
-
-
-class RequestCounters:
-    """Per (method, status code) request counts and latency sums, for the Prometheus endpoint."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.count: dict[tuple[str, str], int] = collections.Counter()
-        self.seconds: dict[str, float] = collections.Counter()
-
-    def add(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        with self._lock:
-            self.count[(method, code.name)] += 1
-            self.seconds[method] += seconds
 
 
 class ServingCore:
@@ -54,18 +38,24 @@ class ServingCore:
         manager: ModelManager,
         batcher: Batcher | None = None,
         max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+        registry: CollectorRegistry | None = None,
+        shadow=None,
+        request_log=None,
     ):
         self.manager = manager
         self.batcher = batcher
         self.max_elements = max_elements
-        self.shadow = None  # serving.shadow.Shadow, set by the server when configured
-        self.request_log = None  # serving.requestlog.RequestLogger, when configured
-        self.counters = RequestCounters()
-        self.runner = batcher.run if batcher is not None else predict.direct
+        self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
+        self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
+        self.metrics = RequestMetrics(self.registry)
+        self.runner = batcher.run if batcher is not None else inference.direct
+        self._served = threading.local()  # (version, signature) of the request on this thread
 
-    def _timed(self, method: str, fn, *args):
+    def _timed(self, method: str, fn, *args, spec: model_pb2.ModelSpec | None = None, entrypoint="GRPC"):
         start = time.perf_counter()
         code = grpc.StatusCode.OK
+        self._served.value = (None, "")
         try:
             return fn(*args)
         except ServingError as err:
@@ -75,37 +65,45 @@ class ServingCore:
             code = grpc.StatusCode.INTERNAL
             raise
         finally:
-            self.counters.add(method, code, time.perf_counter() - start)
+            version, signature = self._served.value
+            self.metrics.record(
+                method, code, time.perf_counter() - start, entrypoint,
+                spec.name if spec is not None else "", signature, version,
+            )
 
     def _with_servable(self, spec: model_pb2.ModelSpec, fn):
         servable = self.manager.get(spec)
+        self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
             return fn(servable)
         finally:
             servable.release()
 
     # ---- PredictionService -----------------------------------------------------------------------
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        return self._timed("predict", self._predict, request)
+    def predict(self, request: predict_pb2.PredictRequest, entrypoint="GRPC") -> predict_pb2.PredictResponse:
+        return self._timed("predict", self._predict, request, spec=request.model_spec, entrypoint=entrypoint)
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        inputs = predict.decode_inputs(request, self.max_elements)
+        inputs = inference.decode_inputs(request, self.max_elements)
         servable, signature, out = self._run(request.model_spec, inputs, tuple(request.output_filter))
-        response = predict_pb2.PredictResponse(model_spec=predict.model_spec(servable, signature.key))
+        response = predict_pb2.PredictResponse(model_spec=inference.model_spec(servable, signature.key))
         for alias, value in out.items():
             response.outputs[alias].CopyFrom(codec.from_numpy(value))
         return response
 
     def predict_arrays(
-        self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter=()
+        self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter=(), entrypoint="REST"
     ) -> tuple[Servable, Signature, dict[str, np.ndarray]]:
         """Predict on decoded arrays (the REST path); returns the servable and signature used."""
-        return self._timed("predict", self._run, spec, inputs, tuple(output_filter))
+        return self._timed(
+            "predict", self._run, spec, inputs, tuple(output_filter), spec=spec, entrypoint=entrypoint
+        )
 
     def _run(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter: tuple):
         servable = self.manager.get(spec)
+        self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
-            signature, out = predict.run_inputs(
+            signature, out = inference.run_inputs(
                 servable, spec.signature_name, inputs, output_filter, self.runner
             )
         finally:
@@ -120,20 +118,24 @@ class ServingCore:
         """The signature a spec resolves to (REST needs the input dtypes before decoding JSON)."""
         return self._with_servable(spec, lambda s: s.signature(spec.signature_name))
 
-    def classify(self, request):
+    def classify(self, request, entrypoint: str = "GRPC"):
         return self._timed(
             "classify",
             self._with_servable,
             request.model_spec,
-            lambda s: predict.classify(s, request, self.runner),
+            lambda s: inference.classify(s, request, self.runner),
+            spec=request.model_spec,
+            entrypoint=entrypoint,
         )
 
-    def regress(self, request):
+    def regress(self, request, entrypoint: str = "GRPC"):
         return self._timed(
             "regress",
             self._with_servable,
             request.model_spec,
-            lambda s: predict.regress(s, request, self.runner),
+            lambda s: inference.regress(s, request, self.runner),
+            spec=request.model_spec,
+            entrypoint=entrypoint,
         )
 
     def multi_inference(self, request):
@@ -144,12 +146,13 @@ class ServingCore:
             "multi_inference",
             self._with_servable,
             spec,
-            lambda s: predict.multi_inference(s, request, self.runner),
+            lambda s: inference.multi_inference(s, request, self.runner),
+            spec=spec,
         )
 
     def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest):
         return self._timed(
-            "metadata", self._with_servable, request.model_spec, lambda s: predict.metadata(s, request)
+            "metadata", self._with_servable, request.model_spec, lambda s: inference.metadata(s, request)
         )
 
     # ---- ModelService ----------------------------------------------------------------------------

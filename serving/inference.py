@@ -6,9 +6,6 @@ ServingErrors carrying TF Serving's status codes and messages.
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 from collections.abc import Callable
 
 import numpy as np

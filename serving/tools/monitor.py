@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from serving import client as clients
 from serving import prometheus
 from serving.divergence import Thresholds, WindowedPD
+from serving.tools import client as clients
 
 log = logging.getLogger(__name__)
 
@@ -151,25 +151,20 @@ class Monitor:
             if on_evaluate is not None:
                 on_evaluate(values)
 
+    def collect(self):
+        """Prometheus families: requests sent, errors per replica, then the PD window's."""
+        yield prometheus.counter(
+            "recsys_monitor_requests_total", "requests sent to every replica",
+            [({"group": self.config.group}, self.requests)],
+        )
+        yield prometheus.counter(
+            "recsys_monitor_errors_total", "failed requests per replica",
+            [({"replica": r.label}, self.errors.get(r.label, 0)) for r in self.replicas],
+        )
+        yield from self.pd.collect()
+
     def metrics_text(self) -> str:
-        fam = [
-            (
-                "recsys_monitor_requests_total",
-                "counter",
-                "requests sent to every replica",
-                [("recsys_monitor_requests_total", {"group": self.config.group}, float(self.requests))],
-            ),
-            (
-                "recsys_monitor_errors_total",
-                "counter",
-                "failed requests per replica",
-                [
-                    ("recsys_monitor_errors_total", {"replica": r.label}, float(self.errors.get(r.label, 0)))
-                    for r in self.replicas
-                ],
-            ),
-        ]
-        return prometheus.exposition(fam) + self.pd.metrics_text()
+        return prometheus.render(prometheus.registry(self.collect))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -1,17 +1,16 @@
-"""The version manager: finds versions under each base path, loads, warms up, swaps and unloads them.
+"""The manager: aspired versions from the source and policy -> load, warm up, swap, retry, unload.
 
-A poll thread lists ``<base_path>/<int>/`` directories every ``poll_wait_seconds``. New versions the
-policy wants are loaded and warmed up before they become visible; the set of served versions is then
+The source (:mod:`serving.source`) lists ``<base_path>/<int>/`` every ``poll_wait_seconds``; the
+policy (:mod:`serving.version_policy`) picks the versions to serve. New versions are loaded
+(:mod:`serving.servable`) and warmed up before they become visible; the set of served versions is then
 replaced in one assignment, and versions the policy no longer wants are retired (closed after their
-last in-flight request). A version that fails to load is recorded with its error and never counted by
-the policy, so the previous version keeps serving.
+last in-flight request). A version that fails to load is recorded with its error, retried
+(``max_num_load_retries``, ``load_retry_interval``) and never counted by the policy, so the previous
+version keeps serving. ``GetModelStatus`` reads the status kept per version here.
 """
 
 from __future__ import annotations
 
-import recsys.compat  # noqa: F401  (first: Keras 2 before anything imports tensorflow)
-
-# isort: split
 import dataclasses
 import logging
 import os
@@ -24,56 +23,12 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.errors import ServingError, invalid, not_found
 from serving.servable import Servable
+from serving.source import FileSystemPoller, versions_on_disk
+from serving.version_policy import wanted_versions
 from serving.warmup import warmup
 
 log = logging.getLogger(__name__)
 State = get_model_status_pb2.ModelVersionStatus.State
-
-
-def parse_config(text: str) -> list[model_server_config_pb2.ModelConfig]:
-    """A ModelServerConfig text proto (``model_config_list { config { ... } }``) -> its model configs."""
-    from google.protobuf import text_format
-
-    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
-    if config.WhichOneof("config") != "model_config_list":
-        raise ValueError("only model_config_list is supported in the model config file")
-    configs = list(config.model_config_list.config)
-    names = [c.name for c in configs]
-    if len(set(names)) != len(names) or not all(names):
-        raise ValueError(f"model names must be unique and non-empty: {names}")
-    for c in configs:
-        if c.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"model {c.name}: unsupported platform {c.model_platform!r}")
-    return configs
-
-
-def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelConfig:
-    return model_server_config_pb2.ModelConfig(name=name, base_path=base_path, model_platform="tensorflow")
-
-
-def wanted_versions(config: model_server_config_pb2.ModelConfig, candidates: list[int]) -> set[int]:
-    """The versions the policy serves among ``candidates`` (on disk and not failed)."""
-    policy = config.model_version_policy
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return set(candidates)
-    if kind == "specific":
-        return set(policy.specific.versions) & set(candidates)
-    n = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
-    return set(sorted(candidates)[-n:])
-
-
-def versions_on_disk(base_path: str) -> dict[int, int] | None:
-    """Integer-named subdirectories of ``base_path`` -> directory mtime (ns); None if it cannot be listed."""
-    try:
-        entries = list(os.scandir(base_path))
-    except OSError:
-        return None
-    out = {}
-    for e in entries:
-        if e.name.isdigit() and e.is_dir():
-            out[int(e.name)] = e.stat().st_mtime_ns
-    return out
 
 
 @dataclasses.dataclass
@@ -122,7 +77,7 @@ class ModelManager:
     ):
         self._configs = {c.name: c for c in configs}
         self.poll_wait_seconds = poll_wait_seconds
-        self._session_config = session_config
+        self._tf_config = session_config
         self._enable_warmup = enable_warmup
         self._warmup_iterations = warmup_iterations
         self._require_compat = require_compatible_signatures
@@ -136,29 +91,16 @@ class ModelManager:
         self._unlisted: set[str] = set()
         self._pending_labels: dict[str, dict[str, int]] = {}  # model -> configured labels not applied yet
         self._poll_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.source = FileSystemPoller(self.poll_once, poll_wait_seconds)
         self.listeners: list = []  # callables(model_name) run after a model's served set changes
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         """Load what is on disk now, then keep polling in the background (unless poll wait is 0)."""
-        self.poll_once()
-        if self.poll_wait_seconds > 0:
-            self._thread = threading.Thread(target=self._loop, name="version-poll", daemon=True)
-            self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_wait_seconds):
-            try:
-                self.poll_once()
-            except Exception:  # noqa: BLE001 - a poll error must never stop the server
-                log.exception("version poll failed")
+        self.source.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.source.stop()
         with self._poll_lock:
             for name in list(self._views):
                 self._retire_all(name)
@@ -289,7 +231,7 @@ class ModelManager:
         start = time.monotonic()
         servable = None
         try:
-            servable = Servable(name, version, path, self._session_config)
+            servable = Servable(name, version, path, self._tf_config)
             if self._require_compat and current:
                 problem = _signature_compat(current[max(current)], servable)
                 if problem:

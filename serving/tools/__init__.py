@@ -1,0 +1,1 @@
+"""Applications on top of the server's APIs, not part of the server: client, PD monitor, promotion."""

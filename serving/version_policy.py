@@ -1,0 +1,17 @@
+"""TF Serving's ModelVersionPolicy: which of the versions on disk to serve (latest N, all, specific)."""
+
+from __future__ import annotations
+
+from tensorflow_serving.config import model_server_config_pb2
+
+
+def wanted_versions(config: model_server_config_pb2.ModelConfig, candidates: list[int]) -> set[int]:
+    """The versions the policy serves among ``candidates`` (on disk and not failed)."""
+    policy = config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return set(candidates)
+    if kind == "specific":
+        return set(policy.specific.versions) & set(candidates)
+    n = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
+    return set(sorted(candidates)[-n:])
