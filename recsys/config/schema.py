@@ -5,8 +5,8 @@ Every field has a default so a YAML file or ``--set`` override only names what d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import typing
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # An activation spec as the registry takes it: "relu", "smelu(beta=0.5)" or {"name": ..., ...}.
