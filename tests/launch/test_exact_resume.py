@@ -123,7 +123,7 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
     line = wait_step(job, last, 19, line)
     os.kill(job.worker_pids()[-1], signal.SIGKILL)
     assert job.finish(300) == 0, job.tail()
-    status = json.load(open(tmp_path / "m" / "submit" / "status.json"))
+    status = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())
     assert [a["ok"] for a in status["attempts"]] == [False, False, True]
     resumed = outcome(tmp_path / "m")
     steps = [r["step"] for r in resumed["fingerprint"]["resumes"]]
@@ -151,7 +151,7 @@ def test_hung_worker_is_restarted_and_resumes_exactly(data, tmp_path, submit_fac
         except ProcessLookupError:
             pass
     assert job.finish(300) == 0, job.tail()
-    reason = json.load(open(tmp_path / "m" / "submit" / "status.json"))["attempts"][0]["reason"]
+    reason = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())["attempts"][0]["reason"]
     if workers == 1:
         assert re.match(rf"worker-0 \(pid {pid}\) stalled: no output or heartbeat for", reason), reason
     else:

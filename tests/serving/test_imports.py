@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ MODULES = sorted(f for f in os.listdir(SERVING) if f.endswith(".py"))
 
 
 def _imports(path: str, top_level: bool = False) -> list[tuple[int, str]]:
-    tree = ast.parse(open(path).read())
+    tree = ast.parse(Path(path).read_text())
     out = []
     for node in tree.body if top_level else ast.walk(tree):
         if isinstance(node, ast.Import):
