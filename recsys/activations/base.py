@@ -6,7 +6,7 @@ import inspect
 import math
 from typing import Any
 
-from recsys.compat import keras
+from recsys.compat import keras, tf
 
 try:  # tf-keras keeps Keras' per-graph unique layer naming here
     from tf_keras.src.backend import unique_object_name as _unique_name
@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - fall back to Keras' own class-derived 
     _unique_name = None
 
 
-class ActivationLayer(keras.layers.Layer):
+class ActivationLayer(keras.layers.Layer):  # type: ignore[misc]  # Keras is untyped (Any)
     """An elementwise activation as a Keras layer.
 
     Subclasses store each constructor parameter under the same attribute name; ``get_config`` then
@@ -31,13 +31,13 @@ class ActivationLayer(keras.layers.Layer):
         self.supports_masking = True
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         for name, p in inspect.signature(type(self).__init__).parameters.items():
             if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
                 config[name] = getattr(self, name)
         return config
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return input_shape
 
 

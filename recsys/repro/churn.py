@@ -6,9 +6,10 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def topk_churn(scores: Sequence, query_ids=None, k: int = 10) -> float:
+def topk_churn(scores: Sequence[ArrayLike], query_ids: ArrayLike | None = None, k: int = 10) -> float:
     """Mean over queries and replica pairs of 1 - |top-k(a) ∩ top-k(b)| / k'.
 
     ``scores`` holds one array per replica, aligned on the same (query, item) rows. ``query_ids``
