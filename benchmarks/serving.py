@@ -126,6 +126,7 @@ def start_server(
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env
     )
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         if line.startswith("recsys serve: ready"):
             return proc, line.split("grpc=")[1].split()[0]

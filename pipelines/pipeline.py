@@ -41,6 +41,7 @@ def plan(config: PreprocessConfig) -> list[Chunk]:
     """Chunks of work; checks inputs exist and header lines match the schema."""
     if config.source == "synthetic":
         p = config.synthetic
+        assert p is not None  # PreprocessConfig.validate() requires it for this source
         step = max(1, p.chunk_rows)
         label = f"synthetic(seed={p.seed})"
         return [Chunk(i, label, s, min(s + step, p.rows)) for i, s in enumerate(range(0, p.rows, step))]

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+# K replicas' predictions on the same examples: K arrays, or one K x N array.
+Replicas = Sequence[ArrayLike] | np.ndarray
+
 DEFAULT_PERCENTILES = (50.0, 90.0, 99.0)
 DEFAULT_THRESHOLD = 0.1  # share of examples whose relative difference exceeds 10%
 
@@ -124,7 +127,7 @@ class PDSummary:
 
 
 def pairwise_pd(
-    predictions: Sequence[ArrayLike], percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    predictions: Replicas, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> PDSummary:
     """PD between every pair of K >= 2 replicas' predictions on the same examples."""

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from recsys.repro.pd import pairwise_pd
+from recsys.repro.pd import Replicas, pairwise_pd
 
 
 def pd_by_slice(
-    predictions: Sequence[ArrayLike], slice_values: ArrayLike, min_count: int = 1, max_slices: int = 50
+    predictions: Replicas, slice_values: ArrayLike, min_count: int = 1, max_slices: int = 50
 ) -> list[dict[str, Any]]:
     """Pairwise relative/absolute PD within each value of ``slice_values`` (one per example).
 
@@ -41,7 +41,7 @@ def pd_by_slice(
 
 
 def pd_by_prediction_bucket(
-    predictions: Sequence[ArrayLike], edges: Sequence[float] = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
+    predictions: Replicas, edges: Sequence[float] = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
 ) -> list[dict[str, Any]]:
     """Pairwise PD within buckets of the replicas' mean prediction (low-CTR examples drive relative PD).
 
