@@ -48,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serving.py --json out/bench/serving.json
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache
