@@ -36,10 +36,13 @@ demo: $(STAMP)
 ## The whole test suite.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check recsys pipelines serving tests benchmarks
+	$(BIN)/mypy recsys pipelines serving benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Ruff and mypy (strict on recsys/activations, recsys/repro, the feature spec; see [tool.mypy]).
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check recsys pipelines serving tests benchmarks
+	$(BIN)/mypy recsys pipelines serving benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/activations.py --json out/bench/activations.json
@@ -48,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serving.py --json out/bench/serving.json
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache

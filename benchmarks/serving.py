@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHOD = "/tensorflow.serving.PredictionService/Predict"
@@ -73,7 +74,7 @@ def _load_process(address: str, payload: bytes, concurrency: int, duration: floa
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), 0 elsewhere."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
@@ -125,6 +126,7 @@ def start_server(
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env
     )
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         if line.startswith("recsys serve: ready"):
             return proc, line.split("grpc=")[1].split()[0]

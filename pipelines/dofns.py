@@ -86,6 +86,7 @@ class ProcessChunk(beam.DoFn):
             from pipelines.sources.synthetic import DEFAULT_CARDINALITIES, SyntheticCriteo
 
             p = cfg.synthetic
+            assert p is not None  # PreprocessConfig.validate() requires it for this source
             self.generator = SyntheticCriteo(p.seed, p.cardinalities or DEFAULT_CARDINALITIES, p.zipf)
         self.c_lines = Metrics.counter(NAMESPACE, "1_lines_read")
         self.c_valid = Metrics.counter(NAMESPACE, "2_rows_valid")

@@ -41,6 +41,7 @@ def plan(config: PreprocessConfig) -> list[Chunk]:
     """Chunks of work; checks inputs exist and header lines match the schema."""
     if config.source == "synthetic":
         p = config.synthetic
+        assert p is not None  # PreprocessConfig.validate() requires it for this source
         step = max(1, p.chunk_rows)
         label = f"synthetic(seed={p.seed})"
         return [Chunk(i, label, s, min(s + step, p.rows)) for i, s in enumerate(range(0, p.rows, step))]
@@ -187,7 +188,7 @@ def _stage_counts(result) -> dict[str, int]:
 
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace("preprocess"))["counters"]
-    except Exception:  # some runners do not report metrics
+    except Exception:  # noqa: BLE001 - some runners do not report metrics, in ways of their own
         return {}
     out: dict[str, int] = {}
     for c in counters:

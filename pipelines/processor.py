@@ -12,6 +12,7 @@ import operator
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -301,6 +302,7 @@ class BatchProcessor:
             return BatchResult([], np.zeros(0, dtype=bool), errors)
 
         if split.method == "time":
+            assert self.time_threshold is not None  # set per run before a time split is processed
             is_eval = np.asarray(times, dtype=np.float64) >= self.time_threshold
         else:
             if split.key:
@@ -314,22 +316,22 @@ class BatchProcessor:
             is_eval = split_is_eval(keys, split.eval_fraction, split.salt)
 
         train = (~is_eval).tolist()
-        fields = [[self.label_fields[v] for v, _, _ in labels]]
+        fields: list[list[Any]] = [[self.label_fields[v] for v, _, _ in labels]]
         for col in self.features:
-            enc_col = encoded[col.name]
+            column = encoded[col.name]
             acc = self.accs[col.name]
-            if col.kind == "numeric":
-                fields.append(enc_col)
+            if isinstance(acc, NumericAcc):  # the numeric columns
+                fields.append(column)
                 vals = np.fromiter(itertools.compress(transformed[col.name], train), np.float64)
                 miss = np.isnan(vals)
                 acc.add(vals[~miss], int(miss.sum()))
             elif col.kind == "categorical":
-                fields.append(enc_col)
+                fields.append(column)
                 acc.counts.update(itertools.compress(cols[col.name], train))
                 acc.missing += acc.counts.pop(b"", 0)
             else:
-                fields.append([e[0] for e in enc_col])
-                per_row = [e[1] for e in itertools.compress(enc_col, train)]
+                fields.append([e[0] for e in column])
+                per_row = [e[1] for e in itertools.compress(column, train)]
                 acc.counts.update(itertools.chain.from_iterable(per_row))
                 if per_row:
                     acc.max_values = max(acc.max_values, max(map(len, per_row)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from pipelines.schema import Schema, SchemaError, load_schema
 
@@ -12,7 +13,7 @@ def csv_schema(path: str, eval_fraction: float | None = None, salt: str | None =
     if not path:
         raise SchemaError("--source=csv needs --schema=PATH (a YAML file, see configs/schemas/)")
     schema = load_schema(path)
-    changes = {}
+    changes: dict[str, Any] = {}
     if eval_fraction is not None:
         changes["eval_fraction"] = eval_fraction
     if salt is not None:

@@ -80,7 +80,7 @@ class MovieLensJoin(Enricher):
             Column("release_year", "numeric", default=0.0),
         ]
 
-    def _load(self) -> None:
+    def _load(self) -> tuple[dict[bytes, tuple[bytes, ...]], dict[bytes, tuple[bytes, bytes]]]:
         users: dict[bytes, tuple[bytes, ...]] = {}
         for line in _read_text(posixpath.join(self.directory, "u.user"), "latin-1").splitlines():
             if line.strip():
@@ -94,11 +94,13 @@ class MovieLensJoin(Enricher):
                 genres = "|".join(g for g, on in zip(GENRES, flags, strict=False) if on == "1")
                 items[f[0].encode()] = (genres.encode("utf-8"), _release_year(f[2]))
         self._users, self._items = users, items
+        return users, items
 
     def enrich(self, cols: dict[str, Sequence[bytes]]):
-        if self._users is None:
-            self._load()
-        users, items = self._users, self._items
+        if self._users is None or self._items is None:
+            users, items = self._load()
+        else:
+            users, items = self._users, self._items
         no_user = (None,) * 4
         u = [users.get(v, no_user) for v in cols["user_id"]]
         it = [items.get(v, (None, None)) for v in cols["item_id"]]

@@ -58,7 +58,7 @@ class SyntheticCriteo:
         return {"seed": self.seed, "cardinalities": self.cardinalities, "zipf": self.zipf}
 
     def __setstate__(self, state):
-        self.__init__(**state)
+        type(self).__init__(self, **state)
 
     # -- the hidden teacher ---------------------------------------------------------------------
     def teacher(self) -> _Teacher:
@@ -114,7 +114,7 @@ class SyntheticCriteo:
 
     def _draw(self, rng: np.random.Generator, n: int):
         """(integer features with -1 = missing marker array, categorical ranks (-1 missing), logits)."""
-        t = self._teacher
+        t = self.teacher()
         ints = np.floor(rng.lognormal(t.int_mu, t.int_sigma, (n, NUM_INTEGER))).astype(np.int64)
         ints[:, 1] -= 1  # I2 can be -1, as in Criteo
         int_missing = rng.random((n, NUM_INTEGER)) < np.asarray(_INT_MISSING)

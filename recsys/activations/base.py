@@ -6,10 +6,10 @@ import inspect
 import math
 from typing import Any
 
-from recsys.compat import keras
+from recsys.compat import keras, tf
 
 
-class ActivationLayer(keras.layers.Layer):
+class ActivationLayer(keras.layers.Layer):  # type: ignore[misc]  # Keras is untyped (Any)
     """An elementwise activation as a Keras layer.
 
     Subclasses store each constructor parameter under the same attribute name; ``get_config`` then
@@ -27,13 +27,13 @@ class ActivationLayer(keras.layers.Layer):
         self.supports_masking = True
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         for name, p in inspect.signature(type(self).__init__).parameters.items():
             if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
                 config[name] = getattr(self, name)
         return config
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return input_shape
 
 

@@ -10,15 +10,20 @@ g- = 0, g+ = 1, alpha = beta, t = 0 is SmeLU exactly. Every parameter can be lea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from recsys.activations.base import ActivationLayer, finite, require
-from recsys.activations.kernels import fusible, reduce_to_shape
+from recsys.activations.kernels import custom_gradient, fusible, reduce_to_shape
 from recsys.activations.registry import register
 from recsys.activations.smelu import _softplus_inverse
 from recsys.compat import keras, tf
 
 
 @fusible
-def _forward(x, alpha, beta, g_minus, g_plus, t):
+def _forward(
+    x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, g_minus: tf.Tensor, g_plus: tf.Tensor, t: tf.Tensor
+) -> tf.Tensor:
     s = alpha + beta
     xa = x + alpha
     z = tf.clip_by_value(xa, tf.zeros_like(s), s)
@@ -27,14 +32,18 @@ def _forward(x, alpha, beta, g_minus, g_plus, t):
 
 
 @fusible
-def _grad_x(x, alpha, beta, g_minus, g_plus, dy):
+def _grad_x(
+    x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, g_minus: tf.Tensor, g_plus: tf.Tensor, dy: tf.Tensor
+) -> tf.Tensor:
     s = alpha + beta
     r = tf.clip_by_value(x + alpha, tf.zeros_like(s), s) / s
     return dy * (g_minus + (g_plus - g_minus) * r)
 
 
 @fusible
-def _grad_all(x, alpha, beta, g_minus, g_plus, dy):
+def _grad_all(
+    x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, g_minus: tf.Tensor, g_plus: tf.Tensor, dy: tf.Tensor
+) -> tuple[tf.Tensor, ...]:
     s = alpha + beta
     xa = x + alpha
     z = tf.clip_by_value(xa, tf.zeros_like(s), s)
@@ -49,17 +58,21 @@ def _grad_all(x, alpha, beta, g_minus, g_plus, dy):
     return gx, ga, gb, gm, gp
 
 
-@tf.custom_gradient
-def _gsmelu(x, alpha, beta, g_minus, g_plus, t):
-    def grad(dy):
+@custom_gradient
+def _gsmelu(
+    x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, g_minus: tf.Tensor, g_plus: tf.Tensor, t: tf.Tensor
+) -> tuple[tf.Tensor, Callable[..., Any]]:
+    def grad(dy: tf.Tensor) -> tuple[tf.Tensor | None, ...]:
         return _grad_x(x, alpha, beta, g_minus, g_plus, dy), None, None, None, None, None
 
     return _forward(x, alpha, beta, g_minus, g_plus, t), grad
 
 
-@tf.custom_gradient
-def _gsmelu_learnable(x, alpha, beta, g_minus, g_plus, t):
-    def grad(dy):
+@custom_gradient
+def _gsmelu_learnable(
+    x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, g_minus: tf.Tensor, g_plus: tf.Tensor, t: tf.Tensor
+) -> tuple[tf.Tensor, Callable[..., Any]]:
+    def grad(dy: tf.Tensor) -> tuple[tf.Tensor | None, ...]:
         gx, *partials = _grad_all(x, alpha, beta, g_minus, g_plus, dy)
         params = (alpha, beta, g_minus, g_plus, t)
         grads = [
@@ -74,7 +87,14 @@ def _gsmelu_learnable(x, alpha, beta, g_minus, g_plus, t):
 _NAMES = ("alpha", "beta", "g_minus", "g_plus", "t")
 
 
-def gsmelu(x, alpha, beta, g_minus, g_plus, t) -> tf.Tensor:
+def gsmelu(
+    x: tf.Tensor,
+    alpha: float | tf.Tensor,
+    beta: float | tf.Tensor,
+    g_minus: float | tf.Tensor,
+    g_plus: float | tf.Tensor,
+    t: float | tf.Tensor,
+) -> tf.Tensor:
     """gSmeLU of ``x`` with tensor parameters (scalars or per-unit vectors), all differentiable."""
     x = tf.convert_to_tensor(x)
     params = [tf.cast(p, x.dtype) for p in (alpha, beta, g_minus, g_plus, t)]
@@ -94,7 +114,7 @@ class GSmeLU(ActivationLayer):
         t: float = 0.0,
         learnable: bool = False,
         per_unit: bool = False,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.alpha = finite("alpha", alpha)
@@ -109,7 +129,7 @@ class GSmeLU(ActivationLayer):
         require(self.alpha + self.beta > 0, "alpha + beta must be > 0 (got 0): the ramp needs width")
         require(not self.per_unit or self.learnable, "per_unit needs learnable=True")
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         if self.learnable:
             shape = (int(input_shape[-1]),) if self.per_unit else ()
             # alpha, beta >= 0 through softplus; beta keeps a small floor so alpha + beta > 0.
@@ -143,7 +163,7 @@ class GSmeLU(ActivationLayer):
             "t": tf.convert_to_tensor(self.raw["t"]),
         }
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         dtype = inputs.dtype
         if not self.learnable:
             consts = [tf.constant(getattr(self, n), dtype) for n in _NAMES]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from recsys.compat import tf
 
@@ -36,19 +37,24 @@ def portable_kernels() -> Iterator[None]:
         _state.portable = previous
 
 
-def fusible(fn: Callable) -> Callable:
+def fusible(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a pure elementwise function: XLA-fused when fusion is on, plain ops otherwise.
 
     The choice is made at trace time, so a graph traced under :func:`portable_kernels` stays portable.
     """
     fused = tf.function(fn, jit_compile=True, reduce_retracing=True, autograph=False)
 
-    def call(*args):
+    def call(*args: tf.Tensor) -> Any:
         return fused(*args) if fusion_enabled() else fn(*args)
 
     call.__name__ = getattr(fn, "__name__", "kernel")
     call.__doc__ = fn.__doc__
     return call
+
+
+def custom_gradient(fn: Callable[..., tuple[Any, Callable[..., Any]]]) -> Callable[..., tf.Tensor]:
+    """``tf.custom_gradient``, typed: ``fn`` returns (output, gradient function); the result, the output."""
+    return cast(Callable[..., tf.Tensor], tf.custom_gradient(fn))
 
 
 def reduce_to_shape(t: tf.Tensor, shape: tf.TensorShape) -> tf.Tensor:

@@ -13,11 +13,13 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from recsys.compat import keras
 
 _PACKAGE = "recsys"
+
+LayerClass = type[keras.layers.Layer]  # Keras is untyped: any class, as far as mypy knows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Entry:
     """A registered activation: public name, Keras layer class, parameters, one-line summary."""
 
     name: str
-    cls: type
+    cls: LayerClass
     params: tuple[Param, ...]
     preset: Mapping[str, Any]
     summary: str
@@ -65,7 +67,7 @@ _REGISTRY: dict[str, Entry] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def _signature_params(cls: type, preset: Mapping[str, Any]) -> tuple[Param, ...]:
+def _signature_params(cls: LayerClass, preset: Mapping[str, Any]) -> tuple[Param, ...]:
     hints = typing.get_type_hints(cls.__init__)
     params = []
     for p in inspect.signature(cls.__init__).parameters.values():
@@ -79,14 +81,14 @@ def _signature_params(cls: type, preset: Mapping[str, Any]) -> tuple[Param, ...]
 
 def register(
     name: str, *, aliases: tuple[str, ...] = (), preset: Mapping[str, Any] | None = None
-) -> Callable[[type], type]:
+) -> Callable[[LayerClass], LayerClass]:
     """Register a Keras layer class as activation ``name`` (plus aliases) and for serialization.
 
     ``preset`` fixes constructor arguments for this public name (e.g. ``gelu_tanh`` is GELU with
     ``approximate=True``); a class registered under several names is serialized once, by class name.
     """
 
-    def decorator(cls: type) -> type:
+    def decorator(cls: LayerClass) -> LayerClass:
         key = name.lower()
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"activation {name!r} is already registered")
@@ -149,9 +151,7 @@ def parse(spec: str) -> tuple[str, dict[str, Any]]:
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError as err:
-        raise ValueError(
-            f"cannot parse activation {spec!r}: write name or name(param=value, ...)"
-        ) from err
+        raise ValueError(f"cannot parse activation {spec!r}: write name or name(param=value, ...)") from err
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.args:
         raise ValueError(
             f"cannot parse activation {spec!r}: write name or name(param=value, ...) "
@@ -159,6 +159,11 @@ def parse(spec: str) -> tuple[str, dict[str, Any]]:
         )
     kwargs = {}
     for kw in node.keywords:
+        if kw.arg is None:  # name(**mapping)
+            raise ValueError(
+                f"cannot parse activation {spec!r}: write name or name(param=value, ...) "
+                "with keyword arguments only"
+            )
         try:
             kwargs[kw.arg] = ast.literal_eval(kw.value)
         except ValueError as err:
@@ -176,23 +181,21 @@ def build(name: str, params: Mapping[str, Any]) -> keras.layers.Layer:
         param = entry.param(key)
         if param is None:
             raise ValueError(
-                f"activation {entry.name!r} has no parameter {key!r}. "
-                f"Parameters: {_format_params(entry)}"
+                f"activation {entry.name!r} has no parameter {key!r}. Parameters: {_format_params(entry)}"
             )
         kwargs[key] = param.coerce(entry.name, value)
     try:
         return entry.cls(**kwargs)
     except ValueError as err:
         raise ValueError(
-            f"invalid parameters for activation {entry.name!r}: {err}. "
-            f"Parameters: {_format_params(entry)}"
+            f"invalid parameters for activation {entry.name!r}: {err}. Parameters: {_format_params(entry)}"
         ) from err
 
 
-ActivationSpec = str | Mapping[str, Any] | Callable | None
+ActivationSpec = str | Mapping[str, Any] | Callable[..., Any] | None
 
 
-def get(spec: ActivationSpec) -> Callable:
+def get(spec: ActivationSpec) -> Callable[..., Any]:
     """Resolve a string, dict or callable to an activation; strings and dicts give a fresh layer.
 
     - ``"smelu"``, ``"smelu(beta=0.5)"``: a registered name with optional keyword parameters;
@@ -201,23 +204,22 @@ def get(spec: ActivationSpec) -> Callable:
     """
     if isinstance(spec, str):
         name, params = parse(spec)
-        return build(name, params)
+        return cast(Callable[..., Any], build(name, params))
     if isinstance(spec, Mapping):
         if "class_name" in spec:
-            return keras.layers.deserialize(dict(spec))
+            return cast(Callable[..., Any], keras.layers.deserialize(dict(spec)))
         params = dict(spec)
         if "name" not in params:
             raise ValueError(
                 f"activation dict needs a 'name' key, got {dict(spec)!r}; valid choices: {_choices()}"
             )
-        return build(str(params.pop("name")), params)
+        return cast(Callable[..., Any], build(str(params.pop("name")), params))
     if isinstance(spec, type) and issubclass(spec, keras.layers.Layer):
-        return spec()
+        return cast(Callable[..., Any], spec())
     if callable(spec):
         return spec
     raise ValueError(
-        f"cannot resolve activation {spec!r}: give a name, a dict or a callable; "
-        f"valid choices: {_choices()}"
+        f"cannot resolve activation {spec!r}: give a name, a dict or a callable; valid choices: {_choices()}"
     )
 
 
@@ -228,8 +230,6 @@ def describe() -> str:
         params = ", ".join(f"{p.name}={p.default!r}" for p in entry.params) or "-"
         rows.append((entry.name, ", ".join(aliases_of(entry.name)) or "-", params, entry.summary))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [
-        "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows
-    ]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 7)
     return "\n".join(line.rstrip() for line in lines)

@@ -6,14 +6,17 @@ continuous), f(x) = s (r^3 - r^4 / 2) + relu(x - beta): 0 for x <= -beta, x for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from recsys.activations.base import ActivationLayer, finite, require
-from recsys.activations.kernels import fusible
+from recsys.activations.kernels import custom_gradient, fusible
 from recsys.activations.registry import register
 from recsys.compat import tf
 
 
 @fusible
-def _forward(x, beta):
+def _forward(x: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
     s = 2.0 * beta
     r = tf.clip_by_value((x + beta) / s, 0.0, 1.0)
     r3 = r * r * r
@@ -21,14 +24,14 @@ def _forward(x, beta):
 
 
 @fusible
-def _grad_x(x, beta, dy):
+def _grad_x(x: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
     r = tf.clip_by_value((x + beta) / (2.0 * beta), 0.0, 1.0)
     return dy * (r * r * (3.0 - 2.0 * r))
 
 
-@tf.custom_gradient
-def _rescu(x, beta):
-    def grad(dy):
+@custom_gradient
+def _rescu(x: tf.Tensor, beta: tf.Tensor) -> tuple[tf.Tensor, Callable[..., Any]]:
+    def grad(dy: tf.Tensor) -> tuple[tf.Tensor | None, ...]:
         return _grad_x(x, beta, dy), None
 
     return _forward(x, beta), grad
@@ -38,10 +41,10 @@ def _rescu(x, beta):
 class RescuSmoothstep(ActivationLayer):
     """RESCU with a smoothstep gradient ramp on [-beta, beta]: a C^2 smooth ReLU."""
 
-    def __init__(self, beta: float = 1.0, **kwargs) -> None:
+    def __init__(self, beta: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.beta = finite("beta", beta)
         require(self.beta > 0, f"beta must be > 0 (got {beta!r})")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return _rescu(inputs, tf.constant(self.beta, inputs.dtype))

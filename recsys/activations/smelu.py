@@ -8,26 +8,28 @@ df/db = (b^2 - c^2) / (4 b^2), which is 0 outside the transition because there c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from recsys.activations.base import ActivationLayer, finite, require
-from recsys.activations.kernels import fusible, reduce_to_shape
+from recsys.activations.kernels import custom_gradient, fusible, reduce_to_shape
 from recsys.activations.registry import register
 from recsys.compat import keras, tf
 
 
 @fusible
-def _forward(x, beta):
+def _forward(x: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
     c = tf.clip_by_value(x, -beta, beta) + beta
     return c * c * (0.25 / beta) + tf.nn.relu(x - beta)
 
 
 @fusible
-def _grad_x(x, beta, dy):
+def _grad_x(x: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
     return dy * ((tf.clip_by_value(x, -beta, beta) + beta) * (0.5 / beta))
 
 
 @fusible
-def _grad_x_beta(x, beta, dy):
+def _grad_x_beta(x: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor) -> tuple[tf.Tensor, ...]:
     c = tf.clip_by_value(x, -beta, beta)
     inv = 0.5 / beta
     gx = dy * ((c + beta) * inv)
@@ -35,17 +37,17 @@ def _grad_x_beta(x, beta, dy):
     return gx, gb
 
 
-@tf.custom_gradient
-def _smelu(x, beta):
-    def grad(dy):
+@custom_gradient
+def _smelu(x: tf.Tensor, beta: tf.Tensor) -> tuple[tf.Tensor, Callable[..., Any]]:
+    def grad(dy: tf.Tensor) -> tuple[tf.Tensor | None, ...]:
         return _grad_x(x, beta, dy), None
 
     return _forward(x, beta), grad
 
 
-@tf.custom_gradient
-def _smelu_learnable(x, beta):
-    def grad(dy):
+@custom_gradient
+def _smelu_learnable(x: tf.Tensor, beta: tf.Tensor) -> tuple[tf.Tensor, Callable[..., Any]]:
+    def grad(dy: tf.Tensor) -> tuple[tf.Tensor | None, ...]:
         gx, gb = _grad_x_beta(x, beta, dy)
         gb = reduce_to_shape(tf.cast(gb, tf.float32), beta.shape)
         return gx, tf.cast(gb, beta.dtype)
@@ -70,12 +72,12 @@ def smelu(x: tf.Tensor, beta: float | tf.Tensor = 1.0) -> tf.Tensor:
 class SmeLU(ActivationLayer):
     """Smooth ReLU: quadratic transition of half-width beta between 0 and identity."""
 
-    def __init__(self, beta: float = 1.0, **kwargs) -> None:
+    def __init__(self, beta: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.beta = finite("beta", beta)
         require(self.beta > 0, f"beta must be > 0 (got {beta!r}); beta -> 0 is ReLU: use 'relu'")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return _smelu(inputs, tf.constant(self.beta, inputs.dtype))
 
 
@@ -88,7 +90,7 @@ class LearnableSmeLU(ActivationLayer):
     """SmeLU with trainable beta = softplus(rho) + min_beta (kept positive), per layer or per unit."""
 
     def __init__(
-        self, beta: float = 1.0, per_unit: bool = False, min_beta: float = 1e-3, **kwargs
+        self, beta: float = 1.0, per_unit: bool = False, min_beta: float = 1e-3, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.beta = finite("beta", beta)
@@ -100,7 +102,7 @@ class LearnableSmeLU(ActivationLayer):
             f"beta must be > min_beta = {self.min_beta} (got {beta!r})",
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         shape = (int(input_shape[-1]),) if self.per_unit else ()
         self.rho = self.add_weight(
             name="rho",
@@ -114,5 +116,5 @@ class LearnableSmeLU(ActivationLayer):
         """The positive beta the layer applies now (float32)."""
         return tf.nn.softplus(self.rho) + self.min_beta
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return _smelu_learnable(inputs, tf.cast(self.current_beta(), inputs.dtype))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from recsys.activations.base import ActivationLayer, finite, require
 from recsys.activations.registry import register
 from recsys.compat import tf
@@ -11,7 +13,7 @@ from recsys.compat import tf
 class ReLU(ActivationLayer):
     """max(x, 0): the non-smooth baseline."""
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.nn.relu(inputs)
 
 
@@ -19,12 +21,12 @@ class ReLU(ActivationLayer):
 class LeakyReLU(ActivationLayer):
     """x for x > 0, alpha * x otherwise."""
 
-    def __init__(self, alpha: float = 0.01, **kwargs) -> None:
+    def __init__(self, alpha: float = 0.01, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = finite("alpha", alpha)
         require(self.alpha >= 0, f"alpha must be >= 0 (got {alpha!r})")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.nn.leaky_relu(inputs, alpha=self.alpha)
 
 
@@ -32,12 +34,12 @@ class LeakyReLU(ActivationLayer):
 class ELU(ActivationLayer):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
-    def __init__(self, alpha: float = 1.0, **kwargs) -> None:
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = finite("alpha", alpha)
         require(self.alpha > 0, f"alpha must be > 0 (got {alpha!r})")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         if self.alpha == 1.0:
             return tf.nn.elu(inputs)
         return tf.where(inputs > 0, inputs, self.alpha * tf.nn.elu(inputs))
@@ -47,7 +49,7 @@ class ELU(ActivationLayer):
 class SELU(ActivationLayer):
     """Scaled ELU (Klambauer et al.): self-normalising constants."""
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.nn.selu(inputs)
 
 
@@ -55,12 +57,12 @@ class SELU(ActivationLayer):
 class Softplus(ActivationLayer):
     """(1 / gamma) log(1 + exp(gamma x)); larger gamma is closer to ReLU."""
 
-    def __init__(self, gamma: float = 1.0, **kwargs) -> None:
+    def __init__(self, gamma: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gamma = finite("gamma", gamma)
         require(self.gamma > 0, f"gamma must be > 0 (got {gamma!r})")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         if self.gamma == 1.0:
             return tf.nn.softplus(inputs)
         return tf.nn.softplus(self.gamma * inputs) / self.gamma
@@ -70,12 +72,12 @@ class Softplus(ActivationLayer):
 class Swish(ActivationLayer):
     """x * sigmoid(gamma x) (SiLU for gamma = 1)."""
 
-    def __init__(self, gamma: float = 1.0, **kwargs) -> None:
+    def __init__(self, gamma: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gamma = finite("gamma", gamma)
         require(self.gamma > 0, f"gamma must be > 0 (got {gamma!r})")
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.nn.silu(inputs, beta=self.gamma)
 
 
@@ -83,11 +85,11 @@ class Swish(ActivationLayer):
 class GELU(ActivationLayer):
     """x * Phi(x), exact (erf) or with the tanh approximation."""
 
-    def __init__(self, approximate: bool = False, **kwargs) -> None:
+    def __init__(self, approximate: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.approximate = bool(approximate)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.nn.gelu(inputs, approximate=self.approximate)
 
 
@@ -100,7 +102,7 @@ class GELUTanh(GELU):
 class Mish(ActivationLayer):
     """x * tanh(softplus(x)) (Misra 2019)."""
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return inputs * tf.math.tanh(tf.nn.softplus(inputs))
 
 
@@ -108,5 +110,5 @@ class Mish(ActivationLayer):
 class TanhExp(ActivationLayer):
     """x * tanh(exp(x)) (Liu & Di 2020); exp is capped where tanh has saturated, so no inf * 0."""
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return inputs * tf.math.tanh(tf.math.exp(tf.minimum(inputs, 10.0)))

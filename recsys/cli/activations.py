@@ -10,12 +10,13 @@ FLAGS = flags.FLAGS
 
 def main(argv: list[str]) -> None:
     from recsys import activations
+    from recsys.activations import registry
 
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     if FLAGS.show:
         try:
-            layer = activations.get(FLAGS.show)
+            layer = registry.build(*registry.parse(FLAGS.show))  # what get() does for a string: a layer
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
         print(type(layer).__name__, layer.get_config())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 from absl import flags
 
@@ -100,7 +101,7 @@ def _config():
     source = FLAGS.source
     eval_fraction = 0.1 if FLAGS.eval_fraction is None else FLAGS.eval_fraction
     salt = FLAGS.salt or ""
-    extra = {}
+    extra: dict[str, Any] = {}
     inputs = tuple(FLAGS.input)
     if source in ("criteo", "synthetic"):
         from pipelines.sources.criteo import criteo_schema

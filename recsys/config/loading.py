@@ -34,7 +34,7 @@ def valid_keys(cls: type = Experiment, prefix: str = "") -> list[str]:
     keys = []
     for f in dataclasses.fields(cls):
         hint = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             keys += valid_keys(hint, f"{prefix}{f.name}.")
         else:
             keys.append(prefix + f.name)
@@ -98,7 +98,7 @@ def from_dict(d: Mapping[str, Any], cls: type = Experiment, prefix: str = "") ->
     kwargs = {}
     for name, value in d.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(value or {}, hint, f"{prefix}{name}.")
         else:
             kwargs[name] = _coerce(value, hint, prefix + name)

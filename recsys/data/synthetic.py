@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from pipelines.feature_spec import (
     DataFiles,
     Feature,
     FeatureSpec,
+    Kind,
     Label,
     NumericStats,
     NumericTransform,
@@ -134,7 +136,7 @@ def write_synthetic(
             )
         )
     os.makedirs(os.path.join(directory, "vocab"), exist_ok=True)
-    names = [(f"C{j + 1}", "categorical") for j in range(layout.num_categorical)]
+    names: list[tuple[str, Kind]] = [(f"C{j + 1}", "categorical") for j in range(layout.num_categorical)]
     names += [(f"M{m + 1}", "multi_categorical") for m in range(layout.num_multi)]
     for k, (name, kind) in enumerate(names):
         values = train[name]
@@ -144,7 +146,7 @@ def write_synthetic(
             else [v for v in values if v is not None]
         )
         counts = Counter(flat)
-        common = (
+        common: dict[str, Any] = (
             dict(separator=",", max_values=max((len(r) for r in values), default=0))
             if kind == "multi_categorical"
             else {}

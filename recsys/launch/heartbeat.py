@@ -79,7 +79,7 @@ def heartbeat_callback(environ: Mapping[str, str] | None = None, every: int | No
     path = env.get(HEARTBEAT_FILE_ENV, "")
     if not path:
         return None
-    every = every or int(env.get(HEARTBEAT_EVERY_ENV, DEFAULT_EVERY) or DEFAULT_EVERY)
+    interval = every or int(env.get(HEARTBEAT_EVERY_ENV, DEFAULT_EVERY) or DEFAULT_EVERY)
     from recsys.compat import keras
 
     class HeartbeatCallback(keras.callbacks.Callback):
@@ -87,7 +87,7 @@ def heartbeat_callback(environ: Mapping[str, str] | None = None, every: int | No
 
         def __init__(self) -> None:
             super().__init__()
-            self.path, self.every, self._calls = path, max(1, every), 0
+            self.path, self.every, self._calls = path, max(1, interval), 0
 
         def _beat(self, phase: str) -> None:
             step = int(self.model.optimizer.iterations.numpy())

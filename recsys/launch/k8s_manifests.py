@@ -94,7 +94,7 @@ def _container(spec: K8sJobSpec, indexed: bool) -> dict[str, Any]:
         limits[GPU_RESOURCE] = str(spec.gpus)  # a Quantity: the client validates it as a string
     env = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
-    mounts = []
+    mounts: list[dict[str, Any]] = []
     if spec.pvc:
         mounts.append({"name": "data", "mountPath": spec.mount_path})
     if spec.config_text is not None:

@@ -264,7 +264,8 @@ def _finish(spec: LocalJobSpec, workers: list[Worker], say: Printer) -> None:
 def _first_not_ready(workers: list[Worker]) -> int | None:
     silent = [w.index for w in workers if not w.output_seen]
     waiting = [w.index for w in workers if not w.ready]
-    return (silent or waiting or [None])[0]
+    first = silent or waiting
+    return first[0] if first else None
 
 
 def _barrier_reason(spec: LocalJobSpec, workers: list[Worker], codes: list[int | None]) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def _check(labels, predictions) -> tuple[np.ndarray, np.ndarray]:
+def _check(labels: ArrayLike, predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     p = np.asarray(predictions, dtype=np.float64).reshape(-1)
     if y.shape != p.shape or y.size == 0:
@@ -13,7 +14,7 @@ def _check(labels, predictions) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def auc(labels, predictions) -> float:
+def auc(labels: ArrayLike, predictions: ArrayLike) -> float:
     """Area under the ROC curve (Mann-Whitney, ties count one half); NaN when one class is absent."""
     y, p = _check(labels, predictions)
     pos = y > 0.5
@@ -30,19 +31,19 @@ def auc(labels, predictions) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def logloss(labels, predictions, eps: float = 1e-7) -> float:
+def logloss(labels: ArrayLike, predictions: ArrayLike, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy, predictions clipped to [eps, 1 - eps]."""
     y, p = _check(labels, predictions)
     p = np.clip(p, eps, 1 - eps)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def calibration(labels, predictions) -> float:
+def calibration(labels: ArrayLike, predictions: ArrayLike) -> float:
     """Mean prediction / mean label (1.0 is calibrated); NaN when there are no positives."""
     y, p = _check(labels, predictions)
     return float(p.mean() / y.mean()) if y.mean() > 0 else float("nan")
 
 
-def accuracy_metrics(labels, predictions) -> dict[str, float]:
+def accuracy_metrics(labels: ArrayLike, predictions: ArrayLike) -> dict[str, float]:
     return {"auc": auc(labels, predictions), "logloss": logloss(labels, predictions),
             "calibration": calibration(labels, predictions)}

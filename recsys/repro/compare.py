@@ -82,7 +82,8 @@ def _fingerprint(export_dir: str) -> dict[str, Any] | None:
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        fingerprint: dict[str, Any] = json.load(fh)
+    return fingerprint
 
 
 def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds = Thresholds(),
@@ -90,7 +91,7 @@ def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds 
     """The full diff as a JSON-ready dict; ``passed`` and ``violations`` apply the thresholds."""
     spec = feature_spec.load(spec_dir)
     records, labels = eval_records(spec, max_examples)
-    models = {}
+    models: dict[str, dict[str, Any]] = {}
     preds = {}
     for key, path in (("a", export_a), ("b", export_b)):
         preds[key] = score(path, records)

@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class VariantStats:
     verdict: str
     log_pd_sd: float  # bootstrap standard deviation of log(relative PD); NaN when a draw has PD 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"variant": self.variant, "replicas": self.replicas,
                 "relative_pd": self.relative_pd.as_dict(), "absolute_pd": self.absolute_pd.as_dict(),
                 "auc": self.auc.as_dict(),
@@ -98,7 +99,7 @@ class StudyStats:
     def variant(self, name: str) -> VariantStats:
         return next(v for v in self.variants if v.variant == name)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "recommended": self.recommended, "draws": self.draws,
                 "seed": self.seed, "confidence": self.confidence, "num_examples": self.num_examples,
                 "detectable_pd_ratio": self.detectable_pd_ratio, "method": self.method,
@@ -171,7 +172,8 @@ class _SortedReplica:
         ranked_below = 0.5 * (below + cum[:, self.group_end])
         w_pos = w[:, self.positives]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.einsum("bn,bn->b", w_pos, ranked_below) / (w_pos.sum(axis=1) * cum[:, -1])
+            result: np.ndarray = np.einsum("bn,bn->b", w_pos, ranked_below) / (w_pos.sum(axis=1) * cum[:, -1])
+        return result
 
 
 def _replica_multiplicities(rng: np.random.Generator, draws: int, k: int) -> np.ndarray:
@@ -209,15 +211,15 @@ def bootstrap_study(predictions: Mapping[str, np.ndarray | Sequence[np.ndarray]]
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     n = y.size
     preds = {v: np.asarray(p, dtype=np.float64).reshape(len(p), -1) for v, p in predictions.items()}
-    for v, p in preds.items():
-        if p.shape[0] < 2 or p.shape[1] != n:
-            raise ValueError(f"variant {v!r}: need >= 2 replicas x {n} examples, got {p.shape}")
+    for v, arr in preds.items():
+        if arr.shape[0] < 2 or arr.shape[1] != n:
+            raise ValueError(f"variant {v!r}: need >= 2 replicas x {n} examples, got {arr.shape}")
     seeds = np.random.SeedSequence(seed).spawn(1 + len(names))
     example_rng = np.random.default_rng(seeds[0])
     multiplicity = {v: _replica_multiplicities(np.random.default_rng(s), draws, preds[v].shape[0])
                     for v, s in zip(names, seeds[1:], strict=True)}
-    diffs = {v: pair_differences(p) for v, p in preds.items()}
-    sorted_reps = {v: [_SortedReplica.of(r, y) for r in p] for v, p in preds.items()}
+    diffs = {v: pair_differences(arr) for v, arr in preds.items()}
+    sorted_reps = {v: [_SortedReplica.of(r, y) for r in arr] for v, arr in preds.items()}
     boot = {v: {"rel": np.empty(draws), "abs": np.empty(draws), "auc": np.empty(draws)} for v in names}
     for start in range(0, draws, _CHUNK):
         stop = min(start + _CHUNK, draws)

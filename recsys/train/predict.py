@@ -19,7 +19,10 @@ def predict_fn(model):
         ref = weakref.ref(model)  # the cached function must not keep its model alive
 
         def call(features):
-            return tf.reshape(ref()(features, training=False), [-1])
+            live = ref()
+            if live is None:
+                raise ReferenceError("the model of this cached predict function was garbage-collected")
+            return tf.reshape(live(features, training=False), [-1])
 
         fn = tf.function(call, reduce_retracing=True)
         _PREDICT_FNS[model] = fn

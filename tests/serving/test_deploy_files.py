@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_dockerfile_copies_existing_files():
-    text = open(os.path.join(REPO, "docker", "serving.Dockerfile")).read()
+    text = Path(REPO, "docker", "serving.Dockerfile").read_text()
     assert re.search(r"^FROM tensorflow/serving:2\.21\.0$", text, re.M)
     for src in re.findall(r"^COPY (docker/\S+)", text, re.M):
         assert os.path.exists(os.path.join(REPO, src)), src
@@ -28,18 +29,18 @@ def test_manifests_and_configs():
     k8s = os.path.join(REPO, "docker", "k8s")
     kinds = {}
     for name in ("serving.yaml", "monitor.yaml", "pd-gate-job.yaml"):
-        for doc in yaml.safe_load_all(open(os.path.join(k8s, name))):
+        for doc in yaml.safe_load_all(Path(k8s, name).read_text()):
             kinds.setdefault(name, []).append(doc["kind"])
     assert kinds == {
         "serving.yaml": ["PersistentVolumeClaim", "Deployment", "Service"],
         "monitor.yaml": ["Deployment", "Service"],
         "pd-gate-job.yaml": ["Job"],
     }
-    (config,) = parse_config(open(os.path.join(k8s, "config", "models.config")).read())
+    (config,) = parse_config(Path(k8s, "config", "models.config").read_text())
     assert dict(config.version_labels) == {"stable": 1, "canary": 2}
-    batching = BatchingParameters.parse(open(os.path.join(k8s, "config", "batching.config")).read())
+    batching = BatchingParameters.parse(Path(k8s, "config", "batching.config").read_text())
     assert batching.max_batch_size == 256
-    monitor = next(yaml.safe_load_all(open(os.path.join(k8s, "monitor.yaml"))))
+    monitor = next(yaml.safe_load_all(Path(k8s, "monitor.yaml").read_text()))
     args = monitor["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "monitor" and sum(a.startswith("--replica=") for a in args) == 2
 
@@ -62,7 +63,7 @@ def test_every_k8s_file_is_covered():
 @pytest.mark.parametrize("version", k8s_schema.VERSIONS)
 @pytest.mark.parametrize("path", _k8s_files())
 def test_k8s_files_validate_against_the_api_schemas(path, version):
-    docs = [d for d in yaml.safe_load_all(open(os.path.join(REPO, path))) if d]
+    docs = [d for d in yaml.safe_load_all(Path(REPO, path).read_text()) if d]
     assert docs
     for doc in docs:
         assert k8s_schema.errors(doc, version) == [], f"{path}: {doc['kind']}"

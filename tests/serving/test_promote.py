@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -50,7 +51,7 @@ def rows_file(tmp_path) -> str:
 
 
 def _expected_pd(rows_path: str, a: int, b: int) -> repro.PDSummary:
-    rows = [json.loads(line) for line in open(rows_path)]
+    rows = [json.loads(line) for line in Path(rows_path).read_text().splitlines()]
     cols = {k: [r[k] for r in rows] for k in ("cat", "x1", "x2")}
     preds = [
         testing.reference(cols["cat"], cols["x1"], cols["x2"], BIASES[v]).astype(np.float64) for v in (a, b)
@@ -101,7 +102,7 @@ def _label_version(stub, label: str) -> int:
 
 
 def _file_labels(path: str) -> dict[str, int]:
-    (config,) = parse_config(open(path).read())
+    (config,) = parse_config(Path(path).read_text())
     return dict(config.version_labels)
 
 
@@ -129,18 +130,18 @@ def test_passing_gate_moves_the_label_and_rewrites_the_file(setup, rows_file, tm
         2,
     )
     assert _label_version(stub, "stable") == 2 and _label_version(stub, "canary") == 2
-    text = open(config_file).read()
+    text = Path(config_file).read_text()
     assert text.startswith(HEADER) and _file_labels(config_file) == {"stable": 2, "canary": 2}
     assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []  # the temp file was renamed
     (move,) = read_history(config_file + ".history.json")
     assert (move["action"], move["target_version_before"], move["target_version_after"]) == ("promote", 1, 2)
-    (logged,) = [json.loads(line) for line in open(log_file)]
+    (logged,) = [json.loads(line) for line in Path(log_file).read_text().splitlines()]
     assert logged == record
 
 
 def test_failing_gate_changes_nothing(setup, rows_file):
     server, stub, config_file = setup
-    before = open(config_file, "rb").read()
+    before = Path(config_file).read_bytes()
     want = _expected_pd(rows_file, 1, 2)
     record = _promotion(
         server, config_file, rows_file, thresholds=Thresholds(relative=want.relative.mean * 0.5)
@@ -149,18 +150,18 @@ def test_failing_gate_changes_nothing(setup, rows_file):
     assert record["alerts"] and record["alerts"][0].startswith("relative=")
     assert record["pd"]["relative"] == pytest.approx(want.relative.mean, rel=1e-5)
     assert record["target_version_after"] == 1
-    assert open(config_file, "rb").read() == before
+    assert Path(config_file).read_bytes() == before
     assert not os.path.exists(config_file + ".history.json")
     assert _label_version(stub, "stable") == 1
 
 
 def test_dry_run_decides_and_changes_nothing(setup, rows_file):
     server, stub, config_file = setup
-    before = open(config_file, "rb").read()
+    before = Path(config_file).read_bytes()
     record = _promotion(server, config_file, rows_file, dry_run=True)
     assert record["decision"] == "promoted" and record["dry_run"] and not record["applied"]
     assert record["target_version_after"] == 2 and "dry run" in record["reason"]
-    assert open(config_file, "rb").read() == before
+    assert Path(config_file).read_bytes() == before
     assert not os.path.exists(config_file + ".history.json")
     assert _label_version(stub, "stable") == 1
 
@@ -185,10 +186,10 @@ def test_rollback_restores_the_previous_version(setup, rows_file):
 def test_already_promoted_is_unchanged(setup, rows_file):
     server, stub, config_file = setup
     assert _promotion(server, config_file, rows_file)["decision"] == "promoted"
-    before = open(config_file, "rb").read()
+    before = Path(config_file).read_bytes()
     record = _promotion(server, config_file, rows_file)
     assert record["decision"] == "unchanged" and EXIT_CODES["unchanged"] == 0
-    assert open(config_file, "rb").read() == before
+    assert Path(config_file).read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -210,13 +211,13 @@ def test_errors_change_nothing(setup, rows_file, base_path, change, kwargs, mess
     if change == "bad_config":
         with open(config_file, "a") as fh:
             fh.write("model_config_list { config { nme: 1 } }\n")
-    before = open(config_file, "rb").read()
+    before = Path(config_file).read_bytes()
     kwargs = dict(kwargs)
     rows = kwargs.pop("rows", rows_file)
     record = _promotion(server, config_file, rows, **kwargs)
     assert record["decision"] == "error" and EXIT_CODES["error"] == 2, record
     assert message in record["reason"]
-    assert open(config_file, "rb").read() == before
+    assert Path(config_file).read_bytes() == before
     assert _label_version(stub, "stable") == 1
 
 
@@ -333,7 +334,7 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
 
 def test_every_server_moves(setup, rows_file, serve, stubs):
     server, stub, config_file = setup
-    other = serve(models=parse_config(open(config_file).read()))
+    other = serve(models=parse_config(Path(config_file).read_text()))
     promotion = Promotion(
         PromoteConfig(
             servers=[f"127.0.0.1:{server.port}", f"127.0.0.1:{other.port}"],

@@ -7,6 +7,7 @@ import json
 import shutil
 import ssl
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_grpc_and_rest_over_tls(base_path, serve, cert):
     crt, key = cert
     base_path(1)
     server = serve(base=base_path.path, rest_api_port=0, ssl_cert_file=crt, ssl_key_file=key)
-    grpc_client = client.GrpcClient(f"localhost:{server.port}", root_certificates=open(crt, "rb").read())
+    grpc_client = client.GrpcClient(f"localhost:{server.port}", root_certificates=Path(crt).read_bytes())
     request = predict_request()
     inputs = {k: client.codec.to_numpy(v) for k, v in request.inputs.items()}
     out = grpc_client.predict(request.model_spec, inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -213,7 +214,7 @@ def test_failed_load_is_retried_and_missing_base_path_keeps_serving(base_path, s
     s = stubs(server)
     v2 = os.path.join(base_path.path, "2")
     os.makedirs(v2)  # a non-atomic writer: the directory appears before its files
-    open(os.path.join(v2, "saved_model.pb"), "wb").write(b"partial")
+    Path(v2, "saved_model.pb").write_bytes(b"partial")
     _wait(lambda: _status(s).get(2, (0,))[0] == State.END)
     for entry in os.listdir(exported[2]):  # the writer finishes (in place, same directory)
         src = os.path.join(exported[2], entry)
