@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from serving.pd import Replicas
 
 
-def topk_churn(scores: Sequence, query_ids=None, k: int = 10) -> float:
+def topk_churn(scores: Replicas, query_ids: ArrayLike | None = None, k: int = 10) -> float:
     """Mean over queries and replica pairs of 1 - |top-k(a) ∩ top-k(b)| / k'.
 
     ``scores`` holds one array per replica, aligned on the same (query, item) rows. ``query_ids``

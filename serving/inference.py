@@ -117,7 +117,9 @@ def classify(
     result = response.result
     for i in range(n):
         row = result.classifications.add()
-        width = (scores if scores is not None else classes).reshape(n, -1).shape[1]
+        either = scores if scores is not None else classes
+        assert either is not None, "a classify signature returns scores or classes"
+        width = either.reshape(n, -1).shape[1]
         for j in range(width):
             cls = row.classes.add()
             if classes is not None:

@@ -11,14 +11,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+# K replicas' predictions on the same examples: K arrays, or one K x N array.
+Replicas = Sequence[ArrayLike] | np.ndarray
 
 DEFAULT_PERCENTILES = (50.0, 90.0, 99.0)
 DEFAULT_THRESHOLD = 0.1  # share of examples whose relative difference exceeds 10%
 
 
-def _pair(p1, p2) -> tuple[np.ndarray, np.ndarray]:
+def _pair(p1: ArrayLike, p2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(p1, dtype=np.float64).reshape(-1)
     b = np.asarray(p2, dtype=np.float64).reshape(-1)
     if a.shape != b.shape:
@@ -32,23 +37,23 @@ def _pair(p1, p2) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def per_example_relative_difference(p1, p2) -> np.ndarray:
+def per_example_relative_difference(p1: ArrayLike, p2: ArrayLike) -> np.ndarray:
     """|p1 - p2| / ((p1 + p2) / 2) per example; 0 where both predictions are 0."""
     a, b = _pair(p1, p2)
     diff = np.abs(a - b)
     mean = (a + b) / 2.0
-    out = np.zeros_like(diff)
+    out: np.ndarray = np.zeros_like(diff)
     np.divide(diff, mean, out=out, where=mean > 0)
     return out
 
 
-def absolute_pd(p1, p2) -> float:
+def absolute_pd(p1: ArrayLike, p2: ArrayLike) -> float:
     """Mean |p1 - p2| over examples."""
     a, b = _pair(p1, p2)
     return float(np.mean(np.abs(a - b)))
 
 
-def relative_pd(p1, p2) -> float:
+def relative_pd(p1: ArrayLike, p2: ArrayLike) -> float:
     """Mean |p1 - p2| / ((p1 + p2) / 2) over examples: the headline reproducibility metric."""
     return float(np.mean(per_example_relative_difference(p1, p2)))
 
@@ -66,7 +71,10 @@ class PDDistribution:
 
 
 def pd_distribution(
-    p1, p2, percentiles: Sequence[float] = DEFAULT_PERCENTILES, threshold: float = DEFAULT_THRESHOLD
+    p1: ArrayLike,
+    p2: ArrayLike,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> PDDistribution:
     """Relative and absolute PD with percentiles of the per-example relative difference."""
     rel = per_example_relative_difference(p1, p2)
@@ -114,12 +122,12 @@ class PDSummary:
     percentiles: dict[str, PairStats]
     per_pair: tuple[PDDistribution, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def pairwise_pd(
-    predictions: Sequence, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    predictions: Replicas, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> PDSummary:
     """PD between every pair of K >= 2 replicas' predictions on the same examples."""

@@ -9,10 +9,14 @@ group a PD chart and a margin chart of the spread across pairs, plus an all-grou
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
 from serving.pd import PDSummary
+
+if TYPE_CHECKING:
+    from tensorboard.plugins.custom_scalar import layout_pb2
 
 CATEGORY = "Prediction difference (replica divergence)"
 
@@ -46,7 +50,7 @@ def write_pd(writer: tf.summary.SummaryWriter, group: str, step: int, summary: P
     writer.flush()
 
 
-def layout(groups: list[str]):
+def layout(groups: list[str]) -> layout_pb2.Layout:
     """The custom-scalars layout proto: per group a PD chart and a margin chart; one comparison chart."""
     from tensorboard.plugins.custom_scalar import layout_pb2
 

@@ -1,3 +1,10 @@
-"""Top-k churn: the numpy core lives in :mod:`serving.churn` (no TensorFlow), re-exported here."""
+"""Top-k churn: the code lives in :mod:`serving.churn` (serving needs it without the
+training stack), re-exported here."""
 
-from serving.churn import topk_churn  # noqa: F401
+from serving.churn import (
+    topk_churn,
+)
+
+__all__ = [
+    "topk_churn",
+]

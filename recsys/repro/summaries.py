@@ -1,3 +1,20 @@
-"""PD's TensorBoard tags and layout: they live in :mod:`serving.summaries` (TensorFlow, no Keras)."""
+"""TensorBoard PD tags and layout: the code lives in :mod:`serving.summaries` (serving needs it without the
+training stack), re-exported here."""
 
-from serving.summaries import CATEGORY, group_tag, layout, pd_scalars, write_layout, write_pd  # noqa: F401
+from serving.summaries import (
+    CATEGORY,
+    group_tag,
+    layout,
+    pd_scalars,
+    write_layout,
+    write_pd,
+)
+
+__all__ = [
+    "CATEGORY",
+    "group_tag",
+    "layout",
+    "pd_scalars",
+    "write_layout",
+    "write_pd",
+]

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -85,10 +86,11 @@ class Monitor:
             self._pool.submit(cl.predict, r.spec, inputs)
             for cl, r, inputs in zip(self.clients, self.replicas, per_replica, strict=True)
         ]
-        preds = []
+        collected: list[np.ndarray] = []
+        preds: list[np.ndarray] | None = collected
         for replica, future in zip(self.replicas, futures, strict=True):
             try:
-                preds.append(
+                collected.append(
                     np.asarray(
                         clients.prediction_of(future.result(), self.config.output), dtype=np.float64
                     ).reshape(-1)
@@ -113,7 +115,7 @@ class Monitor:
         if not predictions:
             raise RuntimeError(f"no request succeeded on every replica (errors: {dict(self.errors)})")
         self.pd.window = max(self.pd.window, self.pd.rows_seen)
-        values = self.pd.evaluate()
+        values: dict[str, Any] = dict(self.pd.evaluate())
         if "error" in values:
             raise RuntimeError(f"PD is undefined for these predictions: {values['error']}")
         values["requests"] = self.requests
