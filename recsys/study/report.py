@@ -64,6 +64,28 @@ def detectable_sentence(stats: dict[str, Any], replicas: int, examples: int) -> 
             "spread of the baseline's relative PD. Smaller differences are within noise.")
 
 
+def selection_sentence(stats: dict[str, Any]) -> str:
+    """How the reported step was chosen, without looking at the eval split."""
+    rule = stats.get("selection", "")
+    if not rule:
+        return ""
+    n = stats.get("num_validation_examples", 0)
+    held = (f" (validation: {stats.get('validation_fraction', 0):g} of train held out by record hash, "
+            f"{n:,} examples)") if n else ""
+    steps = ", ".join(f"`{k}` {v}" for k, v in stats.get("selected_steps", {}).items())
+    return f"Model selection: {rule}{held}. Selected steps: {steps}. (K = {stats['replicas']} replicas.)"
+
+
+def topology_sentence(rows: list[dict[str, Any]]) -> str:
+    """Which worker count and all-reduce each replica used, when they are not all in process."""
+    plans = [r["plan"] for row in rows[:1] for r in row.get("replica_results", [])]
+    if not plans or all(p.get("workers", 1) == 1 for p in plans):
+        return ""
+    desc = ", ".join(f"{p['index']}: {p.get('workers', 1)} ({p.get('collective', '?')})" for p in plans)
+    return (f"Topology: replica → local workers (all-reduce) = {desc}. Every global batch holds the same "
+            "examples whatever the worker count (data.sharding=global_batch).")
+
+
 def statistics_section(payload: dict[str, Any]) -> str:
     """The recommendation, the table of PD and AUC with CIs and verdicts, what K can detect, the method."""
     stats = payload.get("statistics")
@@ -81,15 +103,20 @@ def statistics_section(payload: dict[str, Any]) -> str:
                   f"not significantly below `{base}`'s): relative PD {_ci(rec['relative_pd_ci'], pct=True)} "
                   f"at AUC {_ci(rec['auc_ci'])}{vs}.", ""]
     lines += [
-        f"| variant | replicas | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
+        f"| variant | step | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
         f"AUC delta vs `{base}` [95% CI] | verdict |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ratio = _ci(r["pd_ratio"], digits=3) if r.get("pd_ratio") else "n/a"
-        lines.append(f"| `{r['variant']}` | {r['replicas']} | {_ci(r['relative_pd_ci'], pct=True)} | "
+        lines.append(f"| `{r['variant']}` | {r.get('selected_step', '')} | "
+                     f"{_ci(r['relative_pd_ci'], pct=True)} | "
                      f"{_ci(r['auc_ci'])} | {ratio} | {_ci(r['auc_delta'], signed=True)} | {r['verdict']} |")
-    lines += ["", detectable_sentence(stats, stats["replicas"], stats["num_examples"]), "",
+    lines += ["", selection_sentence(stats), ""]
+    topology = topology_sentence(rows)
+    if topology:
+        lines += [topology, ""]
+    lines += [detectable_sentence(stats, stats["replicas"], stats["num_examples"]), "",
               f"Method: {stats['method']} Verdict: the PD-ratio CI lies below 1 (fewer disagreements, "
               "significant), includes 1 (within noise) or lies above 1 (more, significant). Recommended: "
               "the lowest relative PD whose AUC-delta CI is not entirely below 0.", ""]
