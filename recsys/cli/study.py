@@ -73,3 +73,6 @@ def main(argv: list[str]) -> None:
           "one row per replica):")
     for command in payload["tensorboard"]["commands"]:
         print(f"  {command}")
+    from recsys.study.report import finding_line
+
+    print(f"Finding: {finding_line(payload)}")

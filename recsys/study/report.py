@@ -64,6 +64,24 @@ def detectable_sentence(stats: dict[str, Any], replicas: int, examples: int) -> 
             "spread of the baseline's relative PD. Smaller differences are within noise.")
 
 
+def finding_line(payload: dict[str, Any]) -> str:
+    """The study in one line: the recommended (else lowest-PD) variant vs the baseline, with CIs."""
+    stats = payload.get("statistics") or {}
+    base = stats.get("baseline")
+    others = [r for r in payload.get("variants", []) if r["variant"] != base and r.get("pd_ratio")]
+    if not others:
+        return f"Only `{base}` was measured: nothing to compare." if base else ""
+    pick = next((r for r in others if r["variant"] == stats.get("recommended")),
+                min(others, key=lambda r: r["pd_ratio"]["estimate"]))
+    ratio, delta = pick["pd_ratio"], pick["auc_delta"]
+    word = {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)"}
+    verdict = next((w for k, w in word.items() if pick["verdict"].startswith(k)), pick["verdict"])
+    return (f"{pick['variant']} had {ratio['estimate']:.2f}× {base}'s relative PD "
+            f"[95% CI {ratio['ci_lower']:.2f}–{ratio['ci_upper']:.2f}] at AUC {delta['estimate']:+.4f} "
+            f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={stats.get('replicas')}, "
+            f"step {pick.get('selected_step')}): {verdict}")
+
+
 def selection_sentence(stats: dict[str, Any]) -> str:
     """How the reported step was chosen, without looking at the eval split."""
     rule = stats.get("selection", "")
