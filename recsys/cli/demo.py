@@ -22,6 +22,7 @@ flags.DEFINE_string("sources", "topology", "What differs between replicas (see `
 flags.DEFINE_string("topology_workers", "1,2", "Worker counts of the topology source, replica by replica.")
 flags.DEFINE_integer("steps", 0, "Training steps per replica (0: the config's).")
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: the config's).")
+flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate of the replicas (0: the config's).")
 flags.DEFINE_integer("query_rows", 512, "Eval rows sent to the served replicas by the monitor.")
 FLAGS = flags.FLAGS
 
@@ -36,7 +37,8 @@ def main(argv: list[str]) -> None:
                           activations=tuple(split_specs(FLAGS.activations)), replicas=FLAGS.replicas,
                           workers=FLAGS.workers, steps=FLAGS.steps, eval_every=FLAGS.eval_every,
                           query_rows=FLAGS.query_rows, sources=parse_sources(FLAGS.sources),
-                          topology_workers=parse_workers(FLAGS.topology_workers))
+                          topology_workers=parse_workers(FLAGS.topology_workers),
+                          learning_rate=FLAGS.learning_rate)
     try:
         Demo(options).run()
     except (ValueError, RuntimeError, FileNotFoundError) as err:

@@ -76,10 +76,17 @@ def finding_line(payload: dict[str, Any]) -> str:
     ratio, delta = pick["pd_ratio"], pick["auc_delta"]
     word = {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)"}
     verdict = next((w for k, w in word.items() if pick["verdict"].startswith(k)), pick["verdict"])
-    return (f"{pick['variant']} had {ratio['estimate']:.2f}× {base}'s relative PD "
-            f"[95% CI {ratio['ci_lower']:.2f}–{ratio['ci_upper']:.2f}] at AUC {delta['estimate']:+.4f} "
-            f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={stats.get('replicas')}, "
+    k = stats.get("replicas")
+    scope = " over eval examples only" if k == 2 else ""  # K = 2: the replica level adds nothing
+    return (f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
+            f"[95% CI {_ratio(ratio['ci_lower'])}–{_ratio(ratio['ci_upper'])}{scope}] at AUC "
+            f"{delta['estimate']:+.4f} [{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={k}, "
             f"step {pick.get('selected_step')}): {verdict}")
+
+
+def _ratio(x: float) -> str:
+    """A PD ratio readable from 1e-6 to 1e3: two decimals, or two significant digits below 0.01."""
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"
 
 
 def selection_sentence(stats: dict[str, Any]) -> str:
