@@ -13,6 +13,10 @@ import pytest
 from tests.noise import noise_lines
 
 
+def _ratio(x: float) -> str:
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"
+
+
 @pytest.mark.slow
 def test_demo_end_to_end_reduced(tmp_path):
     out = tmp_path / "demo"
@@ -29,24 +33,42 @@ def test_demo_end_to_end_reduced(tmp_path):
     spec = json.loads((out / "data" / "feature_spec.json").read_text())
     assert spec["counts"]["read"] == 3000
     results = json.loads((out / "study" / "results.json").read_text())
-    assert [v["variant"] for v in results["variants"]] == ["relu", "smelu(beta=1)"]
+    assert [v["variant"] for v in results["variants"]] == ["relu", "smelu"]
     assert all(v["pairs"] == 1 for v in results["variants"])
     assert (out / "study" / "frontier.png").stat().st_size > 5000
-    # Every replica ran on the 2-worker local cluster and was exported as a version.
-    for variant in ("relu", "smelu_beta_1"):
+    # Topology source: replica 1 ran in process, replica 2 on the 2-worker local cluster, same seed and order;
+    # both were exported as versions.
+    for variant in ("relu", "smelu"):
         assert sorted(os.listdir(out / "models" / variant)) == ["1", "2"]
-        assert (out / "study" / "runs" / variant / "replica_0" / "workers").is_dir()
+        assert not (out / "study" / "runs" / variant / "replica_0" / "workers").exists()
+        assert (out / "study" / "runs" / variant / "replica_1" / "workers").is_dir()
+    plans = [r["plan"] for v in results["variants"] for r in v["replica_results"]]
+    assert [p["workers"] for p in plans] == [1, 2, 1, 2] and {p["seed"] for p in plans} == {0}
+    assert results["statistics"]["selection"].startswith("per variant, the evaluation step with the highest")
     # gRPC query answered with probabilities; the monitor measured PD between served replicas.
     probs = [json.loads(line)["probability"] for line in text.splitlines()
              if line.startswith('{"probability"')]
     assert len(probs) == 5 and all(0.0 < p < 1.0 for p in probs)
-    online = re.findall(r"online relative PD between served replicas of (\S+) \(128 rows\): ([0-9.]+)%", text)
-    assert [name for name, _ in online] == ["relu", "smelu_beta_1"]
+    online = re.findall(r"online relative PD between served replicas of (\S+) \(128 rows\): ([0-9.e+-]+)%",
+                        text)
+    assert [name for name, _ in online] == ["relu", "smelu"]
     assert all(float(value) > 0 for _, value in online)
-    assert "tensorboard --logdir" in text and "| `smelu(beta=1)` | 2 |" in text
     # Quiet by default (recsys/quiet.py): no TensorFlow / CUDA / oneDNN / Beam start-up chatter.
     assert noise_lines(proc.stdout + proc.stderr) == [], noise_lines(proc.stdout + proc.stderr)[:10]
     assert noise_lines((out / "server.log").read_text()) == []
+    assert f"tensorboard --logdir {out / 'study' / 'tensorboard'} " in text
+    assert "| `smelu` | 2 |" in text
+    assert (out / "study" / "tensorboard" / "monitor" / "relu").is_dir()  # the monitor's run, in the study's
+    # The last line says what was found, with the CIs, as results.json has it.
+    s = results["variants"][1]
+    ratio, delta = ({k: _ratio(v) for k, v in s["pd_ratio"].items()}, s["auc_delta"])
+    assert text.strip().splitlines()[-1] == (
+        f"Finding: smelu had {ratio['estimate']}× relu's relative PD "
+        f"[95% CI {ratio['ci_lower']}–{ratio['ci_upper']} over eval examples only] "
+        f"at AUC {delta['estimate']:+.4f} "
+        f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K=2, step {s['selected_step']}): "
+        + {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)",
+           "within": "within noise"}[s["verdict"].split()[0]])
     # The server the demo started is gone.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(out / "models.config") not in ps

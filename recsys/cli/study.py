@@ -16,7 +16,14 @@ flags.DEFINE_integer("replicas", 4, "Replicas per activation variant (>= 2).")
 flags.DEFINE_string("activations", "relu,smelu(beta=0.5),smelu(beta=1),gelu,swish",
                     "Comma-separated activation specs from the registry (see `recsys activations`).")
 flags.DEFINE_string("sources", "seed,order",
-                    "Nondeterminism sources that differ between replicas: seed, order, noise.")
+                    "Nondeterminism sources that differ between replicas: seed, order, noise, topology "
+                    "(worker count: replica i trains on --topology_workers[i % len] local workers).")
+flags.DEFINE_string("topology_workers", "1,2,4,8", "Worker counts of the topology source, one per replica "
+                    "in turn; each must divide data.batch_size. Give at least --replicas distinct counts "
+                    "(replicas on equal counts are bit-identical).")
+flags.DEFINE_float("validation_fraction", 0.1, "Share of train held out (by record hash) as a validation "
+                   "split: each variant is reported at its best validation-AUC step, on the untouched eval "
+                   "split. 0: no validation split, report at the last step.")
 flags.DEFINE_float("noise_scale", 1e-7, "Relative initial-weight perturbation for the 'noise' source.")
 flags.DEFINE_integer("seed", 0, "Base seed; a varied source uses base + replica index.")
 flags.DEFINE_string("output", "out/study", "Output directory (results, plots, TensorBoard logdir).")
@@ -38,7 +45,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     from recsys.config import loading
     from recsys.study import runner
-    from recsys.study.variants import parse_sources, split_specs
+    from recsys.study.variants import parse_sources, parse_workers, split_specs
 
     try:
         activations = split_specs(FLAGS.activations)
@@ -52,7 +59,9 @@ def main(argv: list[str]) -> None:
                                       sources=sources, noise_scale=FLAGS.noise_scale,
                                       base_seed=FLAGS.seed, title=FLAGS.title or base.name,
                                       export_dir=FLAGS.export_dir, workers=FLAGS.workers,
-                                      baseline=FLAGS.baseline, bootstrap_draws=FLAGS.bootstrap_draws)
+                                      baseline=FLAGS.baseline, bootstrap_draws=FLAGS.bootstrap_draws,
+                                      topology_workers=parse_workers(FLAGS.topology_workers),
+                                      validation_fraction=FLAGS.validation_fraction)
         payload = runner.run_study(base, options, FLAGS.output, overwrite=FLAGS.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         raise SystemExit(f"error: {err}") from None
@@ -64,3 +73,6 @@ def main(argv: list[str]) -> None:
           "one row per replica):")
     for command in payload["tensorboard"]["commands"]:
         print(f"  {command}")
+    from recsys.study.report import finding_line
+
+    print(f"Finding: {finding_line(payload)}")

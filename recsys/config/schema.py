@@ -46,6 +46,10 @@ class DataConfig:
     # reads every N-th shard: less reading, but the batches change with the worker count).
     sharding: Sharding = "global_batch"
     eval_examples: int = 0  # 0 = the whole eval split
+    # Hold out this fraction of the train records (a hash of each serialized record decides) as a
+    # validation split: the train stream never reads them, and every evaluation also predicts them, so
+    # a study can choose its step on validation and report on the untouched eval split. 0: none.
+    validation_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice(self.sharding, Sharding, "sharding")

@@ -14,6 +14,11 @@ Sharding, chosen by ``data.sharding``:
   worker count, so 1, 2 or N workers differ only in the order of the gradient sums.
 - ``file``: worker ``i`` reads every ``num_workers``-th shard and batches its own stream (each
   worker reads only its share; the batches depend on the worker count).
+
+With ``data.validation_fraction`` > 0 the records whose hash (FarmHash Fingerprint64 of the
+serialized bytes) falls in the lowest fraction of :data:`HASH_BUCKETS` are the validation split: the
+stream drops them before anything else, so positions count train records only and the stream stays a
+pure function of the step; :func:`validation_dataset` reads exactly those records.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from recsys.data.input import AUTOTUNE, parse_batch, shard_files
 
 EXAMPLE_ID = "__example_id__"  # the visit-log feature: a fingerprint of the serialized record
 _MIX = 0x9E3779B1  # stateless seeds: (data_seed, epoch * _MIX + block) never collide in practice
+HASH_BUCKETS = 1 << 30  # validation membership: hash bucket < fraction * HASH_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,11 @@ class StreamSpec:
     num_workers: int = 1
     worker_index: int = 0
     replicas_per_worker: int = 1
+    validation_fraction: float = 0.0  # records held out of the stream (see the module docstring)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"data.validation_fraction must be in [0, 1), got {self.validation_fraction}")
         replicas = self.num_workers * self.replicas_per_worker
         if self.global_batch % replicas:
             raise ValueError(f"data.batch_size={self.global_batch} must be divisible by the number of "
@@ -68,12 +77,36 @@ def worker_files(spec: FeatureSpec, stream: StreamSpec) -> list[str]:
     return files
 
 
-def count_records(spec: FeatureSpec, files: list[str]) -> int:
-    """Records in ``files`` (the spec's train count when they are all the train shards)."""
-    if files == shard_files(spec, "train") and spec.counts.written_train:
+def in_validation(serialized: tf.Tensor, fraction: float) -> tf.Tensor:
+    """True for the records of the validation split (any shape of serialized records)."""
+    bucket = tf.strings.to_hash_bucket_fast(serialized, HASH_BUCKETS)
+    return bucket < int(round(fraction * HASH_BUCKETS))
+
+
+def _records(spec: FeatureSpec, files: list[str]) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(files, compression_type=spec.data.compression or None)
+
+
+def count_records(spec: FeatureSpec, files: list[str], validation_fraction: float = 0.0) -> int:
+    """Train records in ``files`` (the spec's train count when they are all the train shards and
+    nothing is held out for validation)."""
+    if not validation_fraction and files == shard_files(spec, "train") and spec.counts.written_train:
         return spec.counts.written_train
-    ds = tf.data.TFRecordDataset(files, compression_type=spec.data.compression or None)
+    ds = _records(spec, files)
+    if validation_fraction:
+        ds = ds.filter(lambda r: tf.logical_not(in_validation(r, validation_fraction)))
     return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int) -> tf.data.Dataset:
+    """The validation split held out of the train shards: one pass, in file order, parsed batches."""
+    ds = _records(spec, shard_files(spec, "train")).filter(lambda r: in_validation(r, fraction))
+    ds = ds.batch(batch_size).map(lambda s: parse_batch(s, spec), num_parallel_calls=AUTOTUNE,
+                                  deterministic=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(AUTOTUNE)
 
 
 def _epoch_records(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch: tf.Tensor,
@@ -86,6 +119,8 @@ def _epoch_records(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoc
     ds = tf.data.Dataset.from_tensor_slices(names).interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type=spec.data.compression or None),
         cycle_length=min(len(files), 4), block_length=1, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if stream.validation_fraction:
+        ds = ds.filter(lambda r: tf.logical_not(in_validation(r, stream.validation_fraction)))
     if not stream.shuffle_block:
         return ds.skip(skip)
     block = stream.shuffle_block
@@ -106,7 +141,7 @@ def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
     (int64 fingerprints of the serialized records) to the features, for visit logs.
     """
     files = worker_files(spec, stream)
-    n = num_records if num_records is not None else count_records(spec, files)
+    n = num_records if num_records is not None else count_records(spec, files, stream.validation_fraction)
     if n <= 0:
         raise ValueError(f"the train split has no records ({', '.join(files)})")
     per_step = stream.global_batch if stream.sharding == "global_batch" else stream.worker_batch

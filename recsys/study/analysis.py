@@ -24,12 +24,41 @@ class VariantRecords:
     variant: str
     records: tuple[dict[int, np.ndarray], ...]  # per replica: {step: predictions on the eval examples}
     plans: tuple[dict[str, Any], ...]
+    # per replica: {step: predictions on the validation split held out of train}; () without one
+    validation: tuple[dict[int, np.ndarray], ...] = ()
+    validation_labels: np.ndarray | None = None
 
     def at(self, step: int) -> np.ndarray:
         return np.stack([np.asarray(r[step], dtype=np.float64).reshape(-1) for r in self.records])
 
+    def steps(self) -> list[int]:
+        return sorted(set.intersection(*[set(r) for r in self.records]))
+
+    def validation_auc(self) -> dict[int, float]:
+        """Mean validation AUC over the replicas at every step they share ({} without validation)."""
+        if not self.validation or self.validation_labels is None:
+            return {}
+        y = np.asarray(self.validation_labels, dtype=np.float64).reshape(-1)
+        common = sorted(set.intersection(*[set(r) for r in self.validation]) & set(self.steps()))
+        return {s: float(np.mean([accuracy.accuracy_metrics(y, np.asarray(r[s]).reshape(-1))["auc"]
+                                  for r in self.validation])) for s in common}
+
+    def selected_step(self) -> int:
+        """The reported step: highest mean validation AUC (earliest on ties), else the last step."""
+        auc = self.validation_auc()
+        if not auc:
+            return self.steps()[-1]
+        best = max(auc.values())
+        return min(s for s, a in auc.items() if a == best)
+
     def final(self) -> np.ndarray:
-        return self.at(max(self.records[0]))
+        return self.at(self.selected_step())
+
+
+SELECTION_RULE = ("per variant, the evaluation step with the highest mean AUC over its replicas on the "
+                  "validation split held out of train (earliest on ties); PD and AUC are then measured on "
+                  "the untouched eval split at that step")
+NO_SELECTION_RULE = "no validation split: the last evaluation step (train.steps)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +66,11 @@ class Analysis:
     """Statistics at every common evaluation step (the last one is the final, reported one)."""
 
     by_step: dict[int, StudyStats]
-    final: StudyStats
+    final: StudyStats  # at each variant's selected step
     over_time: dict[str, list[dict[str, Any]]]  # variant -> per-step points for results.json
+    selected: dict[str, int] = dataclasses.field(default_factory=dict)  # variant -> reported step
+    validation_auc: dict[str, dict[int, float]] = dataclasses.field(default_factory=dict)
+    selection: str = NO_SELECTION_RULE
 
 
 def _point(step: int, stats: StudyStats, variant: str, preds: np.ndarray, labels: np.ndarray) -> dict:
@@ -68,7 +100,21 @@ def analyse(variants: Sequence[VariantRecords], labels: np.ndarray, baseline: st
                for step in steps}
     over_time = {v.variant: [_point(step, by_step[step], v.variant, v.at(step), y) for step in steps]
                  for v in variants}
-    return Analysis(by_step=by_step, final=by_step[steps[-1]], over_time=over_time)
+    selected = {v.variant: v.selected_step() for v in variants}
+    if len(set(selected.values())) == 1 and next(iter(selected.values())) in by_step:
+        final = by_step[next(iter(selected.values()))]
+    else:  # each variant at its own selected step, compared with the baseline at the baseline's
+        final = bootstrap_study({v.variant: v.at(selected[v.variant]) for v in variants}, y, baseline,
+                                draws, seed)
+    val_auc = {v.variant: v.validation_auc() for v in variants}
+    for v in variants:
+        for point in over_time[v.variant]:
+            if point["step"] in val_auc[v.variant]:
+                point["validation_auc"] = val_auc[v.variant][point["step"]]
+            point["selected"] = point["step"] == selected[v.variant]
+    rule = SELECTION_RULE if all(val_auc.values()) else NO_SELECTION_RULE
+    return Analysis(by_step=by_step, final=final, over_time=over_time, selected=selected,
+                    validation_auc=val_auc, selection=rule)
 
 
 def _replica_pd(preds: np.ndarray, index: int) -> float:

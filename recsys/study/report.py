@@ -64,6 +64,53 @@ def detectable_sentence(stats: dict[str, Any], replicas: int, examples: int) -> 
             "spread of the baseline's relative PD. Smaller differences are within noise.")
 
 
+def finding_line(payload: dict[str, Any]) -> str:
+    """The study in one line: the recommended (else lowest-PD) variant vs the baseline, with CIs."""
+    stats = payload.get("statistics") or {}
+    base = stats.get("baseline")
+    others = [r for r in payload.get("variants", []) if r["variant"] != base and r.get("pd_ratio")]
+    if not others:
+        return f"Only `{base}` was measured: nothing to compare." if base else ""
+    pick = next((r for r in others if r["variant"] == stats.get("recommended")),
+                min(others, key=lambda r: r["pd_ratio"]["estimate"]))
+    ratio, delta = pick["pd_ratio"], pick["auc_delta"]
+    word = {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)"}
+    verdict = next((w for k, w in word.items() if pick["verdict"].startswith(k)), pick["verdict"])
+    k = stats.get("replicas")
+    scope = " over eval examples only" if k == 2 else ""  # K = 2: the replica level adds nothing
+    return (f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
+            f"[95% CI {_ratio(ratio['ci_lower'])}–{_ratio(ratio['ci_upper'])}{scope}] at AUC "
+            f"{delta['estimate']:+.4f} [{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={k}, "
+            f"step {pick.get('selected_step')}): {verdict}")
+
+
+def _ratio(x: float) -> str:
+    """A PD ratio readable from 1e-6 to 1e3: two decimals, or two significant digits below 0.01."""
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"
+
+
+def selection_sentence(stats: dict[str, Any]) -> str:
+    """How the reported step was chosen, without looking at the eval split."""
+    rule = stats.get("selection", "")
+    if not rule:
+        return ""
+    n = stats.get("num_validation_examples", 0)
+    held = (f" (validation: {stats.get('validation_fraction', 0):g} of train held out by record hash, "
+            f"{n:,} examples)") if n else ""
+    steps = ", ".join(f"`{k}` {v}" for k, v in stats.get("selected_steps", {}).items())
+    return f"Model selection: {rule}{held}. Selected steps: {steps}. (K = {stats['replicas']} replicas.)"
+
+
+def topology_sentence(rows: list[dict[str, Any]]) -> str:
+    """Which worker count and all-reduce each replica used, when they are not all in process."""
+    plans = [r["plan"] for row in rows[:1] for r in row.get("replica_results", [])]
+    if not plans or all(p.get("workers", 1) == 1 for p in plans):
+        return ""
+    desc = ", ".join(f"{p['index']}: {p.get('workers', 1)} ({p.get('collective', '?')})" for p in plans)
+    return (f"Topology: replica → local workers (all-reduce) = {desc}. Every global batch holds the same "
+            "examples whatever the worker count (data.sharding=global_batch).")
+
+
 def statistics_section(payload: dict[str, Any]) -> str:
     """The recommendation, the table of PD and AUC with CIs and verdicts, what K can detect, the method."""
     stats = payload.get("statistics")
@@ -81,15 +128,20 @@ def statistics_section(payload: dict[str, Any]) -> str:
                   f"not significantly below `{base}`'s): relative PD {_ci(rec['relative_pd_ci'], pct=True)} "
                   f"at AUC {_ci(rec['auc_ci'])}{vs}.", ""]
     lines += [
-        f"| variant | replicas | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
+        f"| variant | step | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
         f"AUC delta vs `{base}` [95% CI] | verdict |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ratio = _ci(r["pd_ratio"], digits=3) if r.get("pd_ratio") else "n/a"
-        lines.append(f"| `{r['variant']}` | {r['replicas']} | {_ci(r['relative_pd_ci'], pct=True)} | "
+        lines.append(f"| `{r['variant']}` | {r.get('selected_step', '')} | "
+                     f"{_ci(r['relative_pd_ci'], pct=True)} | "
                      f"{_ci(r['auc_ci'])} | {ratio} | {_ci(r['auc_delta'], signed=True)} | {r['verdict']} |")
-    lines += ["", detectable_sentence(stats, stats["replicas"], stats["num_examples"]), "",
+    lines += ["", selection_sentence(stats), ""]
+    topology = topology_sentence(rows)
+    if topology:
+        lines += [topology, ""]
+    lines += [detectable_sentence(stats, stats["replicas"], stats["num_examples"]), "",
               f"Method: {stats['method']} Verdict: the PD-ratio CI lies below 1 (fewer disagreements, "
               "significant), includes 1 (within noise) or lies above 1 (more, significant). Recommended: "
               "the lowest relative PD whose AUC-delta CI is not entirely below 0.", ""]

@@ -20,7 +20,7 @@ from recsys.config.schema import Experiment
 from recsys.repro import accuracy, pairwise_pd, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
 from recsys.study import analysis, dashboards, plots, report
-from recsys.study.variants import plan_replica, replica_config
+from recsys.study.variants import DEFAULT_TOPOLOGY_WORKERS, check_topology, plan_replica, replica_config
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -41,6 +41,9 @@ class StudyOptions:
     baseline: str = ""  # the variant the others are compared with ("": the first listed)
     bootstrap_draws: int = 1000
     bootstrap_seed: int = 0
+    topology_workers: tuple[int, ...] = DEFAULT_TOPOLOGY_WORKERS  # the "topology" source's worker counts
+    # Share of train held out for step selection (None: the config's data.validation_fraction).
+    validation_fraction: float | None = None
 
 
 def _log(msg: str) -> None:
@@ -60,7 +63,8 @@ def train_replica(config: Experiment, model_dir: str) -> dict[str, Any]:
 
     result = trainer.train(config, model_dir, predict_eval=True)
     return _replica_outcome(result["eval_history"], result["eval_labels"], result["train_seconds"],
-                            result["export_path"])
+                            result["export_path"], result.get("validation_history", []),
+                            result.get("validation_labels"))
 
 
 def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: int) -> dict[str, Any]:
@@ -83,14 +87,35 @@ def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: 
     with np.load(os.path.join(model_dir, EVAL_PREDICTIONS)) as saved:
         history = list(zip(saved["steps"].tolist(), saved["predictions"], strict=True))
         labels = saved["labels"]
-    return _replica_outcome(history, labels, job.seconds, job.export_path)
+        val_history, val_labels = [], None
+        if "val_predictions" in saved:
+            val_history = list(zip(saved["val_steps"].tolist(), saved["val_predictions"], strict=True))
+            val_labels = saved["val_labels"]
+    return _replica_outcome(history, labels, job.seconds, job.export_path, val_history, val_labels)
 
 
-def _replica_outcome(history, labels, seconds: float, export_path) -> dict[str, Any]:
+def _replica_outcome(history, labels, seconds: float, export_path, val_history=(),
+                     val_labels=None) -> dict[str, Any]:
     preds = history[-1][1]
     return {"predictions": preds, "labels": labels, "records": history,
+            "validation": list(val_history), "validation_labels": val_labels,
             "metrics": accuracy.accuracy_metrics(labels, preds), "train_seconds": seconds,
             "export_path": export_path}
+
+
+def _collective(config: Experiment, workers: int) -> str:
+    """The all-reduce a replica used: none in process; on CPU, AUTO resolves to RING (NCCL is GPU-only)."""
+    if workers <= 1:
+        return "none (1 worker)"
+    c = config.determinism.collective
+    return "RING (AUTO on CPU)" if c == "AUTO" else c
+
+
+def recorded_fraction(base: Experiment, options: StudyOptions) -> float:
+    """The validation share of train the replicas held out."""
+    if options.validation_fraction is None:
+        return base.data.validation_fraction
+    return options.validation_fraction
 
 
 def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
@@ -120,6 +145,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     results_path = os.path.join(output, RESULTS_JSON)
     if os.path.exists(results_path) and not overwrite:
         raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+    if "topology" in options.sources:
+        for warning in check_topology(options.topology_workers, options.replicas, base.data.batch_size):
+            _log(f"warning: {warning}")
     _claim_exports(options, overwrite)
     os.makedirs(output, exist_ok=True)
     loading.save(base, output)
@@ -132,36 +160,48 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     labels = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
-        replicas, records, preds = [], [], []
+        replicas, records, val_records, val_labels = [], [], [], None
         for r in range(options.replicas):
-            plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale)
-            where = f"{options.workers}-worker local cluster" if options.workers > 1 else "in process"
+            plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale,
+                                options.workers, options.topology_workers)
+            where = f"{plan.workers}-worker local cluster" if plan.workers > 1 else "in process"
             _log(f"variant {v_index + 1}/{len(options.activations)} {activation!r}: replica "
                  f"{r + 1}/{options.replicas} (seed={plan.seed}, data_seed={plan.data_seed}, "
                  f"noise={plan.noise_scale:g}, {where}) — {done}/{total} done, "
                  f"{_eta(done, total, time.perf_counter() - start)}")
             model_dir = os.path.join(output, "runs", tag, f"replica_{r}")
             shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
-            cfg = replica_config(base, activation, plan, options.export_dir, tag)
-            if options.workers > 1:
-                out = train_replica_on_local_cluster(cfg, model_dir, options.workers)
+            cfg = replica_config(base, activation, plan, options.export_dir, tag,
+                                 options.validation_fraction)
+            if plan.workers > 1:
+                out = train_replica_on_local_cluster(cfg, model_dir, plan.workers)
             else:
                 out = train_replica(cfg, model_dir)
             if labels is None:
                 labels = out["labels"]
             elif not np.array_equal(labels, out["labels"]):
                 raise RuntimeError("replicas were evaluated on different examples (eval order changed)")
-            preds.append(out["predictions"])
+            if out["validation"]:
+                if val_labels is not None and not np.array_equal(val_labels, out["validation_labels"]):
+                    raise RuntimeError("replicas were validated on different examples")
+                val_labels = out["validation_labels"]
             records.append(dict(out["records"]))  # {step: eval predictions}
-            replicas.append({"plan": plan.as_dict(), "metrics": out["metrics"],
+            val_records.append(dict(out["validation"]))  # {step: validation predictions}
+            replicas.append({"plan": {**plan.as_dict(), "collective": _collective(cfg, plan.workers)},
                              "train_seconds": out["train_seconds"], "export_path": out["export_path"]})
             done += 1
             m = out["metrics"]
-            _log(f"  AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
+            _log(f"  final step: AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
                  f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
+        rec = analysis.VariantRecords(activation, tuple(records), tuple(r["plan"] for r in replicas),
+                                      tuple(val_records) if all(val_records) else (), val_labels)
+        recorded.append(rec)
+        step = rec.selected_step()
+        preds = list(rec.final())  # at the selected step
+        for replica, p in zip(replicas, preds, strict=True):
+            replica["metrics"] = accuracy.accuracy_metrics(labels, p)
+            replica["step"] = step
         pd_summary = pairwise_pd(preds)
-        recorded.append(analysis.VariantRecords(activation, tuple(records),
-                                                tuple(r["plan"] for r in replicas)))
         row = report.variant_row(activation, replicas, pd_summary)
         variants_out.append({**row, "replica_results": replicas,
                              "pd_by_prediction_bucket": pd_by_prediction_bucket(preds),
@@ -169,7 +209,8 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                                            "absolute_pd": d.absolute_pd}
                                           for p, d in zip(pd_summary.pairs, pd_summary.per_pair,
                                                           strict=True)]})
-        _log(f"{activation!r}: relative PD {pd_summary.relative.mean * 100:.4g}% "
+        _log(f"{activation!r} at step {step} ({'best validation AUC' if rec.validation else 'last'}): "
+             f"relative PD {pd_summary.relative.mean * 100:.4g}% "
              f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
              f"AUC {row['auc']['mean']:.4f}")
     _log(f"bootstrap: {options.bootstrap_draws} draws over examples and replicas, at every evaluation step")
@@ -185,13 +226,18 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                  auc_ci=s.auc.as_dict(), pd_ratio=s.pd_ratio.as_dict() if s.pd_ratio else None,
                  auc_delta=s.auc_delta.as_dict(), verdict=s.verdict,
                  relative_pd_tail=plots.tail_percentiles(distributions[v["variant"]]),
-                 pd_over_time=result.over_time[v["variant"]])
+                 pd_over_time=result.over_time[v["variant"]], selected_step=result.selected[v["variant"]],
+                 validation_auc={str(k): a for k, a in result.validation_auc[v["variant"]].items()})
     base_sd = final.variant(final.baseline).log_pd_sd
     statistics = {"baseline": final.baseline, "recommended": final.recommended, "method": final.method,
                   "draws": final.draws, "seed": final.seed, "confidence": final.confidence,
                   "replicas": options.replicas, "num_examples": final.num_examples,
                   "detectable_pd_ratio": final.detectable_pd_ratio,
-                  "baseline_log_pd_sd": None if np.isnan(base_sd) else base_sd}
+                  "baseline_log_pd_sd": None if np.isnan(base_sd) else base_sd,
+                  "selection": result.selection, "selected_steps": result.selected,
+                  "validation_fraction": recorded_fraction(base, options),
+                  "num_validation_examples": int(len(recorded[0].validation_labels))
+                  if recorded[0].validation_labels is not None else 0}
     commands = dashboards.tensorboard_commands(output, len(options.activations), options.replicas)
     payload = {
         "title": options.title, "config": loading.to_dict(base),

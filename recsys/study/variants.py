@@ -6,8 +6,9 @@ import dataclasses
 
 from recsys.config.schema import Experiment
 
-SOURCES = ("seed", "order", "noise")
+SOURCES = ("seed", "order", "noise", "topology")
 DEFAULT_SOURCES = ("seed", "order")
+DEFAULT_TOPOLOGY_WORKERS = (1, 2, 4, 8)  # replica i runs on workers[i % len]: distinct for K <= 4
 
 
 def split_specs(text: str) -> list[str]:
@@ -68,14 +69,20 @@ class ReplicaPlan:
     data_seed: int
     noise_seed: int | None  # None: no initial-weight perturbation
     noise_scale: float
+    workers: int = 1  # local MultiWorkerMirroredStrategy workers this replica trains on (1: in process)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def plan_replica(variant: str, index: int, sources: tuple[str, ...], base_seed: int,
-                 noise_scale: float) -> ReplicaPlan:
-    """Seeds of one replica: a varied source takes base + index, a fixed one stays at base."""
+                 noise_scale: float, workers: int = 1,
+                 topology_workers: tuple[int, ...] = DEFAULT_TOPOLOGY_WORKERS) -> ReplicaPlan:
+    """Seeds of one replica: a varied source takes base + index, a fixed one stays at base.
+
+    With "topology" the replica trains on ``topology_workers[index % len]`` local workers (otherwise
+    on ``workers``); seed, data order and global batch stay those of the other sources.
+    """
     return ReplicaPlan(
         variant=variant,
         index=index,
@@ -83,15 +90,47 @@ def plan_replica(variant: str, index: int, sources: tuple[str, ...], base_seed: 
         data_seed=base_seed + index if "order" in sources else base_seed,
         noise_seed=(base_seed + index) if "noise" in sources else None,
         noise_scale=noise_scale if "noise" in sources else 0.0,
+        workers=topology_workers[index % len(topology_workers)] if "topology" in sources else workers,
     )
 
 
+def parse_workers(text: str) -> tuple[int, ...]:
+    """"1,2,4" -> (1, 2, 4): the worker counts of the topology source, each >= 1."""
+    try:
+        counts = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--topology_workers must be comma-separated integers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise ValueError(f"--topology_workers needs worker counts >= 1, got {text!r}")
+    return counts
+
+
+def check_topology(workers: tuple[int, ...], replicas: int, batch_size: int) -> list[str]:
+    """Refuse worker counts that do not divide the global batch; warnings for repeated counts.
+
+    Two replicas on the same worker count are bit-identical (same seed, order and batches on a
+    deterministic CPU), so their pair has PD exactly 0: a control, but it pulls the variant's PD down.
+    """
+    used = [workers[i % len(workers)] for i in range(replicas)]
+    bad = sorted({w for w in used if batch_size % w})
+    if bad:
+        raise ValueError(f"the topology source needs data.batch_size={batch_size} divisible by every worker "
+                         f"count, and it is not by {bad} (--topology_workers {','.join(map(str, workers))})")
+    repeated = sorted({w for w in used if used.count(w) > 1})
+    if not repeated:
+        return []
+    same = sum(1 for i in range(replicas) for j in range(i + 1, replicas) if used[i] == used[j])
+    return [f"replicas share worker counts {repeated}: {same} of {replicas * (replicas - 1) // 2} pairs are "
+            "bit-identical (PD exactly 0); give --topology_workers at least --replicas distinct counts"]
+
+
 def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_dir: str = "",
-                   model_name: str = "") -> Experiment:
+                   model_name: str = "", validation_fraction: float | None = None) -> Experiment:
     """The base experiment with this variant's activation everywhere and this replica's seeds.
 
     With ``export_dir`` the replica is exported as version ``index + 1`` of ``model_name`` there
     (``<export_dir>/<model_name>/<version>``), so a server can serve a variant's replicas side by side.
+    ``validation_fraction`` (None: the base config's) holds out that share of train for model selection.
     """
     model = dataclasses.replace(base.model, activation=activation, bottom_activation=None,
                                 top_activation=None)
@@ -99,8 +138,10 @@ def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_
                               weight_noise=plan.noise_scale if plan.noise_seed is not None else 0.0,
                               weight_noise_seed=plan.noise_seed or 0)
     train = dataclasses.replace(base.train, record_eval_predictions=True)
+    data = dataclasses.replace(base.data, validation_fraction=validation_fraction) \
+        if validation_fraction is not None else base.data
     export = dataclasses.replace(base.export, enabled=bool(export_dir), base_dir=export_dir,
                                  model_name=model_name or base.export.model_name,
                                  version=plan.index + 1)
-    return dataclasses.replace(base, model=model, determinism=det, export=export, train=train,
+    return dataclasses.replace(base, model=model, determinism=det, export=export, train=train, data=data,
                                name=f"{base.name}/{plan.variant}/replica_{plan.index}")

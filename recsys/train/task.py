@@ -13,7 +13,14 @@ import pipelines.feature_spec as feature_spec
 from recsys.compat import keras, tf
 from recsys.config.schema import Experiment
 from recsys.data.input import count_examples, make_dataset
-from recsys.data.stream import EXAMPLE_ID, StreamSpec, count_records, train_stream, worker_files
+from recsys.data.stream import (
+    EXAMPLE_ID,
+    StreamSpec,
+    count_records,
+    train_stream,
+    validation_dataset,
+    worker_files,
+)
 from recsys.export.saved_model import clone_for_export, export_saved_model
 from recsys.export.warmup import raw_batch
 from recsys.models.ranking import RankingModel
@@ -38,7 +45,8 @@ class RankingTask:
         d = self.config.data
         return StreamSpec(global_batch=d.batch_size, data_seed=self.config.determinism.data_seed,
                           shuffle_block=d.shuffle_buffer, sharding=d.sharding, num_workers=num_workers,
-                          worker_index=worker_index, replicas_per_worker=replicas_per_worker)
+                          worker_index=worker_index, replicas_per_worker=replicas_per_worker,
+                          validation_fraction=d.validation_fraction)
 
     def build_inputs(self, strategy: tf.distribute.Strategy, start_step: int, with_ids: bool = False):
         """The distributed train stream of this worker, starting at global step ``start_step``."""
@@ -48,7 +56,7 @@ class RankingTask:
             stream = self.stream_spec(ctx.num_input_pipelines, ctx.input_pipeline_id, per_worker)
             files = tuple(worker_files(self.spec, stream))
             if files not in self._records:  # counted once per process, not per restart
-                self._records[files] = count_records(self.spec, list(files))
+                self._records[files] = count_records(self.spec, list(files), stream.validation_fraction)
             return train_stream(self.spec, stream, start_step, with_ids=with_ids,
                                 num_records=self._records[files])
 
@@ -62,6 +70,13 @@ class RankingTask:
         d = self.config.data
         return make_dataset(self.spec, "eval", d.eval_batch_size, training=False, cache=d.cache,
                             max_examples=d.eval_examples)
+
+    def build_validation_inputs(self) -> tf.data.Dataset | None:
+        """The validation split held out of train (``data.validation_fraction``), or None."""
+        d = self.config.data
+        if not d.validation_fraction:
+            return None
+        return validation_dataset(self.spec, d.validation_fraction, d.eval_batch_size)
 
     def warmup_requests(self, n: int) -> list[dict[str, np.ndarray]]:
         """``n`` two-row raw requests from the eval split, for the export's assets.extra."""

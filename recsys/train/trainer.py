@@ -126,13 +126,28 @@ def _write_summaries(writer, step: int, values: dict[str, Any]) -> None:
 
 
 def _save_eval(model_dir: str, step: int, preds: np.ndarray, labels: np.ndarray,
-               values: dict[str, Any]) -> None:
-    """``evals/step-<step>.npz`` (predictions, labels, metrics as JSON), atomically."""
+               values: dict[str, Any], validation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """``evals/step-<step>.npz`` (predictions, labels, metrics as JSON; with a validation split also
+    val_predictions and val_labels), atomically."""
     path = _eval_path(model_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez_compressed(tmp, predictions=preds, labels=labels, metrics=json.dumps(values))
+    extra = {} if validation is None else {"val_predictions": validation[0], "val_labels": validation[1]}
+    np.savez_compressed(tmp, predictions=preds, labels=labels, metrics=json.dumps(values), **extra)
     os.replace(tmp, path)
+
+
+def load_validation(model_dir: str) -> tuple[list[tuple[int, np.ndarray]], np.ndarray | None]:
+    """Every saved evaluation's validation predictions [(step, predictions)] and the validation labels."""
+    directory = os.path.join(model_dir, EVALS_DIR)
+    out, labels = [], None
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        if name.startswith("step-") and name.endswith(".npz") and ".tmp-" not in name:
+            with np.load(os.path.join(directory, name)) as z:
+                if "val_predictions" in z:
+                    out.append((int(name[5:14]), z["val_predictions"]))
+                    labels = z["val_labels"]
+    return out, labels
 
 
 def load_evals(model_dir: str) -> list[tuple[int, np.ndarray, np.ndarray, dict[str, Any]]]:
@@ -234,6 +249,7 @@ def train(
         return strategy.run(lambda: {m.name: m.result() for m in model.metrics})
 
     eval_ds = task.build_eval_inputs()
+    val_ds = task.build_validation_inputs()  # None unless data.validation_fraction > 0
     plain = task.plain_copy(model)  # strategy-free: evaluation and export run no collectives
     kept = Backup(model_dir, checkpoint, role, subdir="checkpoints", keep=None) if t.checkpoint else None
     writers = {}
@@ -250,9 +266,16 @@ def train(
         loop.beat(step, "eval")
         plain.set_weights(model.get_weights())
         values, preds, labels = task.evaluate(plain, eval_ds)
-        last.update(metrics=values, preds=preds, labels=labels)
+        validation = None
+        if val_ds is not None:
+            val_values, val_preds, val_labels = task.evaluate(plain, val_ds)
+            validation = (val_preds, val_labels)
+            for k, v in val_values.items():
+                if k != "examples":
+                    history.setdefault(f"holdout_{k}", []).append(float(v))
+        last.update(metrics=values, preds=preds, labels=labels, validation=validation)
         if role.is_chief:
-            _save_eval(model_dir, step, preds, labels, values)
+            _save_eval(model_dir, step, preds, labels, values, validation)
         for k, v in train_values.items():
             history.setdefault(k, []).append(v)
         for k, v in values.items():
@@ -319,10 +342,17 @@ def train(
         if not history_preds or history_preds[-1][0] != t.steps:
             history_preds.append((t.steps, last_preds[0]))
         result["eval_history"] = history_preds
+        val_history, val_labels = load_validation(model_dir) if role.is_chief else ([], None)
+        if val_history:  # held-out validation predictions at the same steps, for model selection
+            result["validation_history"], result["validation_labels"] = val_history, val_labels
         if role.is_chief and t.record_eval_predictions:
+            extra = {} if not val_history else {
+                "val_steps": np.array([s for s, _ in val_history], np.int64),
+                "val_predictions": np.stack([p for _, p in val_history]), "val_labels": val_labels}
             np.savez_compressed(os.path.join(model_dir, EVAL_PREDICTIONS),
                                 steps=np.array([s for s, _ in history_preds], np.int64),
-                                predictions=np.stack([p for _, p in history_preds]), labels=last_preds[1])
+                                predictions=np.stack([p for _, p in history_preds]), labels=last_preds[1],
+                                **extra)
     if predict_eval:
         result["eval_predictions"], result["eval_labels"] = last_preds
     fp = {

@@ -1,0 +1,43 @@
+"""The study's one-line finding and its model-selection sentence, from a results.json payload."""
+
+from __future__ import annotations
+
+from recsys.study.report import finding_line, selection_sentence
+
+
+def _ci(estimate: float, lower: float, upper: float) -> dict[str, float]:
+    return {"estimate": estimate, "ci_lower": lower, "ci_upper": upper}
+
+
+PAYLOAD = {
+    "statistics": {"baseline": "relu", "recommended": "smelu(beta=1)", "replicas": 4,
+                   "selection": "per variant, the best validation step", "validation_fraction": 0.1,
+                   "num_validation_examples": 8981, "selected_steps": {"relu": 300, "smelu(beta=1)": 400}},
+    "variants": [
+        {"variant": "relu", "pd_ratio": _ci(1, 1, 1), "auc_delta": _ci(0, 0, 0), "verdict": "baseline",
+         "selected_step": 300},
+        {"variant": "gelu", "pd_ratio": _ci(0.5, 0.3, 0.9), "auc_delta": _ci(-0.01, -0.02, -0.005),
+         "verdict": "fewer disagreements than baseline (significant)", "selected_step": 300},
+        {"variant": "smelu(beta=1)", "pd_ratio": _ci(0.0031, 0.0004, 0.0052),
+         "auc_delta": _ci(0.0038, 0.0013, 0.0064),
+         "verdict": "fewer disagreements than baseline (significant)", "selected_step": 400},
+    ],
+}
+
+
+def test_the_finding_names_the_recommended_variant_with_both_intervals():
+    assert finding_line(PAYLOAD) == (
+        "smelu(beta=1) had 3.1e-03× relu's relative PD [95% CI 4.0e-04–5.2e-03] at AUC +0.0038 "
+        "[+0.0013, +0.0064] (K=4, step 400): fewer disagreements (significant)")
+    # Baseline recommended: the lowest-ratio other variant; K = 2 says the CI covers examples only.
+    other = {**PAYLOAD, "statistics": {**PAYLOAD["statistics"], "recommended": "relu", "replicas": 2}}
+    assert finding_line(other).startswith("smelu(beta=1) had 3.1e-03× relu's relative PD [95% CI "
+                                          "4.0e-04–5.2e-03 over eval examples only]")
+    alone = {"statistics": {"baseline": "relu"}, "variants": PAYLOAD["variants"][:1]}
+    assert finding_line(alone) == "Only `relu` was measured: nothing to compare."
+
+
+def test_the_selection_sentence_states_rule_holdout_and_steps():
+    assert selection_sentence(PAYLOAD["statistics"]) == (
+        "Model selection: per variant, the best validation step (validation: 0.1 of train held out by "
+        "record hash, 8,981 examples). Selected steps: `relu` 300, `smelu(beta=1)` 400. (K = 4 replicas.)")

@@ -1,0 +1,70 @@
+"""The topology source: one job on 1 and on 2 local workers; only the order of the gradient sums differs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from recsys.config import loading
+from recsys.study import runner
+from recsys.study.variants import check_topology, parse_sources, parse_workers, plan_replica
+
+OVERRIDES = [
+    "train.steps=60", "train.eval_every=30", "train.verbose=0", "train.steps_per_execution=10",
+    "data.batch_size=256", "data.eval_batch_size=1024", "data.shuffle_buffer=2048",
+    "model.embedding_dim=4", "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", "model.cross_layers=1",
+    "train.checkpoint=false",
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
+                    f"--output={out}"], check=True, capture_output=True, timeout=300)
+    return str(out)
+
+
+def test_topology_plans_cycle_the_worker_counts_and_refuse_indivisible_batches():
+    assert parse_sources("topology") == ("topology",)
+    plans = [plan_replica("relu", i, ("topology",), 5, 1e-7, topology_workers=(1, 2, 4)) for i in range(4)]
+    assert [p.workers for p in plans] == [1, 2, 4, 1]
+    assert {(p.seed, p.data_seed, p.noise_seed) for p in plans} == {(5, 5, None)}  # nothing else differs
+    assert plan_replica("relu", 3, ("seed",), 0, 1e-7, workers=2).workers == 2  # --workers without topology
+    assert parse_workers("1, 2,8") == (1, 2, 8)
+    with pytest.raises(ValueError, match=">= 1"):
+        parse_workers("0,2")
+    with pytest.raises(ValueError, match=r"divisible by every worker count, and it is not by \[3\]"):
+        check_topology((1, 2, 3), 3, 256)
+    assert check_topology((1, 2, 3), 2, 256) == []  # replica 3 (on 3 workers) is not planned
+    warning = check_topology((1, 2), 3, 256)
+    assert len(warning) == 1 and "1 of 3 pairs are bit-identical" in warning[0]
+
+
+def test_one_vs_two_workers_differ_and_two_vs_two_are_bit_identical(data_dir, tmp_path):
+    base = loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}"])
+    options = runner.StudyOptions(activations=("relu",), replicas=3, sources=("topology",),
+                                  topology_workers=(1, 2, 2), validation_fraction=0.2, bootstrap_draws=100)
+    out = str(tmp_path / "topology")
+    result = runner.run_study(base, options, out)
+    v = result["variants"][0]
+    plans = [r["plan"] for r in v["replica_results"]]
+    assert [p["workers"] for p in plans] == [1, 2, 2]
+    assert [p["collective"] for p in plans] == ["none (1 worker)", "RING (AUTO on CPU)", "RING (AUTO on CPU)"]
+    assert {(p["seed"], p["data_seed"]) for p in plans} == {(0, 0)}
+    pairs = {tuple(p["pair"]): p["relative_pd"] for p in v["pd_pairs"]}
+    # 1 worker sums the 256 rows' gradients in one reduction, 2 workers sum 128 each and then all-reduce:
+    # different float rounding, so the predictions differ (a little, after 60 steps).
+    assert pairs[(0, 1)] > 0 and pairs[(0, 2)] > 0
+    # The two 2-worker jobs are the same computation: bit-identical predictions.
+    assert pairs[(1, 2)] == 0.0 and pairs[(0, 1)] == pairs[(0, 2)]
+    assert os.path.isdir(os.path.join(out, "runs", "relu", "replica_1", "workers"))
+    table = open(os.path.join(out, runner.RESULTS_MD), encoding="utf-8").read()
+    assert "Topology: replica → local workers (all-reduce) = 0: 1 (none (1 worker)), 1: 2 (RING" in table
+    with open(os.path.join(out, runner.RESULTS_JSON), encoding="utf-8") as fh:
+        saved = json.load(fh)
+    assert saved["options"]["sources"] == ["topology"] and saved["options"]["topology_workers"] == [1, 2, 2]
