@@ -132,8 +132,10 @@ def _save_eval(model_dir: str, step: int, preds: np.ndarray, labels: np.ndarray,
     path = _eval_path(model_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}.npz"
-    extra = {} if validation is None else {"val_predictions": validation[0], "val_labels": validation[1]}
-    np.savez_compressed(tmp, predictions=preds, labels=labels, metrics=json.dumps(values), **extra)
+    arrays: dict[str, Any] = {"predictions": preds, "labels": labels, "metrics": json.dumps(values)}
+    if validation is not None:
+        arrays.update(val_predictions=validation[0], val_labels=validation[1])
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
 
@@ -346,13 +348,13 @@ def train(
         if val_history:  # held-out validation predictions at the same steps, for model selection
             result["validation_history"], result["validation_labels"] = val_history, val_labels
         if role.is_chief and t.record_eval_predictions:
-            extra = {} if not val_history else {
-                "val_steps": np.array([s for s, _ in val_history], np.int64),
-                "val_predictions": np.stack([p for _, p in val_history]), "val_labels": val_labels}
-            np.savez_compressed(os.path.join(model_dir, EVAL_PREDICTIONS),
-                                steps=np.array([s for s, _ in history_preds], np.int64),
-                                predictions=np.stack([p for _, p in history_preds]), labels=last_preds[1],
-                                **extra)
+            arrays: dict[str, Any] = {"steps": np.array([s for s, _ in history_preds], np.int64),
+                                      "predictions": np.stack([p for _, p in history_preds]),
+                                      "labels": last_preds[1]}
+            if val_history:
+                arrays.update(val_steps=np.array([s for s, _ in val_history], np.int64),
+                              val_predictions=np.stack([p for _, p in val_history]), val_labels=val_labels)
+            np.savez_compressed(os.path.join(model_dir, EVAL_PREDICTIONS), **arrays)
     if predict_eval:
         result["eval_predictions"], result["eval_labels"] = last_preds
     fp = {

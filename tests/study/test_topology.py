@@ -63,7 +63,8 @@ def test_one_vs_two_workers_differ_and_two_vs_two_are_bit_identical(data_dir, tm
     # The two 2-worker jobs are the same computation: bit-identical predictions.
     assert pairs[(1, 2)] == 0.0 and pairs[(0, 1)] == pairs[(0, 2)]
     assert os.path.isdir(os.path.join(out, "runs", "relu", "replica_1", "workers"))
-    table = open(os.path.join(out, runner.RESULTS_MD), encoding="utf-8").read()
+    with open(os.path.join(out, runner.RESULTS_MD), encoding="utf-8") as fh:
+        table = fh.read()
     assert "Topology: replica → local workers (all-reduce) = 0: 1 (none (1 worker)), 1: 2 (RING" in table
     with open(os.path.join(out, runner.RESULTS_JSON), encoding="utf-8") as fh:
         saved = json.load(fh)
