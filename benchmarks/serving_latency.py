@@ -1,6 +1,6 @@
 """Serving benchmark: gRPC Predict latency (batch 1, batch 256) and QPS with 16 concurrent clients.
 
-    .venv/bin/python benchmarks/serving.py [--json PATH] [--duration 5]
+    .venv/bin/python benchmarks/serving_latency.py [--json PATH] [--duration 5]
 
 Starts ``recsys serve`` as a subprocess (batching off, then on) on 127.0.0.1 with the tiny test
 model, and measures from a separate load-generator process (grpc.aio, pre-serialized requests, so
