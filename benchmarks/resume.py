@@ -66,8 +66,9 @@ def _throughput(data_dir: str, sets: list[str]) -> float:
     return float(json.loads(line[len("RESULT "):])["ex_per_s"])
 
 
-def _restart_seconds(data_dir: str, workers: int, steps: int) -> dict[str, float]:
-    """Kill worker 0 of a running ``recsys submit`` job; seconds until the next attempt trains."""
+def _restart_seconds(data_dir: str, workers: int, steps: int, kill_at: int) -> dict[str, float]:
+    """Kill worker 0 of a running ``recsys submit`` job at step ``kill_at`` (after a backup); seconds
+    until the next attempt has restored it and trains again."""
     with tempfile.TemporaryDirectory(prefix="recsys-bench-kill-") as model_dir:
         sets = [f"data.spec_dir={data_dir}", f"train.steps={steps}", "train.verbose=0",
                 "export.enabled=false", "train.tensorboard=false"]
@@ -85,7 +86,7 @@ def _restart_seconds(data_dir: str, workers: int, steps: int) -> dict[str, float
             if "pids worker-" in line and not pids:
                 pids = [int(p) for p in re.findall(r"worker-\d+=(\d+)", line)]
             beat = re.search(r"\[worker-0\] recsys-heartbeat step=(\d+) phase=(\w+)", line)
-            if beat and not killed.is_set() and int(beat.group(1)) >= steps // 3:
+            if beat and not killed.is_set() and int(beat.group(1)) >= kill_at:
                 os.kill(pids[0], signal.SIGKILL)
                 marks["kill"] = now
                 killed.set()
@@ -100,9 +101,9 @@ def _restart_seconds(data_dir: str, workers: int, steps: int) -> dict[str, float
                 break
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    if "training" not in marks:
-        raise SystemExit(f"the resumed job never trained again: {marks}")
-    return {k: marks[k] - marks["kill"] for k in ("detected", "up", "restored", "training") if k in marks}
+    if "training" not in marks or "restored" not in marks:
+        raise SystemExit(f"the job did not resume from its backup and train again: {marks}")
+    return {k: marks[k] - marks["kill"] for k in ("detected", "up", "restored", "training")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,7 +143,8 @@ def measure(data_dir: str, steps: int = 300, repeats: int = 3, backup_every: int
     med = {k: statistics.median(v) for k, v in rates.items()}
     restarts: dict[str, dict[str, float]] = {}
     for workers in [int(w) for w in kill_workers.split(",") if w]:
-        runs = [_restart_seconds(data_dir, workers, steps) for _ in range(kill_repeats)]
+        kill_at = interval + interval // 2  # mid-way between two backups
+        runs = [_restart_seconds(data_dir, workers, steps, kill_at) for _ in range(kill_repeats)]
         restarts[f"{workers}_workers"] = {k: statistics.median(r[k] for r in runs if k in r) for k in runs[0]}
         print(f"{workers} worker(s): kill -> {restarts[f'{workers}_workers']}", flush=True)
     return {
