@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from recsys.config import loading
 from recsys.study import runner
 from recsys.study.variants import parse_sources, plan_replica, split_specs
-
-OVERRIDES = [
-    "train.steps=60", "train.eval_every=30", "train.verbose=0", "train.steps_per_execution=10",
-    "data.batch_size=256", "data.eval_batch_size=1024", "data.shuffle_buffer=2048",
-    "model.embedding_dim=4", "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", "model.cross_layers=1",
-    "train.checkpoint=false",
-]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
-                    f"--output={out}"], check=True, capture_output=True, timeout=300)
-    return str(out)
-
-
-def _base(data_dir: str):
-    return loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}"])
 
 
 def test_split_specs_and_sources():
@@ -48,19 +26,19 @@ def test_split_specs_and_sources():
     assert (p.seed, p.data_seed, p.noise_seed) == (10, 12, None)
 
 
-def test_identical_replicas_have_pd_exactly_zero(data_dir, tmp_path):
+def test_identical_replicas_have_pd_exactly_zero(small_base, tmp_path):
     options = runner.StudyOptions(activations=("smelu(beta=0.5)",), replicas=2, sources=())
-    result = runner.run_study(_base(data_dir), options, str(tmp_path / "control"))
+    result = runner.run_study(small_base(), options, str(tmp_path / "control"))
     v = result["variants"][0]
     assert v["relative_pd"]["mean"] == 0.0 and v["absolute_pd"]["mean"] == 0.0
     assert [t["relative_pd"] for t in v["pd_over_time"]] == [0.0, 0.0]  # steps 30 and 60
 
 
-def test_study_writes_table_plot_and_dashboards(data_dir, tmp_path):
+def test_study_writes_table_plot_and_dashboards(small_base, tmp_path):
     out = str(tmp_path / "study")
     options = runner.StudyOptions(activations=("relu", "smelu(beta=1)"), replicas=3,
                                   sources=("seed", "order"), title="unit study")
-    result = runner.run_study(_base(data_dir), options, out)
+    result = runner.run_study(small_base(), options, out)
     for name in (runner.RESULTS_JSON, runner.RESULTS_MD, runner.FRONTIER_PNG, "config.yaml"):
         assert os.path.exists(os.path.join(out, name)), name
     with open(os.path.join(out, runner.RESULTS_JSON)) as fh:
@@ -118,10 +96,10 @@ def test_study_writes_table_plot_and_dashboards(data_dir, tmp_path):
     assert result["num_eval_examples"] > 100
 
 
-def test_noise_source_perturbs_only_the_initial_weights(data_dir, tmp_path):
+def test_noise_source_perturbs_only_the_initial_weights(small_base, tmp_path):
     """Same seed and order, 1e-7 relative weight noise: replicas start apart, so PD > 0 but small."""
     options = runner.StudyOptions(activations=("relu",), replicas=2, sources=("noise",), noise_scale=1e-7)
-    result = runner.run_study(_base(data_dir), options, str(tmp_path / "noise"))
+    result = runner.run_study(small_base(), options, str(tmp_path / "noise"))
     v = result["variants"][0]
     plans = [r["plan"] for r in v["replica_results"]]
     assert {p["seed"] for p in plans} == {0} and {p["data_seed"] for p in plans} == {0}
@@ -130,11 +108,10 @@ def test_noise_source_perturbs_only_the_initial_weights(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_study_on_the_two_worker_local_cluster(data_dir, tmp_path):
+def test_study_on_the_two_worker_local_cluster(small_base, tmp_path):
     """Each replica a real 2-worker MultiWorkerMirroredStrategy job; predictions come back from the chief."""
     options = runner.StudyOptions(activations=("smelu(beta=1)",), replicas=2, sources=("seed",), workers=2)
-    base = loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}", "train.steps=20",
-                                            "train.eval_every=10"])
+    base = small_base("train.steps=20", "train.eval_every=10")
     result = runner.run_study(base, options, str(tmp_path / "cluster"))
     v = result["variants"][0]
     assert [t["step"] for t in v["pd_over_time"]] == [10, 20]
@@ -143,10 +120,10 @@ def test_study_on_the_two_worker_local_cluster(data_dir, tmp_path):
     assert (replica_dir / "eval_predictions.npz").exists() and (replica_dir / "workers").is_dir()
 
 
-def test_study_exports_replicas_as_versions_and_refuses_to_clobber_them(data_dir, tmp_path):
+def test_study_exports_replicas_as_versions_and_refuses_to_clobber_them(small_base, tmp_path):
     exports = tmp_path / "models"
     options = runner.StudyOptions(activations=("relu",), replicas=2, export_dir=str(exports))
-    base = _base(data_dir)
+    base = small_base()
     runner.run_study(base, options, str(tmp_path / "s1"))
     assert sorted(os.listdir(exports / "relu")) == ["1", "2"]
     assert (exports / "relu" / "2" / "saved_model.pb").exists()

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from recsys.config import loading
 from recsys.study import runner
 from recsys.study.variants import check_topology, parse_sources, parse_workers, plan_replica
-
-OVERRIDES = [
-    "train.steps=60", "train.eval_every=30", "train.verbose=0", "train.steps_per_execution=10",
-    "data.batch_size=256", "data.eval_batch_size=1024", "data.shuffle_buffer=2048",
-    "model.embedding_dim=4", "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", "model.cross_layers=1",
-    "train.checkpoint=false",
-]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
-                    f"--output={out}"], check=True, capture_output=True, timeout=300)
-    return str(out)
 
 
 def test_topology_plans_cycle_the_worker_counts_and_refuse_indivisible_batches():
@@ -45,8 +27,8 @@ def test_topology_plans_cycle_the_worker_counts_and_refuse_indivisible_batches()
     assert len(warning) == 1 and "1 of 3 pairs are bit-identical" in warning[0]
 
 
-def test_one_vs_two_workers_differ_and_two_vs_two_are_bit_identical(data_dir, tmp_path):
-    base = loading.load("synthetic_small", [*OVERRIDES, f"data.spec_dir={data_dir}"])
+def test_one_vs_two_workers_differ_and_two_vs_two_are_bit_identical(small_base, tmp_path):
+    base = small_base()
     options = runner.StudyOptions(activations=("relu",), replicas=3, sources=("topology",),
                                   topology_workers=(1, 2, 2), validation_fraction=0.2, bootstrap_draws=100)
     out = str(tmp_path / "topology")
