@@ -38,7 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed windows")
     p.add_argument("--windows", type=int, default=5, help="timed windows")
     p.add_argument("--window_steps", type=int, default=40, help="steps per window")
-    p.add_argument("--modes", default="e2e,model", help="comma-separated: model, e2e")
+    p.add_argument("--modes", default="e2e,model,e2e_tfexample",
+                   help="comma-separated: model (batches cycled from memory), e2e (the stream, columnar "
+                        "shards), e2e_tfexample (the stream from the tf.Example shards: the old path)")
+    p.add_argument("--worker_threads", type=int, default=1,
+                   help="two workers: TensorFlow intra-op and inter-op threads per worker (0: TF decides)")
+    p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                   help="two workers: pin worker i to CPU i (mod the CPU count)")
     p.add_argument("--skip_two_workers", action="store_true")
     p.add_argument("--set", action="append", default=[], help="config override key=value")
     p.add_argument("--data_dir", help="reuse/write the synthetic data here")
@@ -58,63 +64,81 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also measure exact resume: backups on vs off, kill -> training again")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="model", help=argparse.SUPPRESS)
+    p.add_argument("--profile_steps", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def run_worker(args: argparse.Namespace) -> None:
-    """One measurement in this process (one worker of a cluster when TF_CONFIG is set)."""
-    from recsys.train.strategy import make_strategy
-
-    strategy, role = make_strategy("AUTO")  # before any other TF op
+    """One measurement in this process (one worker of a cluster when TF_CONFIG is set), through the
+    trainer's own step sequence (:func:`recsys.train.trainer.make_chunk_fn`) and input stream."""
     from recsys import config as cfg
-    from recsys.compat import keras
-    from recsys.data import make_dataset
-    from recsys.models import RankingModel
-    from recsys.train.trainer import check_config, make_optimizer
+    from recsys.train.strategy import cluster_role, make_strategy
 
-    exp = cfg.load(CONFIG, [f"data.spec_dir={args.data_dir}"] + args.set)
-    spec = check_config(exp)
-    keras.utils.set_random_seed(exp.determinism.seed)
-    ds = make_dataset(
-        spec,
-        "train",
-        exp.data.batch_size,
-        training=True,
-        shuffle_buffer=exp.data.shuffle_buffer if args.mode == "e2e" else 0,
-        cache=args.mode == "model",
-        num_workers=role.num_workers,
-    )
+    if args.pin and cluster_role().num_workers > 1:
+        os.sched_setaffinity(0, {cluster_role().task_index % (os.cpu_count() or 1)})
+    sets = [f"data.spec_dir={args.data_dir}"] + args.set
+    if args.mode == "e2e_tfexample":
+        sets.append("data.format=tfexample")
+    exp = cfg.load(CONFIG, sets)
+    strategy, role = make_strategy(exp.determinism.collective)  # before any other TF op
+    from recsys.compat import tf
+    from recsys.train.determinism import apply_determinism
+    from recsys.train.task import RankingTask
+    from recsys.train.trainer import check_config, make_chunk_fn
+
+    task = RankingTask(exp, check_config(exp))
+    apply_determinism(exp.determinism)
     with strategy.scope():
-        model = RankingModel(
-            spec,
-            exp.model,
-            train_metrics=exp.train.train_metrics,
-            dense_grad_max_elements=exp.train.dense_grad_max_elements,
-        )
-        model.build_from_spec()
-        model.compile(optimizer=make_optimizer(exp.train), steps_per_execution=exp.train.steps_per_execution)
-
+        model = task.build_model()
+        optimizer = task.build_optimizer(model)
+    # model: the stream's first batches cycled from memory (the model's speed); e2e: the stream.
+    cycle = 8 if args.mode == "model" else 0
+    iterator = iter(task.build_inputs(strategy, 0, cycle_first=cycle))
+    run_chunk = make_chunk_fn(strategy, task, model, optimizer)
+    per_call = max(1, exp.train.steps_per_execution)
+    calls = max(1, args.window_steps // per_call)
     times: list[float] = []
+    for window in range(args.warmup + args.windows):
+        start = time.perf_counter()
+        for _ in range(calls):
+            out = run_chunk(iterator, tf.constant(per_call, tf.int64))
+        float(strategy.experimental_local_results(out)[0]["loss"])  # wait for the steps to finish
+        if window >= args.warmup:
+            times.append(time.perf_counter() - start)
+    rates = [exp.data.batch_size * calls * per_call / t for t in times]
+    result = {"rates": rates, "is_chief": role.is_chief, "workers": role.num_workers,
+              "format": "columnar" if task.stream_spec(1, 0, 1).columnar else "tfexample",
+              "step_seconds": statistics.median(times) / (calls * per_call)}
+    if args.profile_steps and role.num_workers > 1:
+        result["compute_step_seconds"] = _local_compute(exp, task, role, per_call, args.profile_steps)
+    print("RESULT " + json.dumps(result), flush=True)
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
+def _local_compute(exp, task, role, per_call: int, steps: int) -> float:
+    """Seconds per step of this worker's share of a step without any collective: the same model and
+    optimizer on the worker's batch (global batch / workers) under the default strategy, run while
+    the other workers do the same. Step time minus this is the all-reduce and its waiting."""
+    import dataclasses
 
-    model.fit(
-        ds,
-        epochs=args.warmup + args.windows,
-        steps_per_epoch=args.window_steps,
-        verbose=0,
-        callbacks=[Timer()],
-    )
-    rates = [exp.data.batch_size * args.window_steps / t for t in times[args.warmup :]]
-    print(
-        "RESULT " + json.dumps({"rates": rates, "is_chief": role.is_chief, "workers": role.num_workers}),
-        flush=True,
-    )
+    from recsys.compat import tf
+    from recsys.train.task import RankingTask
+    from recsys.train.trainer import make_chunk_fn
+
+    local_exp = dataclasses.replace(exp, data=dataclasses.replace(
+        exp.data, batch_size=exp.data.batch_size // role.num_workers))
+    local = RankingTask(local_exp, task.spec)
+    default = tf.distribute.get_strategy()
+    model = local.build_model()
+    optimizer = local.build_optimizer(model)
+    run_chunk = make_chunk_fn(default, local, model, optimizer)
+    it = iter(local.build_inputs(default, 0, cycle_first=8))
+    float(run_chunk(it, tf.constant(per_call, tf.int64))["loss"])  # trace and warm up
+    calls = max(1, steps // per_call)
+    start = time.perf_counter()
+    for _ in range(calls):
+        out = run_chunk(it, tf.constant(per_call, tf.int64))
+    float(out["loss"])
+    return (time.perf_counter() - start) / (calls * per_call)
 
 
 def _result(stdout: str) -> dict:
@@ -142,7 +166,9 @@ def hashed_spec(data_dir: str, rows: int) -> tuple[str, int]:
         for f in spec.features
     )  # fmt: skip
     data = dataclasses.replace(spec.data, train_pattern=spec.path(spec.data.train_pattern),
-                               eval_pattern=spec.path(spec.data.eval_pattern))  # fmt: skip
+                               eval_pattern=spec.path(spec.data.eval_pattern),
+                               columnar_pattern=spec.path(spec.data.columnar_pattern)
+                               if spec.data.columnar_pattern else "")  # fmt: skip
     out = os.path.join(data_dir, f"scaling-rows-{rows}")
     dataclasses.replace(spec, features=feats, data=data).save(out)
     return out, buckets * len(cats)
@@ -220,72 +246,104 @@ def print_scaling(out: dict) -> None:
           f"{a['smelu_step_time_over_relu']:.3f} (target <= 1.1)")
 
 
+def _ensure_data(args: argparse.Namespace) -> str:
+    """The synthetic Criteo-layout data set (written once), with its columnar copy."""
+    from pipelines import columnar, feature_spec
+    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="recsys-bench-train-")
+    if not os.path.exists(os.path.join(data_dir, "feature_spec.json")):
+        t = time.perf_counter()
+        write_synthetic(data_dir, num_train=args.rows, num_eval=4096,
+                        layout=SyntheticLayout(cardinality=1000), num_train_shards=8)
+        print(f"wrote {args.rows} synthetic rows to {data_dir} in {time.perf_counter() - t:.0f}s", flush=True)
+    if not feature_spec.load(data_dir).data.columnar_pattern:  # what `recsys preprocess` writes beside
+        columnar.add_columnar(data_dir)
+    return data_dir
+
+
+def _two_worker_env(args: argparse.Namespace) -> dict[str, str]:
+    if not args.worker_threads:
+        return {}
+    n = str(args.worker_threads)  # read by TensorFlow when its thread pools start
+    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.worker:
         run_worker(args)
         return
-    from recsys.data.synthetic import SyntheticLayout, write_synthetic
     from recsys.train.local_cluster import run_local_cluster
 
-    data_dir = args.data_dir or tempfile.mkdtemp(prefix="recsys-bench-train-")
-    if not os.path.exists(os.path.join(data_dir, "feature_spec.json")):
-        t = time.perf_counter()
-        write_synthetic(
-            data_dir,
-            num_train=args.rows,
-            num_eval=4096,
-            layout=SyntheticLayout(cardinality=1000),
-            num_train_shards=8,
-        )
-        print(f"wrote {args.rows} synthetic rows to {data_dir} in {time.perf_counter() - t:.0f}s", flush=True)
-    base = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        "--data_dir",
-        data_dir,
-        "--warmup",
-        str(args.warmup),
-        "--windows",
-        str(args.windows),
-        "--window_steps",
-        str(args.window_steps),
-    ] + [f"--set={s}" for s in args.set]
+    data_dir = _ensure_data(args)
+    base = [sys.executable, os.path.abspath(__file__), "--worker", "--data_dir", data_dir, "--warmup",
+            str(args.warmup), "--windows", str(args.windows), "--window_steps", str(args.window_steps),
+            "--pin" if args.pin else "--no-pin"] + [f"--set={s}" for s in args.set]  # fmt: skip
     results: dict = {}
-    for mode in args.modes.split(","):
+    profile: dict = {}
+    modes = [m for m in args.modes.split(",") if m]
+    for mode in modes:
         cmd = base + ["--mode", mode]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode:
             raise SystemExit(f"single-process {mode} run failed:\n{proc.stderr[-3000:]}")
         results[f"single_{mode}"] = _summary(_result(proc.stdout)["rates"])
-        print(f"single  {mode:5s}: {results[f'single_{mode}']}", flush=True)
-        if args.skip_two_workers:
+        print(f"single    {mode:13s}: {results[f'single_{mode}']}", flush=True)
+        if args.skip_two_workers or mode == "e2e_tfexample":
             continue
-        workers = run_local_cluster(cmd, num_workers=2, timeout=1800)
+        workers = run_local_cluster(cmd + ["--profile_steps", "100"], num_workers=2, timeout=1800,
+                                    env=_two_worker_env(args))
         for w in workers:
             if w.returncode:
                 raise SystemExit(f"two-worker {mode} run failed:\n{w.stderr[-3000:]}")
-        chief = next(_result(w.stdout) for w in workers if _result(w.stdout)["is_chief"])
+        per_worker = [_result(w.stdout) for w in workers]
+        chief = next(r for r in per_worker if r["is_chief"])
         results[f"two_workers_{mode}"] = _summary(chief["rates"])
-        print(f"2 workers {mode:5s}: {results[f'two_workers_{mode}']}", flush=True)
+        step = statistics.median(r["step_seconds"] for r in per_worker)
+        compute = statistics.median(r["compute_step_seconds"] for r in per_worker)
+        profile[mode] = {"step_ms": 1e3 * step, "compute_ms": 1e3 * compute,
+                         "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
+                         "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
+        print(f"2 workers {mode:13s}: {results[f'two_workers_{mode}']}; per step {profile[mode]}", flush=True)
 
-    out = {
+    out: dict = {
         "config": CONFIG,
         "global_batch": 4096,
         "overrides": args.set,
         "cpu_count": os.cpu_count(),
+        "two_worker_setup": {"pin_cpus": args.pin, "threads_per_worker": args.worker_threads or "TF default",
+                             "collective": "AUTO (RING over gRPC on 127.0.0.1)", "profile": profile},
         "details": results,
-    }
-    first = args.modes.split(",")[0]
+    }  # fmt: skip
+    first = modes[0]
     out["single_ex_per_s"] = results[f"single_{first}"]["median"]
+    ratios = {}
+    med = {k: v["median"] for k, v in results.items()}
+    if "single_e2e" in med and "single_model" in med:
+        ratios["single_e2e_over_model"] = med["single_e2e"] / med["single_model"]
+    if "single_e2e_tfexample" in med and "single_model" in med:
+        ratios["single_e2e_tfexample_over_model"] = med["single_e2e_tfexample"] / med["single_model"]
+    for mode in ("model", "e2e"):
+        if f"two_workers_{mode}" in med:
+            ratios[f"two_workers_over_single_{mode}"] = med[f"two_workers_{mode}"] / med[f"single_{mode}"]
+    out["ratios"] = ratios
     if not args.skip_two_workers:
         out["two_workers_ex_per_s"] = results[f"two_workers_{first}"]["median"]
         out["two_over_single"] = out["two_workers_ex_per_s"] / out["single_ex_per_s"]
     print()
-    print(f"{'run':<22}{'median ex/s':>14}{'min':>12}{'max':>12}")
+    print(f"{'run':<26}{'median ex/s':>14}{'min':>12}{'max':>12}")
     for name, r in results.items():
-        print(f"{name:<22}{r['median']:>14,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}")
+        print(f"{name:<26}{r['median']:>14,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}")
+    print()
+    targets = {"single_e2e_over_model": 0.85, "two_workers_over_single_model": 0.7,
+               "two_workers_over_single_e2e": 0.7}
+    for name, value in ratios.items():
+        target = f"  (target >= {targets[name]})" if name in targets else ""
+        print(f"{name:<34}{value:>8.3f}{target}")
+    for mode, p in profile.items():
+        print(f"two workers, {mode}: step {p['step_ms']:.1f} ms = compute {p['compute_ms']:.1f} ms + "
+              f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%})")
     if args.scaling:
         out.update(run_scaling(args, data_dir, base))
         print_scaling(out)

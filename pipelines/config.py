@@ -37,6 +37,9 @@ class PreprocessConfig:
     chunk_bytes: int = 32 << 20
     batch_lines: int = 8192
     compression_level: int = 1  # gzip level of the shards (1 is ~3x faster than 6, ~10% larger)
+    # Rows per chunk of the columnar training copy of the train split (pipelines/columnar.py), read by
+    # the trainer instead of parsing one tf.Example per row. 0: do not write it.
+    columnar_chunk_rows: int = 1024
 
     def validate(self) -> PreprocessConfig:
         if not 0.0 <= self.max_error_fraction <= 1.0:
@@ -47,6 +50,8 @@ class PreprocessConfig:
             raise ValueError("top_k, hash_threshold and hash_buckets must be >= 0")
         if self.num_oov_buckets < 1:
             raise ValueError(f"num_oov_buckets must be >= 1, got {self.num_oov_buckets}")
+        if self.columnar_chunk_rows < 0:
+            raise ValueError(f"columnar_chunk_rows must be >= 0, got {self.columnar_chunk_rows}")
         if self.chunk_bytes < 1024 or self.batch_lines < 1:
             raise ValueError("chunk_bytes must be >= 1024 and batch_lines >= 1")
         if self.source == "synthetic":

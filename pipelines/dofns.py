@@ -5,11 +5,13 @@ Pure and importable (no module-level state), so remote workers unpickle them by 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import posixpath
 import time
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -95,6 +97,16 @@ class ProcessChunk(beam.DoFn):
         self.c_eval = Metrics.counter(NAMESPACE, "5_written_eval")
         self.c_chunks = Metrics.counter(NAMESPACE, "0_chunks")
 
+    def _columnar_spec(self) -> fs.FeatureSpec:
+        """Names and kinds of the columns (all the columnar writer needs of the spec)."""
+        feats = tuple(
+            fs.Feature(name=c.name, kind=typing.cast(fs.Kind, c.kind),
+                       dtype="float32" if c.kind == "numeric" else "string")
+            for c in self.processor.features
+        )
+        schema = self.config.schema
+        return fs.FeatureSpec(dataset=schema.name, label=fs.Label(name=schema.label.name), features=feats)
+
     def _lines(self, chunk: Chunk) -> list[bytes]:
         if self.generator is not None:
             return self.generator.lines(chunk.start, chunk.end)
@@ -117,6 +129,13 @@ class ProcessChunk(beam.DoFn):
             )
             for split in ("train", "eval")
         }
+        chunk_writer = None
+        if cfg.columnar_chunk_rows:  # the columnar copy of this chunk's train shard
+            from pipelines import columnar
+
+            chunk_writer = columnar.ColumnarWriter(
+                columnar.shard_path(cfg.output, chunk.index, self.num_chunks), self._columnar_spec(),
+                cfg.columnar_chunk_rows)
         n_train = n_eval = n_dead = 0
         for offset, batch in batches(lines[first:], cfg.batch_lines):
             res = proc.process(batch)
@@ -125,6 +144,8 @@ class ProcessChunk(beam.DoFn):
                 eval_rows = list(itertools.compress(res.examples, is_eval))
                 train_rows = list(itertools.compress(res.examples, [not e for e in is_eval]))
                 writers["train"].write(train_rows)
+                if chunk_writer is not None:
+                    chunk_writer.write(train_rows)
                 writers["eval"].write(eval_rows)
                 n_train += len(train_rows)
                 n_eval += len(eval_rows)
@@ -136,6 +157,8 @@ class ProcessChunk(beam.DoFn):
                 )
         for w in writers.values():
             w.close()
+        if chunk_writer is not None:
+            chunk_writer.close()
         for name, acc in proc.accs.items():
             yield beam.pvalue.TaggedOutput(STATS, (name, acc))
         read = len(lines) - first
@@ -265,7 +288,7 @@ class WriteSpec(beam.DoFn):
             dataset=schema.name,
             label=fs.Label(name=schema.label.name, rule=schema.label.describe()),
             features=tuple(features),
-            data=fs.DataFiles(num_train_shards=self.num_chunks, num_eval_shards=self.num_chunks),
+            data=self._data_files(counts.written_train),
             counts=counts,
             split=fs.Split(
                 method=schema.split.method,
@@ -278,6 +301,19 @@ class WriteSpec(beam.DoFn):
         text = json.dumps(spec.to_dict(), indent=2) + "\n"
         _write_text(posixpath.join(cfg.output, fs.SPEC_FILENAME), text)
         yield spec.to_dict()
+
+    def _data_files(self, train_rows: int) -> fs.DataFiles:
+        files = fs.DataFiles(num_train_shards=self.num_chunks, num_eval_shards=self.num_chunks)
+        if not self.config.columnar_chunk_rows:
+            return files
+        from pipelines import columnar
+
+        return dataclasses.replace(
+            files,
+            columnar_pattern=columnar.PATTERN,
+            columnar_chunk_rows=self.config.columnar_chunk_rows,
+            columnar_rows=train_rows,
+        )
 
     def _columns(self):
         from pipelines.processor import BatchProcessor

@@ -95,6 +95,12 @@ class DataFiles:
     num_train_shards: int = 0
     num_eval_shards: int = 0
     errors_pattern: str = "errors-*.jsonl"  # dead-lettered rows (JSON lines: file, line, raw, reason)
+    # The train split again in the columnar training format (pipelines/columnar.py): one shard per
+    # train shard, same rows, same order, chunks of columnar_chunk_rows rows. "" when not written.
+    columnar_pattern: str = ""
+    columnar_compression: str = ""
+    columnar_chunk_rows: int = 0
+    columnar_rows: int = 0
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def clean_output(output: str) -> None:
     patterns = [
         posixpath.join(output, "train", "part-*"),
         posixpath.join(output, "eval", "part-*"),
+        posixpath.join(output, "train_columnar", "part-*"),
         posixpath.join(output, "vocab", "*.txt"),
         posixpath.join(output, "errors-*.jsonl"),
         posixpath.join(output, fs.SPEC_FILENAME),

@@ -72,6 +72,8 @@ flags.DEFINE_integer(
     "Input is processed in byte-range chunks of this size; one train and one eval shard per chunk.",
 )
 flags.DEFINE_integer("compression_level", 1, "gzip level of the TFRecord shards (1-9).")
+flags.DEFINE_integer("columnar_chunk_rows", 1024, "Rows per chunk of the columnar training copy of the "
+                     "train split (parsed once per chunk by the trainer); 0: write tf.Example shards only.")
 flags.DEFINE_string(
     "runner",
     "DirectRunner",
@@ -136,7 +138,8 @@ def _config():
         max_error_fraction=FLAGS.max_error_fraction, min_frequency=FLAGS.min_frequency,
         top_k=FLAGS.top_k, hash_threshold=FLAGS.hash_threshold, hash_buckets=FLAGS.hash_buckets,
         num_oov_buckets=FLAGS.num_oov_buckets, chunk_bytes=FLAGS.chunk_mb << 20,
-        compression_level=FLAGS.compression_level, **extra,
+        compression_level=FLAGS.compression_level,
+        columnar_chunk_rows=FLAGS.columnar_chunk_rows, **extra,
     ).validate()  # fmt: skip
 
 

@@ -15,6 +15,7 @@ Interaction = Literal["cross", "dot"]
 Optimizer = Literal["adam", "adagrad", "sgd"]
 Collective = Literal["AUTO", "RING", "NCCL"]
 Sharding = Literal["global_batch", "file"]
+DataFormat = Literal["auto", "columnar", "tfexample"]
 
 
 def check_choice(value: Any, choices: Any, field_name: str) -> None:
@@ -50,9 +51,14 @@ class DataConfig:
     # validation split: the train stream never reads them, and every evaluation also predicts them, so
     # a study can choose its step on validation and report on the untouched eval split. 0: none.
     validation_fraction: float = 0.0
+    # Which copy of the train split the stream reads: "columnar" (pre-batched columns written by
+    # `recsys preprocess`: parsed once per chunk, several times cheaper), "tfexample" (one record per
+    # row), or "auto" (columnar when the spec has it). Both give the same batches, bit for bit.
+    format: DataFormat = "auto"
 
     def __post_init__(self) -> None:
         check_choice(self.sharding, Sharding, "sharding")
+        check_choice(self.format, DataFormat, "format")
         check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
         check(self.eval_batch_size >= 1, "eval_batch_size", ">= 1", self.eval_batch_size)
         check(self.shuffle_buffer >= 0, "shuffle_buffer", ">= 0", self.shuffle_buffer)

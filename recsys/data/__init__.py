@@ -1,5 +1,17 @@
-"""Training input: tf.data pipelines over the feature-spec shards, and a synthetic data writer."""
+"""Training input: tf.data pipelines over the feature-spec shards, and a synthetic data writer.
 
-from recsys.data.input import make_dataset, parse_batch, parse_spec, shard_files
+The tf.data names load TensorFlow on first use only, so TensorFlow-free code (the supervisor's run
+identity) can import :mod:`recsys.data.order`.
+"""
+
+from typing import Any
 
 __all__ = ["make_dataset", "parse_batch", "parse_spec", "shard_files"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from recsys.data import input as _input
+
+        return getattr(_input, name)
+    raise AttributeError(f"module 'recsys.data' has no attribute {name!r}")

@@ -1,11 +1,17 @@
 """The training input stream: a pure function of the global step, so a restarted job resumes exactly.
 
-The stream is the train split repeated epoch after epoch. Epoch ``e`` reads the shards in an order
-drawn from ``(data_seed, e)``, interleaves them deterministically and permutes each block of
-``shuffle_block`` consecutive records with a stateless shuffle seeded by ``(data_seed, e, block)``.
-Nothing depends on TensorFlow's global seed, on the model seed or on iterator state, so the record at
-position ``r`` of the stream is known without reading anything before it, and the stream restarted at
-global step ``s`` skips straight to epoch ``s * batch // N`` and then ``(s * batch) % N`` records.
+The stream is the train split repeated epoch after epoch. Epoch ``e`` reads the shards one after the
+other in an order drawn from ``(data_seed, e)`` and permutes each block of ``shuffle_block``
+consecutive records with a stateless shuffle seeded by ``(data_seed, e, block)``. Nothing depends on
+TensorFlow's global seed, on the model seed or on iterator state, so the record at position ``r`` of
+the stream is known without reading anything before it, and the stream restarted at global step
+``s`` skips straight to epoch ``s * batch // N`` and then ``(s * batch) % N`` records.
+
+Everything after reading runs on *chunks* of rows (column tensors), never on single records: the
+tf.Example shards are parsed ``CHUNK_ROWS`` records at a time; the columnar shards
+(:mod:`pipelines.columnar`, written by ``recsys preprocess``) are already chunks and are parsed once
+per chunk. Both formats hold the same rows in the same order, so they give the same batches, bit for
+bit (``data.format`` is a neutral setting); the columnar one is several times cheaper to read.
 
 Sharding, chosen by ``data.sharding``:
 
@@ -16,22 +22,28 @@ Sharding, chosen by ``data.sharding``:
   worker reads only its share; the batches depend on the worker count).
 
 With ``data.validation_fraction`` > 0 the records whose hash (FarmHash Fingerprint64 of the
-serialized bytes) falls in the lowest fraction of :data:`HASH_BUCKETS` are the validation split: the
-stream drops them before anything else, so positions count train records only and the stream stays a
-pure function of the step; :func:`validation_dataset` reads exactly those records.
+serialized tf.Example) falls in the lowest fraction of :data:`HASH_BUCKETS` are the validation split:
+the stream drops them before anything else, so positions count train records only and the stream
+stays a pure function of the step; :func:`validation_dataset` reads exactly those records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from pipelines import columnar
 from pipelines.feature_spec import FeatureSpec
 from recsys.compat import tf
-from recsys.data.input import AUTOTUNE, parse_batch, shard_files
+from recsys.data.input import AUTOTUNE, parse_batch, parse_spec, shard_files
+from recsys.data.order import STREAM_VERSION  # noqa: F401  (the version of the rule above)
 
-EXAMPLE_ID = "__example_id__"  # the visit-log feature: a fingerprint of the serialized record
+EXAMPLE_ID = columnar.EXAMPLE_ID  # the visit-log feature: a fingerprint of the serialized record
+HOLDOUT = columnar.HOLDOUT_BUCKET
 _MIX = 0x9E3779B1  # stateless seeds: (data_seed, epoch * _MIX + block) never collide in practice
-HASH_BUCKETS = 1 << 30  # validation membership: hash bucket < fraction * HASH_BUCKETS
+HASH_BUCKETS = columnar.HOLDOUT_BUCKETS  # validation membership: hash bucket < fraction * HASH_BUCKETS
+CHUNK_ROWS = 1024  # tf.Example records parsed together
+Chunk = dict[str, Any]  # column name -> [n] tensor (RaggedTensor for multi-valued features)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class StreamSpec:
     worker_index: int = 0
     replicas_per_worker: int = 1
     validation_fraction: float = 0.0  # records held out of the stream (see the module docstring)
+    columnar: bool = False  # read the columnar shards (same records, same batches, cheaper)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -66,9 +79,29 @@ class StreamSpec:
         return self.replica_batch * self.replicas_per_worker
 
 
+def use_columnar(spec: FeatureSpec, data_format: str) -> bool:
+    """Whether the stream reads the columnar shards: ``data.format`` auto (when the spec has them),
+    columnar (required) or tfexample."""
+    has = bool(spec.data.columnar_pattern)
+    if data_format == "columnar" and not has:
+        raise ValueError(f"data.format=columnar, but {spec.path('feature_spec.json')} names no columnar "
+                         "shards (run `recsys preprocess` again, or pipelines.columnar.add_columnar)")
+    return has and data_format != "tfexample"
+
+
+def _columnar_files(spec: FeatureSpec) -> list[str]:
+    files = sorted(tf.io.gfile.glob(spec.path(spec.data.columnar_pattern)))
+    expected = len(shard_files(spec, "train"))
+    if len(files) != expected:
+        raise ValueError(f"{len(files)} columnar shards match {spec.path(spec.data.columnar_pattern)!r} "
+                         f"for {expected} train shards: the columnar copy is incomplete (rewrite it, or "
+                         "set data.format=tfexample)")
+    return files
+
+
 def worker_files(spec: FeatureSpec, stream: StreamSpec) -> list[str]:
-    """The train shards this worker reads (all of them unless sharding by file)."""
-    files = shard_files(spec, "train")
+    """The train shards this worker reads (all of them unless sharding by file), in the stream's format."""
+    files = _columnar_files(spec) if stream.columnar else shard_files(spec, "train")
     if stream.sharding == "file":
         if len(files) < stream.num_workers:
             raise ValueError(f"data.sharding=file needs at least one train shard per worker: "
@@ -79,7 +112,10 @@ def worker_files(spec: FeatureSpec, stream: StreamSpec) -> list[str]:
 
 def in_validation(serialized: tf.Tensor, fraction: float) -> tf.Tensor:
     """True for the records of the validation split (any shape of serialized records)."""
-    bucket = tf.strings.to_hash_bucket_fast(serialized, HASH_BUCKETS)
+    return _held_out(tf.strings.to_hash_bucket_fast(serialized, HASH_BUCKETS), fraction)
+
+
+def _held_out(bucket: tf.Tensor, fraction: float) -> tf.Tensor:
     return bucket < int(round(fraction * HASH_BUCKETS))
 
 
@@ -87,15 +123,122 @@ def _records(spec: FeatureSpec, files: list[str]) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(files, compression_type=spec.data.compression or None)
 
 
-def count_records(spec: FeatureSpec, files: list[str], validation_fraction: float = 0.0) -> int:
+# -- chunks -------------------------------------------------------------------------------------------
+def _example_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
+    """tf.Example shards, read one after another, as parsed chunks of ``CHUNK_ROWS`` records."""
+
+    def parse(serialized: tf.Tensor) -> Chunk:
+        chunk = dict(tf.io.parse_example(serialized, parse_spec(spec)))
+        chunk[EXAMPLE_ID] = tf.strings.to_hash_bucket_fast(serialized, tf.int64.max)
+        chunk[HOLDOUT] = tf.strings.to_hash_bucket_fast(serialized, HASH_BUCKETS)
+        return chunk
+
+    ds = tf.data.TFRecordDataset(names, compression_type=spec.data.compression or None,
+                                 buffer_size=1 << 20)
+    return ds.batch(CHUNK_ROWS).map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _columnar_parse_spec(spec: FeatureSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {columnar.ROWS: tf.io.FixedLenFeature([1], tf.int64)}
+    for name, dtype in ((spec.label.name, tf.float32), (EXAMPLE_ID, tf.int64), (HOLDOUT, tf.int64)):
+        out[name] = tf.io.RaggedFeature(dtype, row_splits_dtype=tf.int64)
+    for f in spec.features:
+        if f.kind == "numeric":
+            out[f.name] = tf.io.RaggedFeature(tf.float32, row_splits_dtype=tf.int64)
+        elif f.kind == "categorical":
+            out[f.name] = tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64)
+        else:
+            out[f.name] = tf.io.RaggedFeature(
+                tf.string, partitions=[tf.io.RaggedFeature.RowLengths(f.name + columnar.ROW_LENGTHS)],
+                row_splits_dtype=tf.int64)
+    return out
+
+
+def _columnar_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
+    """Columnar shards, read one after another, one parse per chunk record."""
+    features = _columnar_parse_spec(spec)
+
+    def parse(record: tf.Tensor) -> Chunk:
+        chunk = dict(tf.io.parse_single_example(record, features))
+        chunk.pop(columnar.ROWS)
+        return chunk
+
+    ds = tf.data.TFRecordDataset(names, compression_type=spec.data.columnar_compression or None,
+                                 buffer_size=1 << 22)
+    return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _chunks(spec: FeatureSpec, stream: StreamSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
+    ds = (_columnar_chunks if stream.columnar else _example_chunks)(spec, names)
+    if stream.validation_fraction:
+        fraction = stream.validation_fraction
+        ds = ds.map(lambda c: _select(c, tf.logical_not(_held_out(c[HOLDOUT], fraction))),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds
+
+
+def _rows(chunk: Chunk) -> tf.Tensor:
+    return tf.shape(chunk[HOLDOUT], out_type=tf.int64)[0]
+
+
+def _select(chunk: Chunk, mask: tf.Tensor) -> Chunk:
+    return {k: tf.ragged.boolean_mask(v, mask) if isinstance(v, tf.RaggedTensor) else tf.boolean_mask(v, mask)
+            for k, v in chunk.items()}
+
+
+def _slice(chunk: Chunk, lo: Any, hi: Any) -> Chunk:
+    return {k: v[lo:hi] for k, v in chunk.items()}
+
+
+def _gather(chunk: Chunk, index: tf.Tensor) -> Chunk:
+    return {k: tf.gather(v, index) for k, v in chunk.items()}
+
+
+def _skip_rows(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
+    """``ds`` (chunks) without its first ``count`` rows; chunks are cut, never unbatched."""
+    if not count:
+        return ds
+
+    def step(remaining: tf.Tensor, chunk: Chunk) -> tuple[tf.Tensor, Chunk]:
+        n = _rows(chunk)
+        drop = tf.minimum(remaining, n)
+        return remaining - drop, _slice(chunk, drop, n)
+
+    return ds.scan(tf.cast(count, tf.int64), step).filter(lambda c: _rows(c) > 0)
+
+
+def _epoch_chunks(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch: tf.Tensor,
+                  skip: int) -> tf.data.Dataset:
+    """Epoch ``epoch``'s records in its shuffled order, as chunks, the first ``skip`` rows left out."""
+    names = tf.constant(files)
+    seed = tf.stack([tf.constant(stream.data_seed, tf.int64), tf.cast(epoch, tf.int64) * _MIX])
+    if stream.shuffle_block:
+        names = tf.random.experimental.stateless_shuffle(names, seed=seed)
+    ds = _chunks(spec, stream, names)
+    if not stream.shuffle_block:
+        return _skip_rows(ds, skip)
+    block = stream.shuffle_block
+    first_block = skip // block  # whole blocks before the resume point are never shuffled
+
+    def permute(i: tf.Tensor, rows: Chunk) -> Chunk:
+        order = tf.random.experimental.stateless_shuffle(tf.range(_rows(rows)), seed=seed + tf.stack([0, i]))
+        return _gather(rows, order)
+
+    ds = _skip_rows(ds, first_block * block).rebatch(block)
+    ds = ds.enumerate(start=first_block).map(permute, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return _skip_rows(ds, skip - first_block * block)
+
+
+def count_records(spec: FeatureSpec, files: list[str], validation_fraction: float = 0.0,
+                  use_columnar: bool = False) -> int:
     """Train records in ``files`` (the spec's train count when they are all the train shards and
     nothing is held out for validation)."""
-    if not validation_fraction and files == shard_files(spec, "train") and spec.counts.written_train:
+    if not validation_fraction and spec.counts.written_train and files in (
+            shard_files(spec, "train"), _columnar_files(spec) if use_columnar else None):
         return spec.counts.written_train
-    ds = _records(spec, files)
-    if validation_fraction:
-        ds = ds.filter(lambda r: tf.logical_not(in_validation(r, validation_fraction)))
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+    stream = StreamSpec(global_batch=1, validation_fraction=validation_fraction, columnar=use_columnar)
+    ds = _chunks(spec, stream, files)
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, c: n + _rows(c)).numpy())
 
 
 def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int) -> tf.data.Dataset:
@@ -109,29 +252,6 @@ def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int) -> t
     return ds.with_options(options).prefetch(AUTOTUNE)
 
 
-def _epoch_records(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch: tf.Tensor,
-                   skip: tf.Tensor) -> tf.data.Dataset:
-    """Epoch ``epoch``'s records in its shuffled order, the first ``skip`` of them left out."""
-    names = tf.constant(files)
-    seed = tf.stack([tf.constant(stream.data_seed, tf.int64), tf.cast(epoch, tf.int64) * _MIX])
-    if stream.shuffle_block:
-        names = tf.random.experimental.stateless_shuffle(names, seed=seed)
-    ds = tf.data.Dataset.from_tensor_slices(names).interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=spec.data.compression or None),
-        cycle_length=min(len(files), 4), block_length=1, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if stream.validation_fraction:
-        ds = ds.filter(lambda r: tf.logical_not(in_validation(r, stream.validation_fraction)))
-    if not stream.shuffle_block:
-        return ds.skip(skip)
-    block = stream.shuffle_block
-    first_block = skip // block  # whole blocks before the resume point are never shuffled
-    ds = ds.skip(first_block * block).batch(block)
-    ds = ds.enumerate(start=first_block).map(
-        lambda i, recs: tf.random.experimental.stateless_shuffle(recs, seed=seed + tf.stack([0, i])),
-        num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.unbatch().skip(skip - first_block * block)
-
-
 def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
                  with_ids: bool = False, num_records: int | None = None) -> tf.data.Dataset:
     """Per-replica ``(features, labels)`` batches of this worker, from global step ``start_step`` on.
@@ -141,30 +261,29 @@ def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
     (int64 fingerprints of the serialized records) to the features, for visit logs.
     """
     files = worker_files(spec, stream)
-    n = num_records if num_records is not None else count_records(spec, files, stream.validation_fraction)
+    n = (num_records if num_records is not None
+         else count_records(spec, files, stream.validation_fraction, stream.columnar))
     if n <= 0:
         raise ValueError(f"the train split has no records ({', '.join(files)})")
     per_step = stream.global_batch if stream.sharding == "global_batch" else stream.worker_batch
     position = start_step * per_step
     first_epoch, offset = divmod(position, n)
-    epochs = tf.data.Dataset.range(first_epoch, tf.int64.max)
-    ds = epochs.flat_map(lambda e: _epoch_records(
-        spec, files, stream, e, tf.where(tf.equal(e, first_epoch), tf.constant(offset, tf.int64), 0)))
-    ds = ds.batch(per_step, drop_remainder=True)
+    later = tf.data.Dataset.range(first_epoch + 1, tf.int64.max)
+    ds = _epoch_chunks(spec, files, stream, tf.constant(first_epoch, tf.int64), offset).concatenate(
+        later.flat_map(lambda e: _epoch_chunks(spec, files, stream, e, 0)))
+    ds = ds.rebatch(per_step, drop_remainder=True)
     if stream.sharding == "global_batch" and stream.num_workers > 1:
         lo = stream.worker_index * stream.worker_batch
-        ds = ds.map(lambda b: b[lo : lo + stream.worker_batch])
-    r = stream.replicas_per_worker
+        ds = ds.map(lambda b: _slice(b, lo, lo + stream.worker_batch))
+    r, rb = stream.replicas_per_worker, stream.replica_batch
     if r > 1:  # this worker's rows, split into one consecutive batch per local replica
-        ds = ds.map(lambda b: tf.reshape(b, [r, stream.replica_batch])).unbatch()
+        ds = ds.flat_map(lambda b: tf.data.Dataset.range(r).map(lambda j: _slice(b, j * rb, (j + 1) * rb)))
+    names = [f.name for f in spec.features] + ([EXAMPLE_ID] if with_ids else [])
 
-    def parse(serialized: tf.Tensor) -> tuple[dict, tf.Tensor]:
-        features, labels = parse_batch(serialized, spec)
-        if with_ids:
-            features[EXAMPLE_ID] = tf.strings.to_hash_bucket_fast(serialized, tf.int64.max)
-        return features, labels
+    def split(batch: Chunk) -> tuple[dict[str, Any], tf.Tensor]:
+        return {k: batch[k] for k in names}, batch[spec.label.name]
 
-    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(split)
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

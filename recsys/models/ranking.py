@@ -184,8 +184,11 @@ class RankingModel(tfrs.models.Model):
         gathered = ctx.all_gather(padded, axis=0)
         return tf.boolean_mask(gathered, tf.reshape(tf.sequence_mask(counts, longest), [-1]))
 
-    def record_metrics(self, labels, probs, loss, with_task_metrics: bool) -> dict:
-        """Update the loss tracker and (optionally) the task metrics with the *global* batch."""
+    def record_metrics(self, labels, probs, loss, with_task_metrics: bool) -> None:
+        """Update the loss tracker and (optionally) the task metrics with the *global* batch.
+
+        Reading the metrics (``result()``) in a replica context costs a collective per metric under
+        MultiWorkerMirroredStrategy: read them once, after the steps, not here."""
         ctx = tf.distribute.get_replica_context()
         probs = tf.stop_gradient(probs)
         if ctx is not None and ctx.num_replicas_in_sync > 1:
@@ -197,12 +200,11 @@ class RankingModel(tfrs.models.Model):
                 if self.losses:
                     loss += tf.add_n(self.losses)
                 self.loss_tracker.update_state(loss)
-                return {m.name: m.result() for m in self.metrics}
+                return
             loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         self.loss_tracker.update_state(loss)
         if with_task_metrics:
             self.task(labels, probs, compute_metrics=True)
-        return {m.name: m.result() for m in self.metrics}
 
     def densify(self, grads: list) -> list:
         """Small tables' sparse gradients as dense tensors (one all-reduce instead of gathers)."""
@@ -222,13 +224,15 @@ class RankingModel(tfrs.models.Model):
             loss = self.batch_loss(labels, probs)
         grads = self.densify(tape.gradient(loss, self.trainable_variables))
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
-        return self.record_metrics(labels, probs, loss, self.train_metrics)
+        self.record_metrics(labels, probs, loss, self.train_metrics)
+        return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
         features, labels = data
         labels = self.labels_2d(labels)
         probs = self(features, training=False)
-        return self.record_metrics(labels, probs, self.batch_loss(labels, probs), True)
+        self.record_metrics(labels, probs, self.batch_loss(labels, probs), True)
+        return {m.name: m.result() for m in self.metrics}
 
     def predict_step(self, data):
         features = data[0] if isinstance(data, tuple) else data

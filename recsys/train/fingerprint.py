@@ -28,6 +28,7 @@ import numpy as np
 NEUTRAL_FIELDS = (
     "name",
     "data.spec_dir",
+    "data.format",  # both formats give the same batches (tests/data/test_columnar.py)
     "train.verbose",
     "train.tensorboard",
     "train.checkpoint",

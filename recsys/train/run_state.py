@@ -21,6 +21,7 @@ from typing import Any
 import pipelines.feature_spec as feature_spec
 from recsys.config import loading
 from recsys.config.schema import Experiment
+from recsys.data.order import STREAM_VERSION
 from recsys.train import fingerprint
 
 STATE_FILE = "train_state.json"
@@ -68,6 +69,7 @@ def identity(config: Experiment, num_workers: int) -> RunIdentity:
     """What a run of ``config`` on ``num_workers`` workers is a function of."""
     spec = feature_spec.load(config.data.spec_dir)
     data = fingerprint.data_fingerprint(spec.root, [spec.data.train_pattern, spec.data.eval_pattern])
+    data["stream_version"] = STREAM_VERSION
     return RunIdentity(loading.to_dict(config), data, num_workers)
 
 
@@ -105,6 +107,10 @@ def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
         lines += [f"shard {k} {'added' if k not in o else 'removed' if k not in n else 'changed'}"
                   for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
         out["data"] = lines or ["the data fingerprint differs"]
+    old_order, new_order = old.get("stream_version", 1), new.get("stream_version", 1)
+    if old_order != new_order:
+        out.setdefault("data", []).append(f"input stream order v{old_order} -> v{new_order} (a recsys "
+                                          "upgrade: the same steps would see other examples)")
     if state.num_workers != ident.num_workers:
         out["workers"] = [f"{state.num_workers} worker(s) -> {ident.num_workers}"]
     return out

@@ -18,6 +18,7 @@ from recsys.data.stream import (
     StreamSpec,
     count_records,
     train_stream,
+    use_columnar,
     validation_dataset,
     worker_files,
 )
@@ -29,6 +30,31 @@ from recsys.train.evaluate import predict_with_labels
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
               "sgd": keras.optimizers.SGD}
+
+
+def all_reduce_packed(grads: list[Any]) -> list[Any]:
+    """Sum the replicas' gradients: every dense gradient in one collective (packed into one vector),
+    sparse ones (big tables' IndexedSlices) gathered as the optimizer would. One collective per step
+    instead of one per variable: on a CPU cluster each costs a round trip (benchmarks/train.py).
+    With two workers each element is still one exact a + b; with more, the sum order is fixed by the
+    worker count and the model (the same run to run)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return grads
+    out = list(grads)
+    dense = [i for i, g in enumerate(grads) if g is not None and not isinstance(g, tf.IndexedSlices)]
+    if dense:
+        flat = tf.concat([tf.reshape(grads[i], [-1]) for i in dense], axis=0)
+        summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, flat)
+        parts = tf.split(summed, [grads[i].shape.num_elements() for i in dense])
+        for i, part in zip(dense, parts, strict=True):
+            out[i] = tf.reshape(part, grads[i].shape)
+    sparse = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
+    if sparse:
+        for i, g in zip(sparse, ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in sparse]),
+                        strict=True):
+            out[i] = g
+    return out
 
 
 class RankingTask:
@@ -46,19 +72,27 @@ class RankingTask:
         return StreamSpec(global_batch=d.batch_size, data_seed=self.config.determinism.data_seed,
                           shuffle_block=d.shuffle_buffer, sharding=d.sharding, num_workers=num_workers,
                           worker_index=worker_index, replicas_per_worker=replicas_per_worker,
-                          validation_fraction=d.validation_fraction)
+                          validation_fraction=d.validation_fraction,
+                          columnar=use_columnar(self.spec, d.format))
 
-    def build_inputs(self, strategy: tf.distribute.Strategy, start_step: int, with_ids: bool = False):
-        """The distributed train stream of this worker, starting at global step ``start_step``."""
+    def build_inputs(self, strategy: tf.distribute.Strategy, start_step: int, with_ids: bool = False,
+                     cycle_first: int = 0):
+        """The distributed train stream of this worker, starting at global step ``start_step``.
+
+        ``cycle_first`` > 0 repeats the stream's first that many batches from memory: the model's
+        speed without the input's cost (benchmarks), never for training.
+        """
 
         def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
             per_worker = ctx.num_replicas_in_sync // ctx.num_input_pipelines
             stream = self.stream_spec(ctx.num_input_pipelines, ctx.input_pipeline_id, per_worker)
             files = tuple(worker_files(self.spec, stream))
             if files not in self._records:  # counted once per process, not per restart
-                self._records[files] = count_records(self.spec, list(files), stream.validation_fraction)
-            return train_stream(self.spec, stream, start_step, with_ids=with_ids,
-                                num_records=self._records[files])
+                self._records[files] = count_records(self.spec, list(files), stream.validation_fraction,
+                                                     stream.columnar)
+            ds = train_stream(self.spec, stream, start_step, with_ids=with_ids,
+                              num_records=self._records[files])
+            return ds.take(cycle_first).cache().repeat() if cycle_first else ds
 
         # Raw string features (the transforms run in the model) cannot live on a GPU: keep the
         # batches on the host and let the model's lookups place what they produce.
@@ -118,8 +152,9 @@ class RankingTask:
         with tf.GradientTape() as tape:
             probs = model(features, training=True)
             loss = model.batch_loss(labels, probs)
-        grads = model.densify(tape.gradient(loss, model.trainable_variables))
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        grads = all_reduce_packed(model.densify(tape.gradient(loss, model.trainable_variables)))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True),
+                                  skip_gradients_aggregation=True)
         model.record_metrics(labels, probs, loss, self.config.train.train_metrics)
         return {}
 

@@ -82,6 +82,24 @@ def bitwise_caveats(config: Experiment, state: run_state.RunState | None) -> lis
     return reasons
 
 
+def make_chunk_fn(strategy: tf.distribute.Strategy, task: RankingTask, model: Any,
+                  optimizer: keras.optimizers.Optimizer) -> Any:
+    """``run_chunk(iterator, n)``: ``n`` training steps in one ``tf.function`` call, then the train
+    metrics (per replica). The loop's and the benchmarks' one definition of a step sequence."""
+
+    @tf.function
+    def run_chunk(iterator, n):
+        # Every step runs in the loop body, one after the other: a step's numbers must not depend on
+        # where its chunk starts (a resumed job cuts its chunks elsewhere; graph rewrites such as
+        # oneDNN fusions differ between a loop body and the function around it).
+        for _ in tf.range(n):
+            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+            strategy.run(task.train_step, args=(model, optimizer, *next(iterator)))
+        return strategy.run(lambda: {m.name: m.result() for m in model.metrics})
+
+    return run_chunk
+
+
 class _Loop:
     """The schedule of one worker: chunks of steps between events (heartbeats, backups, evals)."""
 
@@ -240,16 +258,7 @@ def train(
     loop = _Loop(config, model_dir, role, strategy, task)
     dist_it = iter(task.build_inputs(strategy, start, with_ids=t.record_visits))
 
-    @tf.function
-    def run_chunk(iterator, n):
-        # Every step runs in the loop body, one after the other: a step's numbers must not depend on
-        # where its chunk starts (a resumed job cuts its chunks elsewhere; graph rewrites such as
-        # oneDNN fusions differ between a loop body and the function around it).
-        for _ in tf.range(n):
-            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
-            strategy.run(task.train_step, args=(model, optimizer, *next(iterator)))
-        return strategy.run(lambda: {m.name: m.result() for m in model.metrics})
-
+    run_chunk = make_chunk_fn(strategy, task, model, optimizer)
     eval_ds = task.build_eval_inputs()
     val_ds = task.build_validation_inputs()  # None unless data.validation_fraction > 0
     plain = task.plain_copy(model)  # strategy-free: evaluation and export run no collectives
