@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -132,9 +133,12 @@ def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
         shutil.rmtree(path)
 
 
-def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
+def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False,
+              sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train every (variant, replica), then write results.json / results.md with bootstrap CIs, verdicts and
-    the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir."""
+    the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir.
+
+    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
@@ -150,7 +154,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             _log(f"warning: {warning}")
     _claim_exports(options, overwrite)
     os.makedirs(output, exist_ok=True)
-    loading.save(base, output)
+    loading.save(base, output, sections)
     tb_root = os.path.join(output, dashboards.TB_DIR)
     shutil.rmtree(tb_root, ignore_errors=True)  # dashboards of an overwritten study must not linger
 
