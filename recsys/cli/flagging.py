@@ -70,10 +70,10 @@ class Flags(Generic[T]):
                 continue
             if self._define(name, f, hints[f.name]):
                 self.names[f.name] = name
-        for name, define, help_text in (("config", flags.DEFINE_string, config_help),
-                                        ("set", flags.DEFINE_multi_string, SET_HELP.format(section=section))):
-            if name not in flag_values:
-                define(name, None if name == "config" else [], help_text, flag_values=flag_values)
+        if "config" not in flag_values:
+            flags.DEFINE_string("config", None, config_help, flag_values=flag_values)
+        if "set" not in flag_values:
+            flags.DEFINE_multi_string("set", [], SET_HELP.format(section=section), flag_values=flag_values)
 
     def _define(self, name: str, f: dataclasses.Field[Any], hint: Any) -> bool:
         hint, optional = _optional(hint)
@@ -112,7 +112,7 @@ class Flags(Generic[T]):
         for field_name, flag in self.names.items():
             if not self.fv[flag].present:
                 continue
-            value = self.fv[flag].value
+            value: Any = self.fv[flag].value
             item = self._items.get(field_name)
             if item is not None and item is not str:
                 try:
@@ -125,7 +125,8 @@ class Flags(Generic[T]):
 
     def overrides(self, sections: Sequence[str] = ()) -> tuple[list[str], list[str]]:
         """``--set`` split into (the experiment's, this command's); another command's is an error."""
-        return loading.split_overrides(self.fv["set"].value, (self.section, *sections))
+        sets: list[str] = self.fv["set"].value or []
+        return loading.split_overrides(sets, (self.section, *sections))
 
     def resolve(self, config: Any = None) -> T:
         """The settings: defaults <- the config file's section <- explicit flags <- ``--set section.key``."""

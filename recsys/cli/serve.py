@@ -114,7 +114,9 @@ def main(argv: list[str]) -> None:
         + (f" rest={settings.host}:{server.rest_port}" if server.rest else ""),
         flush=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.grpc_server.stop(1))
+    grpc_server = server.grpc_server
+    assert grpc_server is not None  # started above
+    signal.signal(signal.SIGTERM, lambda *_: grpc_server.stop(1))
     if settings.model_config_file and settings.model_config_file_poll_wait_seconds > 0:
         threading.Thread(target=_watch_config, daemon=True, name="config-poll",
                          args=(server, settings.model_config_file,

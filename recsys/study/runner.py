@@ -161,7 +161,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     total = len(options.activations) * options.replicas
     done, start = 0, time.perf_counter()
     variants_out, recorded = [], []
-    labels = None  # every replica of every variant must be evaluated on the same examples
+    labels: np.ndarray | None = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
         replicas, records, val_records, val_labels = [], [], [], None
@@ -197,6 +197,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             m = out["metrics"]
             _log(f"  final step: AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
                  f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
+        assert labels is not None  # set by the first replica
         rec = analysis.VariantRecords(activation, tuple(records), tuple(r["plan"] for r in replicas),
                                       tuple(val_records) if all(val_records) else (), val_labels)
         recorded.append(rec)
@@ -217,6 +218,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
              f"relative PD {pd_summary.relative.mean * 100:.4g}% "
              f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
              f"AUC {row['auc']['mean']:.4f}")
+    assert labels is not None, "a study has at least one variant"
     _log(f"bootstrap: {options.bootstrap_draws} draws over examples and replicas, at every evaluation step")
     result = analysis.analyse(recorded, labels, options.baseline or None, options.bootstrap_draws,
                               options.bootstrap_seed)
@@ -258,9 +260,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     plots.frontier_plot(variants_out, os.path.join(output, FRONTIER_PNG), options.title,
                         recommended=final.recommended, baseline=final.baseline)
     plots.distribution_plot(distributions, os.path.join(output, DISTRIBUTION_PNG), options.title)
-    rec = final.variant(final.recommended)
-    _log(f"recommended {final.recommended!r}: relative PD {rec.relative_pd.estimate * 100:.4g}% "
-         f"[{rec.relative_pd.lower * 100:.4g}, {rec.relative_pd.upper * 100:.4g}] at AUC "
-         f"{rec.auc.estimate:.4f} [{rec.auc.lower:.4f}, {rec.auc.upper:.4f}] ({rec.verdict})")
+    best = final.variant(final.recommended)
+    _log(f"recommended {final.recommended!r}: relative PD {best.relative_pd.estimate * 100:.4g}% "
+         f"[{best.relative_pd.lower * 100:.4g}, {best.relative_pd.upper * 100:.4g}] at AUC "
+         f"{best.auc.estimate:.4f} [{best.auc.lower:.4f}, {best.auc.upper:.4f}] ({best.verdict})")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload

@@ -32,16 +32,16 @@ def worker_counts(text: str) -> tuple[int, ...]:
 
 
 def check_study(s: Any) -> None:
-    """The checks a study and the demo share: replicas, known activations and sources, worker counts."""
-    from recsys.activations import canonical
-    from recsys.study.variants import SOURCES
+    """The checks a study and the demo share: replicas, known activations (made canonical: "smelu(beta=1.0)"
+    and "smelu(beta=1)" are one variant) and sources, worker counts."""
+    from recsys.study.variants import SOURCES, split_specs
 
     if s.replicas < 2:
         raise ValueError(f"replicas must be >= 2 (PD needs two replicas of a variant), got {s.replicas}")
     if not s.activations:
         raise ValueError("activations: none given")
-    for spec in s.activations:
-        canonical(spec)  # raises ValueError for an unknown activation or parameter
+    # Frozen, but this runs in __post_init__: the canonical specs replace the given ones.
+    object.__setattr__(s, "activations", tuple(split_specs(",".join(s.activations))))
     bad = [x for x in s.sources if x not in SOURCES]
     if bad:
         raise ValueError(f"sources: unknown {bad}; choose from {', '.join(SOURCES)}")
