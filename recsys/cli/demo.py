@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     from recsys.demo import Demo
 
-    settings = resolve_or_exit("demo", SETTINGS.resolve)
+    settings = SETTINGS.load("demo")
     experiment_sets, _ = resolve_or_exit("demo", SETTINGS.overrides)
     if SETTINGS.fv["config"].value or experiment_sets:
         resolve_or_exit("demo", SETTINGS.experiment)  # a bad experiment key fails now, not after stage 1

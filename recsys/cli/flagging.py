@@ -74,6 +74,9 @@ class Flags(Generic[T]):
             flags.DEFINE_string("config", None, config_help, flag_values=flag_values)
         if "set" not in flag_values:
             flags.DEFINE_multi_string("set", [], SET_HELP.format(section=section), flag_values=flag_values)
+        if "print_config" not in flag_values:
+            flags.DEFINE_bool("print_config", False, "print the resolved settings (a config file's YAML) and "
+                              "exit", flag_values=flag_values)
 
     def _define(self, name: str, f: dataclasses.Field[Any], hint: Any) -> bool:
         hint, optional = _optional(hint)
@@ -138,6 +141,28 @@ class Flags(Generic[T]):
         """The experiment of the same ``--config`` and the experiment's ``--set`` values."""
         theirs, _ = self.overrides()
         return loading.load(self.fv["config"].value, theirs)
+
+
+    def load(self, command: str) -> T:
+        """:meth:`resolve` for ``recsys <command>``: errors exit 2; ``--print_config`` prints and exits 0."""
+        settings: T = resolve_or_exit(command, self.resolve)
+        self.show({self.section: loading.to_dict(settings)})
+        return settings
+
+    def load_job(self, command: str) -> tuple[Any, T]:
+        """(experiment, settings) of one ``--config``/``--set``, as :meth:`load`."""
+        settings: T = resolve_or_exit(command, self.resolve)
+        experiment = resolve_or_exit(command, self.experiment)
+        self.show({**loading.to_dict(experiment), self.section: loading.to_dict(settings)})
+        return experiment, settings
+
+    def show(self, resolved: dict[str, Any]) -> None:
+        """With ``--print_config``: print ``resolved`` as YAML and exit 0."""
+        if self.fv["print_config"].value:
+            import yaml
+
+            print(yaml.safe_dump(resolved, sort_keys=False), end="")
+            raise SystemExit(0)
 
 
 def resolve_or_exit(command: str, build: Any) -> Any:

@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from recsys.cli.flagging import Flags, resolve_or_exit
+from recsys.cli.flagging import Flags
 from recsys.config.commands.monitor import MonitorSettings
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> None:
     from serving.prometheus import MetricsServer
     from serving.tools.monitor import Monitor
 
-    settings = resolve_or_exit("monitor", SETTINGS.resolve)
+    settings = SETTINGS.load("monitor")
     config = monitor_config(settings)
     try:
         monitor = Monitor(config)

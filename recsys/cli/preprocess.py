@@ -26,7 +26,7 @@ from typing import Any
 from absl import flags
 
 from pipelines.config import PreprocessConfig
-from recsys.cli.flagging import Flags, resolve_or_exit
+from recsys.cli.flagging import Flags
 from recsys.config.commands.preprocess import PreprocessSettings
 
 FLAGS = flags.FLAGS
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(
             f"recsys preprocess: unexpected arguments {stray}; Beam options go after '--' and start with '--'"
         )
-    settings = resolve_or_exit("preprocess", SETTINGS.resolve)
+    settings = SETTINGS.load("preprocess")
     try:
         config = preprocess_config(settings)
     except (ValueError, SchemaError, FileNotFoundError) as err:

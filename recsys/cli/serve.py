@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from recsys.cli.flagging import Flags, resolve_or_exit
+from recsys.cli.flagging import Flags
 from recsys.config.commands.serve import ServeSettings
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.server import ModelServer
 
-    settings = resolve_or_exit("serve", SETTINGS.resolve)
+    settings = SETTINGS.load("serve")
     try:
         server = ModelServer(server_options(settings)).start()
     except OSError as err:  # a port in use: one line, no traceback

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 
-from recsys.cli.flagging import Flags, resolve_or_exit
+from absl import flags
+
+from recsys.cli.flagging import Flags
 from recsys.config.commands.study import StudySettings
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("overwrite", False, "Replace an existing study in --output.")
 
 SETTINGS = Flags(StudySettings, "study",
                  config_help="Experiment YAML file or name in configs/ (e.g. synthetic_small); may hold a "
@@ -27,11 +32,10 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     from recsys.study import runner
 
-    settings = resolve_or_exit("study", SETTINGS.resolve)
-    base = resolve_or_exit("study", SETTINGS.experiment)
+    base, settings = SETTINGS.load_job("study")
     try:
         payload = runner.run_study(base, settings.options(title=base.name), settings.output,
-                                   overwrite=settings.overwrite, sections={"study": settings})
+                                   overwrite=FLAGS.overwrite, sections={"study": settings})
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         raise SystemExit(f"error: {err}") from None
     with open(os.path.join(settings.output, runner.RESULTS_MD), encoding="utf-8") as fh:

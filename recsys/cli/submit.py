@@ -59,6 +59,8 @@ def _settings() -> SubmitSettings:
                                     {**cluster, **SETTINGS.explicit()})
 
     settings: SubmitSettings = resolve_or_exit("submit", build)
+    if FLAGS.print_config:
+        SETTINGS.show({**loading.to_dict(_load_config()), "submit": loading.to_dict(settings)})
     return settings
 
 

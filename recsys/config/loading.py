@@ -7,6 +7,7 @@ with a message that lists the valid keys.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import pathlib
 from collections.abc import Iterable, Mapping
@@ -133,6 +134,11 @@ def config_text(config: str | os.PathLike) -> str:
 def read(config: str | os.PathLike | None) -> dict[str, Any]:
     """The whole mapping of a config file or named experiment, command sections included ({} for None)."""
     d = _read(str(config)) if config else {}
+    known = [f.name for f in dataclasses.fields(Experiment)] + list(SECTIONS)
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown} in {config}; valid top-level keys: "
+                          + ", ".join(known))
     for name in SECTIONS:
         if d.get(name) is not None and not isinstance(d[name], Mapping):
             raise ConfigError(f"{name}: expected a mapping of {name} settings, got {d[name]!r}")

@@ -84,7 +84,6 @@ class StudySettings:
     bootstrap_draws: int = setting(1000, "Bootstrap draws (examples and replicas resampled) behind every "
                                    "confidence interval.")
     bootstrap_seed: int = setting(0, "Seed of the bootstrap draws.", flag=None)
-    overwrite: bool = setting(False, "Replace an existing study in --output.")
 
     def __post_init__(self) -> None:
         check_study(self)
