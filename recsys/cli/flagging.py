@@ -79,7 +79,7 @@ class Flags(Generic[T]):
                               "exit", flag_values=flag_values)
 
     def _define(self, name: str, f: dataclasses.Field[Any], hint: Any) -> bool:
-        hint, optional = _optional(hint)
+        hint, _ = _optional(hint)  # a None default is absl's "no default"; the loader checks the type
         default = _default(f)
         help_text = f.metadata.get("help", f.name.replace("_", " ")) + f"  [{self.section}.{f.name}]"
         kw: dict[str, Any] = {"flag_values": self.fv}
@@ -106,7 +106,6 @@ class Flags(Generic[T]):
             self._items[f.name] = item
         else:  # dicts, nested dataclasses: the config file or --set only
             return False
-        del optional  # None defaults are absl's "no default"; the loader checks the type
         return True
 
     def explicit(self) -> dict[str, Any]:
