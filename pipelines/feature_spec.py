@@ -15,11 +15,12 @@ tf.Example encoding of one row in the shards:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pipelines import typed
 
 FORMAT_VERSION = 1
 SPEC_FILENAME = "feature_spec.json"
@@ -132,7 +133,7 @@ class FeatureSpec:
     split: Split = field(default_factory=Split)
     format_version: int = FORMAT_VERSION
     # Directory the spec was loaded from; relative paths resolve against it. Not serialised.
-    root: str = field(default="", compare=False)
+    root: str = field(default="", compare=False, metadata={"serialize": False})
 
     def feature(self, name: str) -> Feature:
         for f in self.features:
@@ -147,9 +148,7 @@ class FeatureSpec:
         return relative if os.path.isabs(relative) else os.path.join(self.root, relative)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("root")
-        return d
+        return typed.to_dict(self)
 
     def save(self, directory: str) -> str:
         os.makedirs(directory, exist_ok=True)
@@ -163,29 +162,14 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], root: str = "") -> FeatureSpec:
+        """The spec from its JSON mapping (keys an older writer did not know take their defaults)."""
+        if not isinstance(d, dict):
+            raise typed.TypedError(f"a feature spec is a JSON object, got {type(d).__name__}")
         version = d.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise ValueError(f"feature spec format_version {version} is not supported "
                              f"(this build reads {FORMAT_VERSION})")
-        feats = []
-        for f in d["features"]:
-            f = dict(f)
-            f["transform"] = NumericTransform(**f.get("transform", {}))
-            f["stats"] = NumericStats(**f.get("stats", {}))
-            feats.append(Feature(**f))
-        split = dict(d.get("split", {}))
-        split["key"] = tuple(split.get("key", ()))
-        return cls(
-            dataset=d["dataset"],
-            label=Label(**d.get("label", {})),
-            features=tuple(feats),
-            data=DataFiles(**d.get("data", {})),
-            counts=Counts(**d.get("counts", {})),
-            split=Split(**split),
-            format_version=version,
-            root=root,
-        )
-
+        return typed.from_dict(cls, {**d, "root": root}, what="feature spec")
 
 def load(path: str) -> FeatureSpec:
     """Load a spec from ``feature_spec.json`` or from the directory that holds it."""
@@ -202,5 +186,5 @@ def load(path: str) -> FeatureSpec:
             raise ValueError(f"feature spec {path} is not valid JSON: {err}") from err
     try:
         return FeatureSpec.from_dict(d, root=os.path.dirname(os.path.abspath(path)))
-    except (KeyError, TypeError) as err:
+    except typed.TypedError as err:
         raise ValueError(f"feature spec {path} is malformed: {err}") from err

@@ -6,10 +6,14 @@ one from YAML), so a new dataset needs a schema file and no code change.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from pipelines import typed
+from pipelines.typed import TypedError
 
 COLUMN_KINDS = ("categorical", "numeric", "multi_categorical", "ignored", "label")
 FEATURE_KINDS = ("categorical", "numeric", "multi_categorical")
@@ -17,7 +21,7 @@ SPLIT_METHODS = ("hash", "time")
 _RULE_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
 
-class SchemaError(ValueError):
+class SchemaError(TypedError):
     """A schema file or value is invalid; the message says what and how to fix it."""
 
 
@@ -171,26 +175,14 @@ class Schema:
         return self
 
 
-def _opt_float(d: dict[str, Any], key: str) -> float | None:
-    v = d.get(key)
-    return None if v is None else float(v)
-
-
-_COLUMN_KEYS = {"name", "kind", "separator", "clip_min", "clip_max", "log1p", "default"}
-_TOP_KEYS = {"name", "delimiter", "header", "encoding", "columns", "label", "split"}
-
-
-def schema_from_dict(d: dict[str, Any], name: str = "") -> Schema:
-    """Build and validate a Schema from its YAML/JSON mapping."""
-    if not isinstance(d, dict):
-        raise SchemaError("a schema must be a mapping with keys " + ", ".join(sorted(_TOP_KEYS)))
-    unknown = set(d) - _TOP_KEYS
-    if unknown:
-        raise SchemaError(f"unknown schema keys {sorted(unknown)}; valid: {sorted(_TOP_KEYS)}")
-    cols = []
+def _shorthands(d: dict[str, Any], name: str) -> dict[str, Any]:
+    """Expand what a hand-written schema may abbreviate: a column as its bare name (categorical), the label
+    as its column's name, the split key as one string, ``delimiter: tab``; the file's name as the default."""
+    d = dict(d)
     raw_cols = d.get("columns") or []
     if not isinstance(raw_cols, list):
         raise SchemaError("'columns' must be a list of {name, kind, ...} mappings")
+    cols = []
     for i, c in enumerate(raw_cols):
         if isinstance(c, str):
             c = {"name": c, "kind": "categorical"}
@@ -199,53 +191,31 @@ def schema_from_dict(d: dict[str, Any], name: str = "") -> Schema:
                 f"column #{i} must be a mapping with 'name' and 'kind' "
                 f"(valid kinds: {', '.join(COLUMN_KINDS)}), got {c!r}"
             )
-        bad = set(c) - _COLUMN_KEYS
-        if bad:
-            raise SchemaError(f"column {c['name']!r}: unknown keys {sorted(bad)}")
-        cols.append(
-            Column(
-                name=str(c["name"]),
-                kind=str(c["kind"]),
-                separator=str(c.get("separator", "")),
-                clip_min=_opt_float(c, "clip_min"),
-                clip_max=_opt_float(c, "clip_max"),
-                log1p=bool(c.get("log1p", False)),
-                default=float(c.get("default", 0.0)),
-            )
-        )
+        cols.append(c)
+    d["columns"] = cols
     lab = d.get("label")
     if isinstance(lab, str):
         lab = {"column": lab}
     if not isinstance(lab, dict) or "column" not in lab:
         raise SchemaError("'label' must name its column: label: {column: NAME, rule: '>= 4'}")
-    label = LabelRule(
-        column=str(lab["column"]),
-        rule=str(lab.get("rule", "binary")),
-        positive_values=tuple(str(v) for v in lab.get("positive_values", ()) or ()),
-        name=str(lab.get("name", "label")),
-    )
-    sp = d.get("split") or {}
-    key = sp.get("key", ())
-    split = SplitRule(
-        method=str(sp.get("method", "hash")),
-        key=(key,) if isinstance(key, str) else tuple(str(k) for k in key),
-        eval_fraction=float(sp.get("eval_fraction", 0.1)),
-        salt=str(sp.get("salt", "")),
-        time_column=str(sp.get("time_column", "")),
-        time_threshold=_opt_float(sp, "time_threshold"),
-    )
-    delimiter = d.get("delimiter", "\t")
-    if delimiter in ("\\t", "tab"):
-        delimiter = "\t"
-    return Schema(
-        name=str(d.get("name") or name or "csv"),
-        columns=tuple(cols),
-        label=label,
-        delimiter=str(delimiter),
-        header=bool(d.get("header", False)),
-        encoding=str(d.get("encoding", "utf-8")),
-        split=split,
-    ).validate()
+    d["label"] = {**lab, "positive_values": lab.get("positive_values") or ()}
+    split = d.get("split") or {}
+    if isinstance(split, dict) and isinstance(split.get("key"), str):
+        split = {**split, "key": [split["key"]]}
+    d["split"] = split
+    if d.get("delimiter") in ("\\t", "tab"):
+        d["delimiter"] = "\t"
+    d["name"] = str(d.get("name") or name or "csv")
+    return d
+
+
+def schema_from_dict(d: dict[str, Any], name: str = "") -> Schema:
+    """Build and validate a Schema from its YAML/JSON mapping (through the one loader, pipelines.typed)."""
+    if not isinstance(d, dict):
+        keys = ", ".join(f.name for f in dataclasses.fields(Schema))
+        raise SchemaError(f"a schema must be a mapping with keys {keys}")
+    schema = typed.from_dict(Schema, _shorthands(d, name), error=SchemaError, lenient=True, what="schema")
+    return schema.validate()
 
 
 def load_schema(path: str) -> Schema:

@@ -7,7 +7,6 @@ stopped when it ends, fails or is interrupted.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -16,32 +15,13 @@ import subprocess
 import sys
 import time
 
+from recsys.config.commands.demo import DemoSettings
 from recsys.launch.ports import free_ports
 
 STAGES = 7
 
 
-@dataclasses.dataclass(frozen=True)
-class DemoOptions:
-    output: str = "out/demo"
-    source: str = "synthetic"  # synthetic | criteo | movielens
-    data: str = ""  # input path for criteo / movielens
-    rows: int = 200_000  # synthetic rows (fewer overfit within the demo's training length)
-    activations: tuple[str, ...] = ("relu", "smelu")  # SmeLU with its default beta=1
-    replicas: int = 2
-    workers: int = 2
-    steps: int = 0  # 0: the config's own
-    eval_every: int = 0
-    query_rows: int = 512
-    # The replicas of a variant are the same job on 1 and on 2 workers: same seed, data order and
-    # global batches, only the order of the gradient sums differs (the topology source).
-    sources: tuple[str, ...] = ("topology",)
-    topology_workers: tuple[int, ...] = (1, 2)
-    validation_fraction: float = 0.1  # the reported step is chosen on validation, not on eval
-    # Adam at 1e-2 (the config has 1e-3): on the synthetic data, ReLU then turns the 1- vs 2-worker
-    # rounding difference into about 1.5% relative PD in 180 steps, while SmeLU(beta=1) stays near 3e-5%.
-    learning_rate: float = 0.01  # 0: the config's
-
+DemoOptions = DemoSettings  # the demo's options are its command settings (``demo:`` in a config file)
 
 CONFIGS = {"synthetic": "synthetic_small", "criteo": "criteo_study", "movielens": "movielens_study"}
 
@@ -49,8 +29,11 @@ CONFIGS = {"synthetic": "synthetic_small", "criteo": "criteo_study", "movielens"
 class Demo:
     """Runs the stages in order and owns every long-running process it starts."""
 
-    def __init__(self, options: DemoOptions) -> None:
+    def __init__(self, options: DemoSettings, config: str | None = None,
+                 overrides: tuple[str, ...] = ()) -> None:
+        """``config``/``overrides``: the experiment (default: the source's named one) and its ``--set``."""
         self.o = options
+        self.config, self.overrides = config, overrides
         self.out = os.path.abspath(options.output)
         self.start = time.monotonic()
         self.server: subprocess.Popen | None = None
@@ -95,13 +78,14 @@ class Demo:
             overrides.append(f"train.eval_every={self.o.eval_every}")
         if self.o.learning_rate:
             overrides.append(f"train.learning_rate={self.o.learning_rate}")
-        base = loading.load(CONFIGS[self.o.source], overrides)
+        base = loading.load(self.config or CONFIGS[self.o.source], [*overrides, *self.overrides])
         options = runner.StudyOptions(
             activations=self.o.activations, replicas=self.o.replicas, sources=self.o.sources,
             title=f"demo: {self.o.source}", export_dir=os.path.join(self.out, "models"),
             workers=self.o.workers, topology_workers=self.o.topology_workers,
             validation_fraction=self.o.validation_fraction)
-        return runner.run_study(base, options, os.path.join(self.out, "study"), overwrite=True)
+        return runner.run_study(base, options, os.path.join(self.out, "study"), overwrite=True,
+                                sections={"demo": self.o})
 
     def write_rows(self, data: str) -> str:
         """A few eval rows as JSON lines of raw feature values: what a client sends."""
@@ -116,7 +100,7 @@ class Demo:
         columns = raw_batch(features, spec)
         with open(path, "w", encoding="utf-8") as fh:
             for i in range(len(next(iter(columns.values())))):
-                row = {}
+                row: dict[str, str | float | None] = {}
                 for name, values in columns.items():
                     v = values[i]
                     if isinstance(v, bytes):
@@ -153,9 +137,11 @@ class Demo:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
         pending = set(models)
+        server = self.server
+        assert server is not None  # started by serve()
         while pending:
-            if self.server.poll() is not None:
-                raise RuntimeError(f"recsys serve exited with code {self.server.returncode}; "
+            if server.poll() is not None:
+                raise RuntimeError(f"recsys serve exited with code {server.returncode}; "
                                    f"see {os.path.join(self.out, 'server.log')}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"models {sorted(pending)} not available after {timeout:.0f}s")

@@ -4,6 +4,9 @@
         --rows=eval.jsonl --logdir=/tmp/pd --metrics_port=9100
     recsys monitor --check --max_relative_pd=0.05 --replica=... --replica=... --rows=eval.jsonl
       (exit 0: within thresholds; 1: a threshold crossed -- do not move the label; 2: error)
+    recsys monitor --config job.yaml --set monitor.max_relative_pd=0.05   (settings under ``monitor:``)
+
+Flags are generated from :class:`recsys.config.commands.monitor.MonitorSettings`.
 """
 
 from __future__ import annotations
@@ -11,77 +14,51 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
-from absl import flags
+from recsys.cli.flagging import Flags
+from recsys.config.commands.monitor import MonitorSettings
 
-FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("replica", [], "[http://]host:port/model[@version|:label]; repeat (>= 2)")
-flags.DEFINE_string("rows", "", "rows to send: JSON lines, CSV with header, or Criteo TSV")
-flags.DEFINE_enum("format", "auto", ["auto", "jsonl", "csv", "criteo"], "format of --rows")
-flags.DEFINE_string("request_log", "", "PredictionLog TFRecord to replay instead of --rows")
-flags.DEFINE_integer("batch_size", 64, "rows per request (one request is one query for top-k churn)")
-flags.DEFINE_integer("window", 10000, "rows in the sliding PD window")
-flags.DEFINE_integer("evaluate_every", 20, "requests between PD evaluations")
-flags.DEFINE_integer("k", 10, "k of top-k churn")
-flags.DEFINE_string("group", "replicas", "group name in the TensorBoard tags (pd/<group>/...)")
-flags.DEFINE_string("logdir", "", "TensorBoard directory (same tags and layout as the study)")
-flags.DEFINE_integer("metrics_port", 0, "serve Prometheus metrics on this port (0: off)")
-flags.DEFINE_string("metrics_host", "127.0.0.1", "address for the metrics endpoint")
-flags.DEFINE_string("signature_name", "", "signature to call (default serving_default)")
-flags.DEFINE_string("output", "", "output compared (default: the only output, or probability/scores)")
-flags.DEFINE_float("max_relative_pd", None, "alert above this relative PD")
-flags.DEFINE_float("max_absolute_pd", None, "alert above this absolute PD")
-flags.DEFINE_float("max_share_above", None, "alert above this share of rows with relative diff > 10%")
-flags.DEFINE_float("max_churn", None, "alert above this top-k churn")
-flags.DEFINE_bool(
-    "check",
-    False,
-    "one pass over the rows, print the PD as JSON, exit 1 if a "
-    "threshold is crossed (the gate before moving a version label)",
-)
-flags.DEFINE_integer("max_requests", 0, "stop after this many requests (continuous mode; 0: no limit)")
-flags.DEFINE_float("duration", 0.0, "stop after this many seconds (continuous mode; 0: no limit)")
-flags.DEFINE_float("qps", 0.0, "request rate limit in continuous mode (0: unlimited)")
+if TYPE_CHECKING:
+    from serving.tools.monitor import MonitorConfig
+
+SETTINGS = Flags(MonitorSettings, "monitor")
+
+
+def monitor_config(s: MonitorSettings) -> MonitorConfig:
+    """Settings -> the monitor's MonitorConfig (the one place flags meet it)."""
+    from serving.divergence import Thresholds
+    from serving.tools.monitor import MonitorConfig
+
+    return MonitorConfig(
+        replicas=list(s.replica), rows=s.rows, row_format=s.format, request_log=s.request_log,
+        batch_size=s.batch_size, window=s.window, evaluate_every=s.evaluate_every, k=s.k, group=s.group,
+        logdir=s.logdir or None, signature_name=s.signature_name, output=s.output, qps=s.qps,
+        thresholds=Thresholds(s.max_relative_pd, s.max_absolute_pd, s.max_share_above, s.max_churn),
+    )  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"recsys monitor: unexpected arguments {argv[1:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from serving.divergence import Thresholds
     from serving.prometheus import MetricsServer
-    from serving.tools.monitor import Monitor, MonitorConfig
+    from serving.tools.monitor import Monitor
 
-    config = MonitorConfig(
-        replicas=FLAGS.replica,
-        rows=FLAGS.rows,
-        row_format=FLAGS.format,
-        request_log=FLAGS.request_log,
-        batch_size=FLAGS.batch_size,
-        window=FLAGS.window,
-        evaluate_every=FLAGS.evaluate_every,
-        k=FLAGS.k,
-        group=FLAGS.group,
-        logdir=FLAGS.logdir or None,
-        signature_name=FLAGS.signature_name,
-        output=FLAGS.output,
-        qps=FLAGS.qps,
-        thresholds=Thresholds(
-            FLAGS.max_relative_pd, FLAGS.max_absolute_pd, FLAGS.max_share_above, FLAGS.max_churn
-        ),
-    )
+    settings = SETTINGS.load("monitor")
+    config = monitor_config(settings)
     try:
         monitor = Monitor(config)
     except Exception as err:  # noqa: BLE001 - a bad replica or file is exit 2 with the reason
         print(f"recsys monitor: {err}", file=sys.stderr)
         sys.exit(2)
     metrics = (
-        MetricsServer(monitor.metrics_text, FLAGS.metrics_host, FLAGS.metrics_port)
-        if FLAGS.metrics_port
+        MetricsServer(monitor.metrics_text, settings.metrics_host, settings.metrics_port)
+        if settings.metrics_port
         else None
     )
     try:
-        if FLAGS.check:
+        if settings.check:
             try:
                 values = monitor.check()
             except Exception as err:  # noqa: BLE001
@@ -93,10 +70,10 @@ def main(argv: list[str]) -> None:
                 sys.exit(1)
             return
 
-        def show(values: dict) -> None:
+        def show(values: dict[str, Any]) -> None:
             print(json.dumps({k: v for k, v in values.items()}, sort_keys=True), flush=True)
 
-        monitor.run(FLAGS.max_requests, FLAGS.duration, on_evaluate=show)
+        monitor.run(settings.max_requests, settings.duration, on_evaluate=show)
     finally:
         if metrics is not None:
             metrics.stop()

@@ -9,7 +9,10 @@ client reads the signature's inputs from GetModelMetadata, so any model's featur
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from absl import flags
 
@@ -28,7 +31,7 @@ flags.DEFINE_float("timeout", 30.0, "per-request deadline in seconds")
 flags.DEFINE_string("root_cert", "", "PEM CA certificate: connect over TLS")
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     return value.tolist() if hasattr(value, "tolist") else value
@@ -49,10 +52,11 @@ def main(argv: list[str]) -> None:
     replica = clients.Replica.parse(
         ("http://" if FLAGS.rest else "") + f"{FLAGS.server}/{target}", FLAGS.signature_name
     )
-    root = open(FLAGS.root_cert, "rb").read() if FLAGS.root_cert else None
+    root = pathlib.Path(FLAGS.root_cert).read_bytes() if FLAGS.root_cert else None
     client = clients.connect(replica, FLAGS.timeout, root)
     try:
         specs = client.inputs(replica.spec)
+        rows: Iterator[dict[str, Any]]
         if FLAGS.rows == "-":
             rows = (json.loads(line) for line in sys.stdin if line.strip())
         else:
@@ -65,9 +69,11 @@ def main(argv: list[str]) -> None:
                 print(json.dumps({a: _plain(v[i]) for a, v in outputs.items()}), flush=False)
         sys.stdout.flush()
     except Exception as err:  # noqa: BLE001 - a failed request is an error line and exit 1
-        if callable(getattr(err, "code", None)) and callable(getattr(err, "details", None)):
-            err = f"{err.code().name}: {err.details()} (server {FLAGS.server})"  # a grpc.RpcError
-        print(f"recsys query: {err}", file=sys.stderr)
+        reason = str(err)
+        code, details = getattr(err, "code", None), getattr(err, "details", None)
+        if callable(code) and callable(details):  # a grpc.RpcError
+            reason = f"{code().name}: {details()} (server {FLAGS.server})"
+        print(f"recsys query: {reason}", file=sys.stderr)
         sys.exit(1)
     finally:
         client.close()

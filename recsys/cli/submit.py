@@ -19,61 +19,49 @@ from typing import Any
 
 from absl import flags
 
+from recsys.cli.flagging import Flags, resolve_or_exit
+from recsys.config import loading
+from recsys.config.commands.submit import K8S_KEYS, SubmitSettings
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "YAML config file, or the name of one in configs/")
-flags.DEFINE_multi_string("set", [], "config override passed to every worker: --set train.steps=200")
+# Run arguments (what this invocation does), not settings of the job.
 flags.DEFINE_string("model_dir", None, "the trainer's --model_dir (on Kubernetes: a path inside the "
                     "container, e.g. under --mount_path, or gs://...)")
-flags.DEFINE_enum("cluster", "local", ["local", "kubernetes"], "where the workers run")
-flags.DEFINE_integer("workers", 2, "number of workers (worker 0 is the chief)")
-flags.DEFINE_multi_string("env", [], "extra environment variable for every worker: --env NCCL_DEBUG=INFO")
-flags.DEFINE_integer("backoff_limit", 3, "restarts of the whole job before it is declared failed")
 flags.DEFINE_bool("overwrite", False, "local: discard a previous run in --model_dir and start over (without "
                   "it a finished run is left alone and an unfinished one resumes exactly)")
 flags.DEFINE_list("allow_resume_change", [], "resume although these differ from the run in --model_dir: "
                   "any of config, data, workers (recorded in the fingerprint; not bit-exact)")
-# Local cluster.
-flags.DEFINE_float("startup_timeout", 180.0, "local: seconds for every worker to come up (join the "
-                   "cluster / start training) before the attempt fails")
-flags.DEFINE_float("heartbeat_timeout", 600.0, "local: a running worker with no output or heartbeat "
-                   "for this long is stalled; the job restarts")
-flags.DEFINE_float("backoff_delay", 10.0, "local: delay before the first restart, doubled after each")
-flags.DEFINE_float("backoff_max_delay", 300.0, "local: cap of the restart delay")
-flags.DEFINE_float("grace_period", 10.0, "local: seconds between SIGTERM and SIGKILL when stopping")
-flags.DEFINE_float("status_every", 30.0, "local: seconds between progress lines")
-flags.DEFINE_integer("heartbeat_every", 10, "local: the trainer writes a heartbeat every N global steps")
-flags.DEFINE_string("logs_dir", None, "local: per-worker logs and status.json (default "
-                    "<model_dir>/submit)")
-flags.DEFINE_string("python", sys.executable, "local: the Python that runs `-m recsys.cli train`")
-flags.DEFINE_bool("stream_logs", True, "local: echo worker output as [worker-i] lines")
-# Kubernetes.
-flags.DEFINE_enum("k8s_kind", "tfjob", ["tfjob", "indexedjob"], "kubernetes: a Kubeflow TFJob (needs "
-                  "the training operator) or an Indexed Job + headless Service")
-flags.DEFINE_string("cluster_config", None, "kubernetes: YAML with defaults for the kubernetes flags "
-                    "(image, namespace, cpu, memory, gpus, pvc, mount_path, k8s_kind, ...); flags win")
-flags.DEFINE_string("name", None, "kubernetes: job name (default recsys-<config>-<UTC time>)")
-flags.DEFINE_string("namespace", "default", "kubernetes: namespace")
-flags.DEFINE_string("image", None, "kubernetes: trainer image (docker/trainer.Dockerfile)")
-flags.DEFINE_string("cpu", "4", "kubernetes: CPU per worker")
-flags.DEFINE_string("memory", "16Gi", "kubernetes: memory per worker")
-flags.DEFINE_integer("gpus", 1, "kubernetes: GPUs per worker (nvidia.com/gpu); > 0 selects the NCCL "
-                     "collective unless --set determinism.collective=... is given")
-flags.DEFINE_string("pvc", None, "kubernetes: PersistentVolumeClaim mounted at --mount_path (data, "
-                    "checkpoints, exports)")
-flags.DEFINE_string("mount_path", "/mnt/recsys", "kubernetes: where the PVC is mounted")
-flags.DEFINE_string("service_account", None, "kubernetes: pod service account")
+flags.DEFINE_string("cluster_config", None, "kubernetes: YAML with defaults for the kubernetes settings "
+                    f"({', '.join(K8S_KEYS)}); flags and --set submit.KEY win")
 flags.DEFINE_bool("dry_run", False, "print the plan (`recsys plan`, on stderr); kubernetes: and the "
                   "manifests (multi-document YAML); then exit")
-flags.DEFINE_string("kubeconfig", None, "kubernetes: kubeconfig file (default ~/.kube/config)")
-flags.DEFINE_string("context", None, "kubernetes: kubeconfig context")
-flags.DEFINE_float("poll_interval", 10.0, "kubernetes: seconds between status polls")
-flags.DEFINE_float("k8s_timeout", 24 * 3600.0, "kubernetes: stop following (the job keeps running) "
-                   "after this many seconds")
+SETTINGS = Flags(SubmitSettings, "submit", config_help="YAML config file, or the name of one in configs/; "
+                 "may hold a submit: section with this command's settings")
 flags.mark_flag_as_required("config")
 flags.mark_flag_as_required("model_dir")
 
-_K8S_KEYS = ("image", "namespace", "cpu", "memory", "gpus", "pvc", "mount_path", "service_account",
-             "k8s_kind", "backoff_limit", "workers", "name", "poll_interval")
+
+def _settings() -> SubmitSettings:
+    """defaults <- the config's submit: section <- --cluster_config <- flags given <- --set submit.KEY."""
+    import yaml
+
+    def build() -> SubmitSettings:
+        cluster: dict[str, Any] = {}
+        if FLAGS.cluster_config:
+            with open(FLAGS.cluster_config, encoding="utf-8") as fh:
+                cluster = yaml.safe_load(fh) or {}
+            unknown = sorted(set(cluster) - set(K8S_KEYS))
+            if unknown:
+                raise loading.ConfigError(f"unknown keys {unknown} in {FLAGS.cluster_config}; "
+                                          f"known: {list(K8S_KEYS)}")
+        _, mine = SETTINGS.overrides()
+        return loading.load_section(SubmitSettings, "submit", FLAGS.config, mine,
+                                    {**cluster, **SETTINGS.explicit()})
+
+    settings: SubmitSettings = resolve_or_exit("submit", build)
+    if FLAGS.print_config:
+        SETTINGS.show({**loading.to_dict(_load_config()), "submit": loading.to_dict(settings)})
+    return settings
 
 
 class _Interrupted(Exception):
@@ -93,26 +81,16 @@ def _install_signal_handlers() -> None:
         signal.signal(s, handler)
 
 
-def _extra_env() -> dict[str, str]:
-    env = {}
-    for item in FLAGS.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"recsys submit: --env {item!r} is not KEY=VALUE")
-        env[key] = value
-    return env
+def _extra_env(s: SubmitSettings) -> dict[str, str]:
+    """``KEY=VALUE`` items (checked by SubmitSettings) as a mapping."""
+    return dict(item.split("=", 1) for item in s.env)
 
 
 def _load_config() -> Any:
-    from recsys import config as cfg
-
-    try:
-        return cfg.load(FLAGS.config, FLAGS.set)
-    except (cfg.ConfigError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys submit: {err}") from None
+    return resolve_or_exit("submit", SETTINGS.experiment)
 
 
-def _run_local() -> int:
+def _run_local(s: SubmitSettings) -> int:
     from pipelines.feature_spec import SPEC_FILENAME
     from recsys.launch.local import LocalJobSpec, run_local_job
 
@@ -125,26 +103,27 @@ def _run_local() -> int:
     if FLAGS.dry_run:  # print the plan, start nothing
         from recsys.planning.render import submit_plan
 
-        submit_plan(experiment, FLAGS.workers, FLAGS.memory)
+        submit_plan(experiment, s.workers, s.memory)
         return 0
     config = FLAGS.config if not os.path.exists(FLAGS.config) else os.path.abspath(FLAGS.config)
     model_dir = os.path.abspath(FLAGS.model_dir)
-    log_dir = FLAGS.logs_dir or os.path.join(model_dir, "submit")
-    decided = _check_model_dir(experiment, model_dir, log_dir)
+    log_dir = s.logs_dir or os.path.join(model_dir, "submit")
+    decided = _check_model_dir(experiment, model_dir, log_dir, s.workers)
     if decided is not None:
         return decided
-    command = [FLAGS.python, "-m", "recsys.cli", "train", "--config", config]
-    command += [f"--set={s}" for s in FLAGS.set] + ["--model_dir", model_dir]
+    experiment_sets, _ = SETTINGS.overrides()
+    command = [s.python or sys.executable, "-m", "recsys.cli", "train", "--config", config]
+    command += [f"--set={x}" for x in experiment_sets] + ["--model_dir", model_dir]
     if FLAGS.allow_resume_change:
         command.append("--allow_resume_change=" + ",".join(FLAGS.allow_resume_change))
     spec = LocalJobSpec(
-        command=command, num_workers=FLAGS.workers,
+        command=command, num_workers=s.workers,
         log_dir=log_dir, model_dir=model_dir,
-        startup_timeout=FLAGS.startup_timeout, heartbeat_timeout=FLAGS.heartbeat_timeout,
-        backoff_limit=FLAGS.backoff_limit, backoff_delay=FLAGS.backoff_delay,
-        backoff_max_delay=FLAGS.backoff_max_delay, grace_period=FLAGS.grace_period,
-        status_every=FLAGS.status_every, heartbeat_every=FLAGS.heartbeat_every,
-        stream_logs=FLAGS.stream_logs, env=_extra_env(), backup_dir=os.path.join(model_dir, "backup"))
+        startup_timeout=s.startup_timeout, heartbeat_timeout=s.heartbeat_timeout,
+        backoff_limit=s.backoff_limit, backoff_delay=s.backoff_delay,
+        backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
+        status_every=s.status_every, heartbeat_every=s.heartbeat_every,
+        stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=os.path.join(model_dir, "backup"))
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "
           f"model_dir {model_dir}, logs in {spec.log_dir}", flush=True)
     _install_signal_handlers()
@@ -157,7 +136,7 @@ def _run_local() -> int:
     return 0 if result.ok else 1
 
 
-def _check_model_dir(experiment: Any, model_dir: str, log_dir: str) -> int | None:
+def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int) -> int | None:
     """Before any worker starts: --overwrite, a finished run (exit 0) or a refused resume (exit 1)."""
     import shutil
 
@@ -168,7 +147,7 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str) -> int | Non
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
     try:
-        ident = run_state.identity(experiment, FLAGS.workers)
+        ident = run_state.identity(experiment, workers)
     except (OSError, ValueError, KeyError):
         return None  # an unreadable spec: every worker reports it with the details
     try:
@@ -189,22 +168,6 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str) -> int | Non
     return None
 
 
-def _cluster_settings() -> dict[str, Any]:
-    """Kubernetes settings: flag defaults <- --cluster_config YAML <- flags given on the command line."""
-    import yaml
-
-    settings = {key: FLAGS[key].value for key in _K8S_KEYS}
-    if FLAGS.cluster_config:
-        with open(FLAGS.cluster_config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        unknown = sorted(set(loaded) - set(_K8S_KEYS))
-        if unknown:
-            raise SystemExit(f"recsys submit: unknown keys {unknown} in {FLAGS.cluster_config}; "
-                             f"known: {list(_K8S_KEYS)}")
-        settings.update({k: v for k, v in loaded.items() if not FLAGS[k].present})
-    return settings
-
-
 def default_job_name(config_name: str, now: datetime.datetime | None = None) -> str:
     """``recsys-<config>-<yyyymmdd-hhmmss>`` as a DNS label."""
     stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%d-%H%M%S")
@@ -212,26 +175,24 @@ def default_job_name(config_name: str, now: datetime.datetime | None = None) -> 
     return f"recsys-{base}-{stamp}"
 
 
-def _run_kubernetes() -> int:
-    from recsys.config import loading
+def _run_kubernetes(s: SubmitSettings) -> int:
     from recsys.launch import k8s_manifests as manifests
 
     experiment = _load_config()
-    s = _cluster_settings()
     config_text = loading.config_text(FLAGS.config)
-    sets = list(FLAGS.set)
-    if int(s["gpus"]) > 0 and not any(x.startswith("determinism.collective=") for x in sets):
+    sets, _ = SETTINGS.overrides()
+    if s.gpus > 0 and not any(x.startswith("determinism.collective=") for x in sets):
         sets.append("determinism.collective=NCCL")
     train_args = ["train", "--config", f"{manifests.CONFIG_MOUNT}/config.yaml"]
     train_args += [f"--set={x}" for x in sets] + ["--model_dir", FLAGS.model_dir]
     if FLAGS.allow_resume_change:
         train_args.append("--allow_resume_change=" + ",".join(FLAGS.allow_resume_change))
     spec = manifests.K8sJobSpec(
-        name=s["name"] or default_job_name(experiment.name), image=s["image"] or "",
-        num_workers=int(s["workers"]), train_args=train_args, kind=s["k8s_kind"], namespace=s["namespace"],
-        config_text=config_text, cpu=str(s["cpu"]), memory=str(s["memory"]), gpus=int(s["gpus"]),
-        pvc=s["pvc"] or "", mount_path=s["mount_path"], backoff_limit=int(s["backoff_limit"]),
-        service_account=s["service_account"] or "", env=_extra_env())
+        name=s.name or default_job_name(experiment.name), image=s.image or "",
+        num_workers=s.workers, train_args=train_args, kind=s.k8s_kind, namespace=s.namespace,
+        config_text=config_text, cpu=s.cpu, memory=s.memory, gpus=s.gpus,
+        pvc=s.pvc or "", mount_path=s.mount_path, backoff_limit=s.backoff_limit,
+        service_account=s.service_account or "", env=_extra_env(s))
     try:
         docs = manifests.render(spec)
     except ValueError as err:
@@ -239,17 +200,17 @@ def _run_kubernetes() -> int:
     if FLAGS.dry_run:
         from recsys.planning.render import submit_plan
 
-        submit_plan(experiment, int(s["workers"]), str(s["memory"]))  # on stderr: stdout is the YAML
+        submit_plan(experiment, s.workers, s.memory)  # on stderr: stdout is the YAML
         sys.stdout.write(manifests.to_yaml(docs))
         return 0
     from recsys.launch import k8s_apply
 
     try:
-        client = k8s_apply.api_client(FLAGS.kubeconfig, FLAGS.context)
+        client = k8s_apply.api_client(s.kubeconfig, s.context)
         k8s_apply.create(docs, client)
         kind = "TFJob" if spec.kind == "tfjob" else "Job"
-        state = k8s_apply.follow(kind, spec.name, spec.namespace, client, poll=float(s["poll_interval"]),
-                                 timeout=FLAGS.k8s_timeout)
+        state = k8s_apply.follow(kind, spec.name, spec.namespace, client, poll=s.poll_interval,
+                                 timeout=s.k8s_timeout)
     except RuntimeError as err:
         raise SystemExit(f"recsys submit: {err}") from None
     print(f"[submit] {kind} {spec.namespace}/{spec.name} ended: {state.phase}"
@@ -260,7 +221,6 @@ def _run_kubernetes() -> int:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"recsys submit: unexpected arguments {argv[1:]}")
-    if FLAGS.workers < 1:
-        raise SystemExit("recsys submit: --workers must be >= 1")
-    code = _run_local() if FLAGS.cluster == "local" else _run_kubernetes()
+    s = _settings()
+    code = _run_local(s) if s.cluster == "local" else _run_kubernetes(s)
     sys.exit(code)

@@ -1,10 +1,12 @@
-"""Experiment configs: typed frozen dataclasses, YAML files / named experiments, ``--set`` overrides."""
+"""Configs: typed frozen dataclasses (the experiment; each command's settings in ``commands``), YAML files
+and named experiments, ``--set`` overrides."""
 
 from recsys.config.loading import (
     CONFIG_DIR,
     ConfigError,
     from_dict,
     load,
+    load_section,
     parse_override,
     save,
     to_dict,
@@ -30,6 +32,7 @@ __all__ = [
     "TrainConfig",
     "from_dict",
     "load",
+    "load_section",
     "parse_override",
     "save",
     "to_dict",

@@ -10,115 +10,44 @@ import copy
 import dataclasses
 import os
 import pathlib
-import types
-import typing
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from pipelines import typed
+from pipelines.typed import TypedError
 from recsys.config.experiments import EXPERIMENTS
 from recsys.config.schema import Experiment
 
 # The YAML copies of the named experiments in a source checkout (the code registry is canonical).
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
 RESOLVED_FILENAME = "config.yaml"
+T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(TypedError):
     """A config file or override that does not fit the schema."""
+
+
+# Per-command sections a config file may hold beside the experiment's keys (``serve: {port: 9000}``);
+# :mod:`recsys.config.commands` has their dataclasses. The experiment ignores them.
+SECTIONS = ("preprocess", "submit", "study", "serve", "monitor", "demo")
 
 
 def valid_keys(cls: type = Experiment, prefix: str = "") -> list[str]:
     """All dotted keys of a config dataclass, e.g. ``model.activation``."""
-    keys = []
-    for f in dataclasses.fields(cls):
-        hint = typing.get_type_hints(cls)[f.name]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            keys += valid_keys(hint, f"{prefix}{f.name}.")
-        else:
-            keys.append(prefix + f.name)
-    return keys
+    return typed.valid_keys(cls, prefix)
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check ``value`` against a type hint, converting lists to tuples and ints to floats."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _coerce(value, option, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: {value!r} matches none of {hint}")
-    if hint is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key}: expected null, got {value!r}")
-    if hint is Any:
-        return value
-    if origin is typing.Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item, _) = typing.get_args(hint)
-        return tuple(_coerce(v, item, key) for v in value)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        kt, vt = typing.get_args(hint)
-        return {_coerce(k, kt, key): _coerce(v, vt, key) for k, v in value.items()}
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if hint is int and isinstance(value, bool):
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
-    return value
-
-
-def from_dict(d: Mapping[str, Any], cls: type = Experiment, prefix: str = "") -> Any:
+def from_dict(d: Mapping[str, Any], cls: type[T] = Experiment, prefix: str = "") -> T:  # type: ignore[assignment]
     """Build a config dataclass from a nested mapping; unknown keys raise :class:`ConfigError`."""
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {d!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown config key(s) {[prefix + k for k in unknown]}; valid keys: "
-            + ", ".join(valid_keys(cls, prefix))
-        )
-    kwargs = {}
-    for name, value in d.items():
-        hint = hints[name]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[name] = from_dict(value or {}, hint, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(value, hint, prefix + name)
-    try:
-        return cls(**kwargs)
-    except ValueError as err:  # a range check of the schema (``__post_init__``)
-        raise ConfigError(f"{prefix}{err}") from None
+    return typed.from_dict(cls, d, error=ConfigError, prefix=prefix)
 
 
 def to_dict(config: Any) -> dict[str, Any]:
     """A plain, YAML-friendly nested dict (tuples become lists)."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, tuple | list):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
-    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
+    return typed.to_dict(config)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,18 +60,44 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"model.activation=smelu(beta=0.5)"`` -> (["model", "activation"], "smelu(beta=0.5)")."""
+def parse_override(text: str, keys: Iterable[str] | None = None) -> tuple[list[str], Any]:
+    """``"model.activation=smelu(beta=0.5)"`` -> (["model", "activation"], "smelu(beta=0.5)").
+
+    ``keys``: the dotted keys accepted (default: the experiment's).
+    """
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not of the form key=value")
     key, raw = text.split("=", 1)
     key = key.strip()
-    if key not in valid_keys():
-        raise ConfigError(
-            f"unknown config key {key!r} in --set {text!r}; valid keys: " + ", ".join(valid_keys())
-        )
+    valid = list(valid_keys() if keys is None else keys)
+    if key not in valid:
+        raise ConfigError(f"unknown config key {key!r} in --set {text!r}; valid keys: " + ", ".join(valid))
     value = yaml.safe_load(raw) if raw.strip() else ""
     return key.split("."), value
+
+
+def split_overrides(overrides: Iterable[str], sections: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """``--set`` values -> (the experiment's, those of the command ``sections``); another section's is an
+    error (a ``recsys train --set serve.port=1`` would otherwise do nothing, silently)."""
+    mine = set(sections)
+    experiment, commands = [], []
+    for text in overrides:
+        head = text.split("=", 1)[0].strip().split(".", 1)[0]
+        if head in mine:
+            commands.append(text)
+        elif head in SECTIONS:
+            known = ", ".join(f"{s}.*" for s in sorted(mine)) or "none"
+            raise ConfigError(f"--set {text!r}: this command has no {head!r} section (its sections: {known})")
+        else:
+            experiment.append(text)
+    return experiment, commands
+
+
+def _patch(d: dict[str, Any], keys: list[str], value: Any) -> dict[str, Any]:
+    patch: dict[str, Any] = {keys[-1]: value}
+    for k in reversed(keys[:-1]):
+        patch = {k: patch}
+    return _merge(d, patch)
 
 
 def _read(config: str) -> dict[str, Any]:
@@ -176,6 +131,20 @@ def config_text(config: str | os.PathLike) -> str:
     return yaml.safe_dump(_read(str(config)), sort_keys=False)
 
 
+def read(config: str | os.PathLike | None) -> dict[str, Any]:
+    """The whole mapping of a config file or named experiment, command sections included ({} for None)."""
+    d = _read(str(config)) if config else {}
+    known = [f.name for f in dataclasses.fields(Experiment)] + list(SECTIONS)
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown} in {config}; valid top-level keys: "
+                          + ", ".join(known))
+    for name in SECTIONS:
+        if d.get(name) is not None and not isinstance(d[name], Mapping):
+            raise ConfigError(f"{name}: expected a mapping of {name} settings, got {d[name]!r}")
+    return d
+
+
 def load(
     config: str | os.PathLike | None = None,
     overrides: Iterable[str] = (),
@@ -183,26 +152,49 @@ def load(
 ) -> Experiment:
     """Resolve an experiment: defaults <- ``base`` <- YAML file or named experiment <- ``--set``.
 
+    Command sections of the file (``serve:``, ``study:``, ...) are not the experiment's and are left out.
     A relative ``data.spec_dir`` in a YAML file is taken relative to the current directory.
     """
     d: dict[str, Any] = dict(base or {})
     if config:
-        d = _merge(d, _read(str(config)))
+        d = _merge(d, {k: v for k, v in read(config).items() if k not in SECTIONS})
     for text in overrides:
         keys, value = parse_override(text)
-        patch: dict[str, Any] = {keys[-1]: value}
-        for k in reversed(keys[:-1]):
-            patch = {k: patch}
-        d = _merge(d, patch)
+        d = _patch(d, keys, value)
     return from_dict(d)
 
 
-def save(config: Experiment, directory: str | os.PathLike) -> str:
-    """Write the resolved config as ``<directory>/config.yaml`` (atomically) and return its path."""
+def load_section(
+    cls: type[T],
+    name: str,
+    config: str | os.PathLike | Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    explicit: Mapping[str, Any] | None = None,
+) -> T:
+    """Resolve a command's settings: dataclass defaults <- the ``name:`` section of the config file <-
+    ``explicit`` values (flags given on the command line) <- ``--set name.key=value``."""
+    whole = read(config) if not isinstance(config, Mapping) else dict(config)
+    d = dict(whole.get(name) or {})
+    d.update(explicit or {})
+    keys = valid_keys(cls, f"{name}.")
+    for text in overrides:
+        path, value = parse_override(text, keys)
+        d = _patch(d, path[1:], value)
+    return typed.from_dict(cls, d, error=ConfigError, prefix=f"{name}.")
+
+
+def save(config: Experiment, directory: str | os.PathLike, sections: Mapping[str, Any] | None = None) -> str:
+    """Write the resolved config as ``<directory>/config.yaml`` (atomically) and return its path.
+
+    ``sections``: resolved command settings saved beside it (``{"study": StudySettings(...)}``), so
+    the file reruns the whole job (``recsys study --config <directory>/config.yaml``).
+    """
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, RESOLVED_FILENAME)
     tmp = path + ".tmp"
+    d = to_dict(config)
+    d.update({name: to_dict(settings) for name, settings in (sections or {}).items()})
     with open(tmp, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(to_dict(config), fh, sort_keys=False)
+        yaml.safe_dump(d, fh, sort_keys=False)
     os.replace(tmp, path)
     return path

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -132,9 +133,12 @@ def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
         shutil.rmtree(path)
 
 
-def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False) -> dict:
+def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False,
+              sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train every (variant, replica), then write results.json / results.md with bootstrap CIs, verdicts and
-    the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir."""
+    the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir.
+
+    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
@@ -150,14 +154,14 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             _log(f"warning: {warning}")
     _claim_exports(options, overwrite)
     os.makedirs(output, exist_ok=True)
-    loading.save(base, output)
+    loading.save(base, output, sections)
     tb_root = os.path.join(output, dashboards.TB_DIR)
     shutil.rmtree(tb_root, ignore_errors=True)  # dashboards of an overwritten study must not linger
 
     total = len(options.activations) * options.replicas
     done, start = 0, time.perf_counter()
     variants_out, recorded = [], []
-    labels = None  # every replica of every variant must be evaluated on the same examples
+    labels: np.ndarray | None = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
         replicas, records, val_records, val_labels = [], [], [], None
@@ -193,6 +197,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             m = out["metrics"]
             _log(f"  final step: AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
                  f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
+        assert labels is not None  # set by the first replica
         rec = analysis.VariantRecords(activation, tuple(records), tuple(r["plan"] for r in replicas),
                                       tuple(val_records) if all(val_records) else (), val_labels)
         recorded.append(rec)
@@ -213,6 +218,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
              f"relative PD {pd_summary.relative.mean * 100:.4g}% "
              f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
              f"AUC {row['auc']['mean']:.4f}")
+    assert labels is not None, "a study has at least one variant"
     _log(f"bootstrap: {options.bootstrap_draws} draws over examples and replicas, at every evaluation step")
     result = analysis.analyse(recorded, labels, options.baseline or None, options.bootstrap_draws,
                               options.bootstrap_seed)
@@ -254,9 +260,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     plots.frontier_plot(variants_out, os.path.join(output, FRONTIER_PNG), options.title,
                         recommended=final.recommended, baseline=final.baseline)
     plots.distribution_plot(distributions, os.path.join(output, DISTRIBUTION_PNG), options.title)
-    rec = final.variant(final.recommended)
-    _log(f"recommended {final.recommended!r}: relative PD {rec.relative_pd.estimate * 100:.4g}% "
-         f"[{rec.relative_pd.lower * 100:.4g}, {rec.relative_pd.upper * 100:.4g}] at AUC "
-         f"{rec.auc.estimate:.4f} [{rec.auc.lower:.4f}, {rec.auc.upper:.4f}] ({rec.verdict})")
+    best = final.variant(final.recommended)
+    _log(f"recommended {final.recommended!r}: relative PD {best.relative_pd.estimate * 100:.4g}% "
+         f"[{best.relative_pd.lower * 100:.4g}, {best.relative_pd.upper * 100:.4g}] at AUC "
+         f"{best.auc.estimate:.4f} [{best.auc.lower:.4f}, {best.auc.upper:.4f}] ({best.verdict})")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload

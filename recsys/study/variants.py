@@ -14,7 +14,9 @@ DEFAULT_TOPOLOGY_WORKERS = (1, 2, 4, 8)  # replica i runs on workers[i % len]: d
 def split_specs(text: str) -> list[str]:
     """Split "relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" on commas outside parentheses, into the
     canonical strings of the activations (``smelu(beta=1)`` and ``smelu(beta=1.0)`` are one variant)."""
-    out, depth, current = [], 0, []
+    out: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -1,0 +1,27 @@
+"""Each command's settings: a frozen dataclass per command, its section in a config file, its flags.
+
+``recsys <command>`` generates its flags from the dataclass (:mod:`recsys.cli.flagging`); a config file
+holds the experiment's keys at the top level and these under their section name (``serve:``, ...).
+"""
+
+from __future__ import annotations
+
+from recsys.config.commands.demo import DemoSettings
+from recsys.config.commands.monitor import MonitorSettings
+from recsys.config.commands.preprocess import PreprocessSettings
+from recsys.config.commands.serve import ServeSettings
+from recsys.config.commands.study import StudySettings
+from recsys.config.commands.submit import SubmitSettings
+
+# section -> settings (recsys.config.loading.SECTIONS holds the same names; a test keeps them equal).
+COMMANDS: dict[str, type] = {
+    "preprocess": PreprocessSettings,
+    "submit": SubmitSettings,
+    "study": StudySettings,
+    "serve": ServeSettings,
+    "monitor": MonitorSettings,
+    "demo": DemoSettings,
+}
+
+__all__ = ["COMMANDS", "DemoSettings", "MonitorSettings", "PreprocessSettings", "ServeSettings",
+           "StudySettings", "SubmitSettings"]
