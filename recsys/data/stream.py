@@ -207,25 +207,56 @@ def _skip_rows(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
     return ds.scan(tf.cast(count, tf.int64), step).filter(lambda c: _rows(c) > 0)
 
 
+def _keeps_own_rows(stream: StreamSpec) -> bool:
+    """Whether this worker drops the other workers' rows before gathering (global-batch sharding)."""
+    return stream.sharding == "global_batch" and stream.num_workers > 1
+
+
 def _epoch_chunks(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch: tf.Tensor,
-                  skip: int) -> tf.data.Dataset:
-    """Epoch ``epoch``'s records in its shuffled order, as chunks, the first ``skip`` rows left out."""
+                  skip: int, epoch_rows: int) -> tf.data.Dataset:
+    """Epoch ``epoch``'s records in its shuffled order, as chunks, the first ``skip`` rows left out.
+
+    With global-batch sharding over several workers only this worker's rows of every global batch
+    are kept (rows whose stream position ``epoch * epoch_rows + p`` falls in its slice of a batch),
+    and they are dropped before the block's gather, so each worker copies only its share.
+    """
     names = tf.constant(files)
     seed = tf.stack([tf.constant(stream.data_seed, tf.int64), tf.cast(epoch, tf.int64) * _MIX])
     if stream.shuffle_block:
         names = tf.random.experimental.stateless_shuffle(names, seed=seed)
     ds = _chunks(spec, stream, names)
+    own = _keeps_own_rows(stream)
+    lo, width = stream.worker_index * stream.worker_batch, stream.worker_batch
+    origin = tf.cast(epoch, tf.int64) * epoch_rows
+
+    def mine(positions: tf.Tensor) -> tf.Tensor:
+        """This worker's rows among epoch positions ``positions`` (after the resume point)."""
+        in_batch = tf.math.floormod(origin + positions, stream.global_batch) - lo
+        return (positions >= skip) & (in_batch >= 0) & (in_batch < width)
+
     if not stream.shuffle_block:
-        return _skip_rows(ds, skip)
+        if not own:
+            return _skip_rows(ds, skip)
+
+        def select(start: tf.Tensor, chunk: Chunk) -> tuple[tf.Tensor, Chunk]:
+            n = _rows(chunk)
+            return start + n, _select(chunk, mine(start + tf.range(n)))
+
+        return ds.scan(tf.constant(0, tf.int64), select).filter(lambda c: _rows(c) > 0)
     block = stream.shuffle_block
     first_block = skip // block  # whole blocks before the resume point are never shuffled
 
     def permute(i: tf.Tensor, rows: Chunk) -> Chunk:
-        order = tf.random.experimental.stateless_shuffle(tf.range(_rows(rows)), seed=seed + tf.stack([0, i]))
+        n = _rows(rows)
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=seed + tf.stack([0, i]))
+        if own:  # the permuted row j sits at epoch position i * block + j
+            order = tf.boolean_mask(order, mine(i * block + tf.range(n)))
         return _gather(rows, order)
 
     ds = _skip_rows(ds, first_block * block).rebatch(block)
     ds = ds.enumerate(start=first_block).map(permute, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if own:
+        return ds.filter(lambda c: _rows(c) > 0)
     return _skip_rows(ds, skip - first_block * block)
 
 
@@ -269,12 +300,10 @@ def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
     position = start_step * per_step
     first_epoch, offset = divmod(position, n)
     later = tf.data.Dataset.range(first_epoch + 1, tf.int64.max)
-    ds = _epoch_chunks(spec, files, stream, tf.constant(first_epoch, tf.int64), offset).concatenate(
-        later.flat_map(lambda e: _epoch_chunks(spec, files, stream, e, 0)))
-    ds = ds.rebatch(per_step, drop_remainder=True)
-    if stream.sharding == "global_batch" and stream.num_workers > 1:
-        lo = stream.worker_index * stream.worker_batch
-        ds = ds.map(lambda b: _slice(b, lo, lo + stream.worker_batch))
+    ds = _epoch_chunks(spec, files, stream, tf.constant(first_epoch, tf.int64), offset, n).concatenate(
+        later.flat_map(lambda e: _epoch_chunks(spec, files, stream, e, 0, n)))
+    # Global-batch sharding keeps this worker's slice of every global batch (already selected).
+    ds = ds.rebatch(stream.worker_batch if _keeps_own_rows(stream) else per_step, drop_remainder=True)
     r, rb = stream.replicas_per_worker, stream.replica_batch
     if r > 1:  # this worker's rows, split into one consecutive batch per local replica
         ds = ds.flat_map(lambda b: tf.data.Dataset.range(r).map(lambda j: _slice(b, j * rb, (j + 1) * rb)))

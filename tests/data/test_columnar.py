@@ -161,3 +161,20 @@ def test_the_format_is_neutral_for_training_and_for_a_resume(toy_spec, tmp_path)
     assert c["fingerprint"]["weights_sha256"] == a["fingerprint"]["weights_sha256"]
     assert [r["step"] for r in c["fingerprint"]["resumes"]] == [12]
     assert c["fingerprint"]["bitwise_caveats"] == []  # not a change: nothing to caveat
+
+
+@pytest.mark.parametrize("block", [0, 256])
+@pytest.mark.parametrize("columnar_", [False, True], ids=["tfexample", "columnar"])
+def test_the_workers_rows_make_up_the_global_batches(toy_spec, block, columnar_):
+    """With global-batch sharding, worker i's batch k is its slice of the one-worker batch k (each
+    worker drops the others' rows before copying anything), also from a resume point mid-epoch."""
+    one = StreamSpec(global_batch=60, data_seed=3, shuffle_block=block, columnar=columnar_)
+    for start in (0, 17):
+        whole = _batches(toy_spec, one, start, 40)  # past an epoch end (~1,500 rows / 60)
+        parts = [_batches(toy_spec, dataclasses.replace(one, num_workers=3, worker_index=w), start, 40)
+                 for w in range(3)]
+        for k, (features, labels) in enumerate(whole):
+            np.testing.assert_array_equal(np.concatenate([p[k][1] for p in parts]), labels)
+            for name in ("__example_id__", "price", "country"):
+                np.testing.assert_array_equal(np.concatenate([p[k][0][name] for p in parts]), features[name])
+            assert sum((p[k][0]["tags"] for p in parts), []) == features["tags"]
