@@ -226,7 +226,7 @@ def main(argv=None) -> None:
         run_worker(args)
         return
     from recsys.data.synthetic import SyntheticLayout, write_synthetic
-    from recsys.train.local_cluster import run_local_cluster
+    from recsys.launch.cluster import run_local_cluster
 
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="recsys-bench-train-")
     if not os.path.exists(os.path.join(data_dir, "feature_spec.json")):
