@@ -1,4 +1,4 @@
-"""Training input: tf.data pipelines over the feature-spec shards, and a synthetic data writer."""
+"""Training input: tf.data pipelines over the feature-spec shards."""
 
 from recsys.data.input import make_dataset, parse_batch, parse_spec, shard_files
 

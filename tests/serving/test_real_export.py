@@ -23,7 +23,7 @@ from tests.serving.conftest import Stubs
 def real_export(tmp_path_factory):
     cfg = pytest.importorskip("recsys.config")
     train_mod = pytest.importorskip("recsys.train")
-    synthetic = pytest.importorskip("recsys.data.synthetic")
+    synthetic = pytest.importorskip("pipelines.synthetic_spec")
     root = tmp_path_factory.mktemp("real_data")
     layout = synthetic.SyntheticLayout(num_numeric=3, num_categorical=3, num_multi=1, cardinality=20)
     spec = synthetic.write_synthetic(
