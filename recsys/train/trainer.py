@@ -219,7 +219,8 @@ def train(
     with strategy.scope():
         model = task.build_model()
         optimizer = task.build_optimizer(model)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        objective = task.build_objective()
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, objective=objective)
     backup = Backup(model_dir, checkpoint, role)
     restored = backup.restore() if action == "resume" else None
     start = int(optimizer.iterations.numpy())
@@ -248,7 +249,7 @@ def train(
         for _ in tf.range(n):
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
             strategy.run(task.train_step, args=(model, optimizer, *next(iterator)))
-        return strategy.run(lambda: {m.name: m.result() for m in model.metrics})
+        return strategy.run(lambda: {m.name: m.result() for m in objective.metrics})
 
     eval_ds = task.build_eval_inputs()
     val_ds = task.build_validation_inputs()  # None unless data.validation_fraction > 0
@@ -313,7 +314,7 @@ def train(
             train_values = {k: float(v) for k, v in strategy.experimental_local_results(metrics)[0].items()
                             if t.train_metrics or k == "loss"}
             rate = window_steps * config.data.batch_size / max(time.perf_counter() - window_start, 1e-9)
-            for m in model.metrics:
+            for m in objective.metrics:
                 m.reset_state()
             if kept is not None:
                 kept.save(step)
