@@ -54,7 +54,8 @@ def test_study_writes_table_plot_and_dashboards(small_base, tmp_path):
         seeds = {r["plan"]["seed"] for r in v["replica_results"]}
         assert seeds == {0, 1, 2}
         assert [t["step"] for t in v["pd_over_time"]] == [30, 60]
-    table = open(os.path.join(out, runner.RESULTS_MD)).read()
+    with open(os.path.join(out, runner.RESULTS_MD), encoding="utf-8") as fh:
+        table = fh.read()
     assert "| `smelu(beta=1)` | 3 |" in table and "relative PD (%)" in table
     assert "PD ratio vs `relu` [95% CI]" in table and "smallest detectable PD ratio" in table
     assert "(frontier.png)" in table and "(pd_distribution.png)" in table
