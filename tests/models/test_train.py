@@ -82,10 +82,12 @@ def _scalars(log_dir) -> dict[str, list[float]]:
 
 def test_tensorboard_scalars(trained):
     result, model_dir = trained
-    for split in ("train", "validation"):
+    history = result["history"]
+    for split, prefix in (("train", ""), ("validation", "val_")):
         scalars = _scalars(model_dir / "logs" / split)
-        assert {"epoch_loss", "epoch_auc", "epoch_logloss", "epoch_calibration"} <= set(scalars)
-        assert len(scalars["epoch_auc"]) == 2 and all(0 <= a <= 1 for a in scalars["epoch_auc"])
+        for key in ("loss", "auc", "logloss", "calibration"):  # the values of each of the 2 evaluations
+            assert scalars[f"epoch_{key}"] == pytest.approx(history[f"{prefix}{key}"], rel=1e-6), key
+        assert len(scalars["epoch_auc"]) == 2
     assert _scalars(model_dir / "logs" / "validation")["epoch_auc"][-1] == pytest.approx(
         result["eval"]["auc"], abs=1e-6
     )
