@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pathlib
 
 
@@ -12,3 +13,36 @@ def test_no_script_shadows_a_package(repo_root: pathlib.Path):
     assert {"recsys", "pipelines", "serving"} <= packages
     scripts = {p.stem for p in (repo_root / "benchmarks").glob("*.py")}
     assert not scripts & packages, scripts & packages
+
+
+def _imported_modules(path: pathlib.Path) -> set[str]:
+    """Absolute module names a source file imports (at any depth: lazy imports count too)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+APPLICATIONS = ("recsys.cli", "recsys.demo", "recsys.launch", "recsys.study")
+LIBRARY = ("activations", "config", "data", "export", "models", "train")
+
+
+def test_imports_run_one_way(repo_root: pathlib.Path):
+    """pipelines is the bottom layer; the training library never imports the applications on top."""
+    wrong = []
+    for path in (repo_root / "pipelines").rglob("*.py"):
+        wrong += [f"{path}: {m}" for m in _imported_modules(path) if m.split(".")[0] in ("recsys", "serving")]
+    for package in LIBRARY:
+        for path in (repo_root / "recsys" / package).rglob("*.py"):
+            wrong += [f"{path}: {m}" for m in _imported_modules(path)
+                      if any(m == app or m.startswith(app + ".") for app in APPLICATIONS)]
+    assert wrong == []
+
+
+def test_the_layer_check_sees_lazy_imports(tmp_path: pathlib.Path):
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from recsys.launch import ports\n    import recsys.cli.train\n")
+    assert _imported_modules(source) == {"recsys.launch", "recsys.cli.train"}

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
-from recsys.launch import heartbeat
+from recsys.train import heartbeat
 
 # Lines that show a worker has joined the cluster / is training (any heartbeat shows it too).
 READY_PATTERN = re.compile(

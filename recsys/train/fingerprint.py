@@ -39,6 +39,7 @@ NEUTRAL_FIELDS = (
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "numpy", "apache-beam",
              "tensorflow-serving-api", "recsys")
 HASH_LIMIT_BYTES = 2 << 30  # shards past this total are fingerprinted by size and mtime
+FINGERPRINT_FILE = "fingerprint.json"  # in the model_dir at the end of a run; the supervisor reads it
 
 
 def tensor_digest(array: np.ndarray) -> str:

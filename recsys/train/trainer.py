@@ -28,19 +28,18 @@ from recsys.compat import keras, tf
 from recsys.config import loading
 from recsys.config.schema import Experiment, TrainConfig
 from recsys.data.input import shard_files
-from recsys.launch import heartbeat
 from recsys.models.activation import validate_activation
-from recsys.train import fingerprint, run_state
+from recsys.train import fingerprint, heartbeat, run_state
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.strategy import Role, make_strategy
 from recsys.train.task import OPTIMIZERS, RankingTask
 
 EVAL_PREDICTIONS = "eval_predictions.npz"
-FINGERPRINT_FILE = "fingerprint.json"
+FINGERPRINT_FILE = fingerprint.FINGERPRINT_FILE
 EVALS_DIR = "evals"
 VISITS_DIR = "visits"
-EXIT_REFUSED = 78  # EX_CONFIG: a restart would fail the same way; the supervisor does not retry
+EXIT_REFUSED = run_state.EXIT_REFUSED
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
