@@ -62,6 +62,19 @@ def test_writes_config_checkpoints_logs_and_export(trained, tiny_data):
     assert sorted(os.listdir(model_dir / "export" / "ranker")) == ["7"]  # no temp dir left
 
 
+def test_export_holds_the_trained_weights_and_nothing_else(trained):
+    """The export is the evaluated model itself: its variables are exactly the model's weights (no
+    optimizer or metric state), and their digest is the fingerprint's."""
+    from recsys.repro.compare import MODEL_VARIABLE, export_weights_digest
+
+    result, _ = trained
+    reader = tf.train.load_checkpoint(os.path.join(result["export_path"], "variables", "variables"))
+    saved = [k for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert all(MODEL_VARIABLE.match(k) for k in saved), saved
+    assert len(saved) == len(result["model"].get_weights()) == len(result["model"].trainable_weights)
+    assert export_weights_digest(result["export_path"]) == result["fingerprint"]["weights_sha256"]
+
+
 def test_predict_helper_matches_model(trained, tiny_data):
     result, _ = trained
     _, spec = tiny_data
