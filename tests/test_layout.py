@@ -46,3 +46,31 @@ def test_the_layer_check_sees_lazy_imports(tmp_path: pathlib.Path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from recsys.launch import ports\n    import recsys.cli.train\n")
     assert _imported_modules(source) == {"recsys.launch", "recsys.cli.train"}
+
+
+def _unit(module: str) -> str:
+    """The package-level unit of a module: pipelines, serving, or a subpackage of recsys."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "recsys" and len(parts) > 1 else parts[0]
+
+
+def test_no_package_level_import_cycle(repo_root: pathlib.Path):
+    graph: dict[str, set[str]] = {}
+    for top in ("recsys", "pipelines", "serving"):
+        for path in (repo_root / top).rglob("*.py"):
+            src = _unit(".".join(path.relative_to(repo_root).with_suffix("").parts))
+            deps = {_unit(m) for m in _imported_modules(path) if m.split(".")[0] in ("recsys", "pipelines",
+                                                                                       "serving")}
+            graph.setdefault(src, set()).update(deps - {src})
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(node, ())):
+            if dep in path:
+                cycles.append(path[path.index(dep):] + [dep])
+            elif len(path) < len(graph):
+                visit(dep, path + [dep])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert cycles == []
