@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         run_worker(args)
         return
     import recsys.compat  # noqa: F401  (Keras 2 before TensorFlow)
-    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+    from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="recsys-bench-resume-data-")
     if not os.path.exists(os.path.join(data_dir, "feature_spec.json")):

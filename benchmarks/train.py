@@ -91,6 +91,7 @@ def run_worker(args: argparse.Namespace) -> None:
     with strategy.scope():
         model = task.build_model()
         optimizer = task.build_optimizer(model)
+        task.build_objective()
     # model: the stream's first batches cycled from memory (the model's speed); e2e: the stream.
     cycle = 8 if args.mode == "model" else 0
     iterator = iter(task.build_inputs(strategy, 0, cycle_first=cycle))
@@ -130,6 +131,7 @@ def _local_compute(exp, task, role, per_call: int, steps: int) -> float:
     default = tf.distribute.get_strategy()
     model = local.build_model()
     optimizer = local.build_optimizer(model)
+    local.build_objective()
     run_chunk = make_chunk_fn(default, local, model, optimizer)
     it = iter(local.build_inputs(default, 0, cycle_first=8))
     float(run_chunk(it, tf.constant(per_call, tf.int64))["loss"])  # trace and warm up
@@ -249,7 +251,7 @@ def print_scaling(out: dict) -> None:
 def _ensure_data(args: argparse.Namespace) -> str:
     """The synthetic Criteo-layout data set (written once), with its columnar copy."""
     from pipelines import columnar, feature_spec
-    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+    from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="recsys-bench-train-")
     if not os.path.exists(os.path.join(data_dir, "feature_spec.json")):
@@ -274,7 +276,7 @@ def main(argv=None) -> None:
     if args.worker:
         run_worker(args)
         return
-    from recsys.train.local_cluster import run_local_cluster
+    from recsys.launch.cluster import run_local_cluster
 
     data_dir = _ensure_data(args)
     base = [sys.executable, os.path.abspath(__file__), "--worker", "--data_dir", data_dir, "--warmup",

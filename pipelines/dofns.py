@@ -21,20 +21,13 @@ from apache_beam.metrics import Metrics
 from pipelines import feature_spec as fs
 from pipelines.chunks import Chunk, batches, read_chunk, split_lines
 from pipelines.config import PreprocessConfig
+from pipelines.failures import ErrorBudgetExceeded, NoRowsError, record
 from pipelines.stats import CategoricalAcc, NumericAcc, build_vocabulary
 
 log = logging.getLogger(__name__)
 ERRORS = "errors"
 STATS = "stats"
 NAMESPACE = "preprocess"
-
-
-class ErrorBudgetExceeded(RuntimeError):
-    """More rows were dead-lettered than ``max_error_fraction`` allows."""
-
-
-class NoRowsError(RuntimeError):
-    """The inputs held no rows at all."""
 
 
 @dataclass(frozen=True)
@@ -207,11 +200,12 @@ class SampleTimes(beam.DoFn):
             yield int(arr.size), np.quantile(arr, np.linspace(0.0, 1.0, 1001)).tolist()
 
 
-def time_threshold(samples: list[tuple[int, list[float]]], eval_fraction: float) -> float:
+def time_threshold(samples: list[tuple[int, list[float]]], eval_fraction: float, output: str) -> float:
     """Weighted quantile: rows with time >= the result are about ``eval_fraction`` of all rows."""
     points = sorted((v, n / len(q)) for n, q in samples for v in q)
     if not points:
-        raise NoRowsError("no parseable value in the time column; cannot place the time split")
+        raise record(output, NoRowsError("no parseable value in the time column; cannot place the time "
+                                         "split"))
     total = sum(w for _, w in points)
     target, acc = (1.0 - eval_fraction) * total, 0.0
     for v, w in points:
@@ -274,14 +268,14 @@ class WriteSpec(beam.DoFn):
         assert counts.read == counts.written_train + counts.written_eval + counts.dead_lettered
         errors_at = posixpath.join(cfg.output, "errors-*.jsonl")
         if counts.read == 0:
-            raise NoRowsError(f"no rows were read from {list(cfg.inputs) or cfg.source}")
+            raise record(cfg.output, NoRowsError(f"no rows were read from {list(cfg.inputs) or cfg.source}"))
         fraction = counts.dead_lettered / counts.read
         if fraction > cfg.max_error_fraction:
-            raise ErrorBudgetExceeded(
+            raise record(cfg.output, ErrorBudgetExceeded(
                 f"{counts.dead_lettered} of {counts.read} rows ({fraction:.2%}) were dead-lettered, "
                 f"above --max_error_fraction={cfg.max_error_fraction:g}; see {errors_at}. "
                 "No feature spec was written."
-            )
+            ))
         features = [self._feature(col, stats.get(col.name)) for col in self._columns()]
         schema = cfg.schema
         spec = fs.FeatureSpec(

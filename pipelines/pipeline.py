@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
+from pipelines import failures
 from pipelines import feature_spec as fs
 from pipelines.chunks import Chunk, expand_inputs, plan_chunks
 from pipelines.config import PreprocessConfig
@@ -81,6 +82,7 @@ def clean_output(output: str) -> None:
         posixpath.join(output, "vocab", "*.txt"),
         posixpath.join(output, "errors-*.jsonl"),
         posixpath.join(output, fs.SPEC_FILENAME),
+        posixpath.join(output, failures.FAILURE_FILE),
     ]
     for result in FileSystems.match(patterns):
         paths = [m.path for m in result.metadata_list]
@@ -101,7 +103,7 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
             chunk_pc
             | "SampleTimes" >> beam.ParDo(SampleTimes(config))
             | "AllSamples" >> beam.combiners.ToList()
-            | "TimeThreshold" >> beam.Map(time_threshold, split.eval_fraction)
+            | "TimeThreshold" >> beam.Map(time_threshold, split.eval_fraction, config.output)
         )
     results = chunk_pc | "Process" >> beam.ParDo(ProcessChunk(config, n), **side).with_outputs(
         "errors", STATS, main="info"
@@ -207,8 +209,14 @@ def run(config: PreprocessConfig, beam_args: list[str] | None = None) -> RunSumm
     log.info("preprocess: %d chunk(s) from %s", len(chunks), list(config.inputs) or config.source)
     p = make_pipeline(list(beam_args or []))
     build(p, config, chunks)
-    result = p.run()
-    state = result.wait_until_finish()
+    try:
+        result = p.run()
+        state = result.wait_until_finish()
+    except Exception as err:  # the runner's wrapper of a DoFn error; the typed one is in the status file
+        failure = failures.recorded(config.output)
+        if failure is None:
+            raise
+        raise failure from err
     seconds = time.time() - start
     spec = None
     try:

@@ -183,6 +183,8 @@ class Batcher:
         task.done.wait()
         if task.error is not None:
             raise task.error
+        if task.result is None:  # _execute sets a result or an error before it sets done
+            raise ServingError(grpc.StatusCode.INTERNAL, "a batch finished without a result")
         return task.result
 
     def _close(self, key, batch: _Batch) -> None:

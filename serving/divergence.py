@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import logging
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -94,8 +95,9 @@ class WindowedPD:
             while self._chunks and self._rows - self._chunks[0][0].shape[1] >= self.window:
                 self._rows -= self._chunks.popleft()[0].shape[1]
 
-    def evaluate(self, step: int | None = None) -> dict[str, float]:
-        """PD of the current window: write TensorBoard, update the gauges, alert; returns the values."""
+    def evaluate(self, step: int | None = None) -> dict[str, Any]:
+        """PD of the current window: write TensorBoard, update the gauges, alert; returns the values
+        (floats, and ``alerts``: the crossed thresholds; ``error`` instead when PD is undefined)."""
         with self._lock:
             chunks = list(self._chunks)
         if not chunks:
@@ -128,7 +130,7 @@ class WindowedPD:
             self._writer.flush()
         crossed = self.thresholds.crossed(values)
         with self._lock:
-            self.last = values
+            self.last = dict(values)  # the floats only: the gauges read them
             self.last_summary = summary
             self.evaluations += 1
             if crossed:
@@ -140,8 +142,7 @@ class WindowedPD:
                 preds.shape[1],
                 ", ".join(crossed),
             )
-        values["alerts"] = crossed
-        return values
+        return {**values, "alerts": crossed}
 
     def collect(self):
         """Prometheus families for the last evaluation (label: group)."""

@@ -29,6 +29,7 @@ class ServingError(Exception):
         self.code = code
         self.message = message
         self._http_status = http_status  # REST only: a more precise status (413 for a large body)
+        self.body_consumed = False  # REST only: the request body was read to its end before the error
 
     @property
     def http_status(self) -> int:

@@ -59,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "recsys-serving"
     core: ServingCore
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's pending header lines (not in typeshed)
     metrics_text = None  # callable -> str (Prometheus exposition), set by the server
     max_body_bytes = DEFAULT_MAX_BODY_BYTES
 
@@ -113,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not super().parse_request():
             return False
         if self.request_version == "HTTP/0.9":  # no headers, no status line: nothing TF Serving speaks
-            self.command = None
+            self.command = None  # type: ignore[assignment]  # http.server's own "no request" marker
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
             return False
         return True
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self._read_body()
         except ServingError as err:
-            if not getattr(err, "body_consumed", False):
+            if not err.body_consumed:
                 self.close_connection = True  # the body's end is unknown: the connection cannot be reused
             self._error(err.http_status, err.message)
             return
@@ -177,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _read_chunked(self) -> bytes:
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             line = self.rfile.readline(1024)
             try:

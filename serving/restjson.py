@@ -156,9 +156,10 @@ def format_predict(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
     if len(values) == 1:
         return {"predictions": next(iter(values.values()))}
     sizes = {a: (v.shape[0] if v.ndim else None) for a, v in outputs.items()}
-    if len(set(sizes.values())) != 1 or None in sizes.values():
+    batch = {int(v.shape[0]) for v in outputs.values() if v.ndim}
+    if len(batch) != 1 or None in sizes.values():
         raise invalid(f"outputs have different batch sizes {sizes}; use the columnar 'inputs' format")
-    n = next(iter(sizes.values()))
+    n = batch.pop()
     return {"predictions": [{a: v[i] for a, v in values.items()} for i in range(n)]}
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import threading
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -47,7 +48,7 @@ class TensorSpec:
 
     @property
     def batched(self) -> bool:
-        return bool(self.shape) and self.shape[0] == -1
+        return self.shape is not None and len(self.shape) > 0 and self.shape[0] == -1
 
     @functools.cached_property
     def _expect(self) -> tuple[np.dtype, int | None, tuple[tuple[int, int], ...]]:
@@ -69,7 +70,8 @@ class TensorSpec:
         shape = value.shape
         if len(shape) != rank or any(shape[i] != s for i, s in fixed):
             raise invalid(
-                f"input '{self.alias}' expects shape {_shape_str(self.shape)} but got {list(value.shape)}"
+                f"input '{self.alias}' expects shape {_shape_str(self.shape or ())} but got "
+                f"{list(value.shape)}"
             )
 
 
@@ -102,7 +104,7 @@ class Signature:
         )
         self._sess = session
         self._input_order = list(self.inputs)
-        self._callables: dict[tuple[str, ...], object] = {}
+        self._callables: dict[tuple[str, ...], Callable[[list[np.ndarray]], list[np.ndarray]]] = {}
         self._lock = threading.Lock()
 
     def validate(self, inputs: dict[str, np.ndarray], output_filter=()) -> tuple[str, ...]:
@@ -146,7 +148,7 @@ class Signature:
             raise ServingError(_grpc_status(err.error_code), err.message) from err
         return dict(zip(outputs, values, strict=True))
 
-    def _make_callable(self, outputs: tuple[str, ...]):
+    def _make_callable(self, outputs: tuple[str, ...]) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
         """A function of the feed arrays running the session once (public ``Session.make_callable``).
 
         Feeds and fetches are resolved to graph tensors once here, so a request does no name lookup.

@@ -21,6 +21,7 @@ from serving.batching import Batcher, BatchingParameters
 from serving.manager import ModelManager
 from serving.request import ServingCore
 from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
+from serving.shadow import Shadow, ShadowConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ServerOptions:
     load_retry_interval_seconds: float = 60.0
     ssl_cert_file: str = ""
     ssl_key_file: str = ""
-    shadow: object | None = None  # serving.shadow.ShadowConfig
+    shadow: ShadowConfig | None = None
     request_log_file: str = ""  # PredictionLog TFRecords of sampled Predict requests
     request_log_sample_rate: float = 0.01
     request_log_max_records: int = 0
@@ -57,7 +58,7 @@ class ServerOptions:
 
 def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
     """TF Serving's ``--grpc_channel_arguments``: "k=v,k=v"; integer values are passed as integers."""
-    out = []
+    out: list[tuple[str, int | str]] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -92,8 +93,6 @@ class ModelServer:
         self.registry = CollectorRegistry(auto_describe=False)  # per server: several may share a process
         self.shadow = None
         if options.shadow is not None:
-            from serving.shadow import Shadow
-
             self.shadow = Shadow(self.manager, options.shadow)
         request_log = None
         if options.request_log_file:
@@ -191,13 +190,15 @@ class ModelServer:
 
     def collect(self):
         """Families read at scrape time: loaded versions, batcher calls, the shadow's PD."""
+        views = [(name, self.manager.view(name)) for name in self.manager.model_names()]
         yield prometheus.gauge(
             "recsys_serving_model_versions",
             "loaded (available) versions per model",
             [
                 ({"model": name, "version": str(v)}, 1.0)
-                for name in self.manager.model_names()
-                for v in sorted(self.manager.view(name).servables)
+                for name, view in views
+                if view is not None  # a model removed since model_names()
+                for v in sorted(view.servables)
             ],
         )
         if self.batcher is not None:

@@ -60,7 +60,8 @@ def _set_method_names(export_dir: str, methods: dict[str, str]) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
 
     path = os.path.join(export_dir, "saved_model.pb")
-    sm = saved_model_pb2.SavedModel.FromString(open(path, "rb").read())
+    with open(path, "rb") as fh:
+        sm = saved_model_pb2.SavedModel.FromString(fh.read())
     for meta in sm.meta_graphs:
         for key, method in methods.items():
             if key in meta.signature_def:

@@ -104,7 +104,7 @@ def main(argv: list[str]) -> None:
     from absl import logging as absl_logging
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    from pipelines.dofns import ErrorBudgetExceeded, NoRowsError
+    from pipelines.failures import PipelineFailure
     from pipelines.pipeline import run
     from pipelines.schema import SchemaError
 
@@ -122,17 +122,8 @@ def main(argv: list[str]) -> None:
     absl_logging.info("preprocess %s -> %s", config.source, config.output)
     try:
         summary = run(config, beam_args(settings, passthrough))
-    except (FileNotFoundError, IsADirectoryError, SchemaError) as err:
+    except (FileNotFoundError, IsADirectoryError, SchemaError, PipelineFailure) as err:
         raise SystemExit(f"recsys preprocess: {err}") from None
-    except Exception as err:  # Beam wraps DoFn errors; show the reason, not 200 lines of stack
-        text = str(err)
-        for known in (ErrorBudgetExceeded, NoRowsError):
-            marker = f"{known.__name__}: "
-            if isinstance(err, known) or marker in text:
-                reason = text.split(marker, 1)[-1].splitlines()[0] if marker in text else text
-                reason = reason.split(" [while running")[0]
-                raise SystemExit(f"recsys preprocess: {reason}") from None
-        raise
     print(summary.table())
     if summary.spec is None:
         print(f"no feature spec at {config.output} (pipeline state {summary.state})", file=sys.stderr)

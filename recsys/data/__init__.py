@@ -1,4 +1,4 @@
-"""Training input: tf.data pipelines over the feature-spec shards, and a synthetic data writer.
+"""Training input: tf.data pipelines over the feature-spec shards.
 
 The tf.data names load TensorFlow on first use only, so TensorFlow-free code (the supervisor's run
 identity) can import :mod:`recsys.data.order`.

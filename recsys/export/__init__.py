@@ -1,11 +1,11 @@
 """SavedModel export for TF Serving: raw-feature and tf.Example signatures, warm-up requests."""
 
-from recsys.export.saved_model import clone_for_export, export_saved_model, next_version
+from recsys.export.saved_model import check_strategy_free, export_saved_model, next_version
 from recsys.export.signatures import raw_input_signature, raw_to_model_inputs
 from recsys.export.warmup import raw_batch, write_warmup
 
 __all__ = [
-    "clone_for_export",
+    "check_strategy_free",
     "export_saved_model",
     "next_version",
     "raw_batch",

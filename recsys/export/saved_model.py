@@ -1,8 +1,9 @@
 """Write the model as a SavedModel in TF Serving's layout, atomically.
 
 ``<base_dir>/<model_name>/<version>/`` appears in one rename of a fully written temporary directory,
-so a version watcher never loads a half-written model. The exported copy of the model is built outside
-any distribution strategy (weights copied over), so exporting never runs collective ops.
+so a version watcher never loads a half-written model. The model is saved as it is given: it must be
+strategy-free (the trainer exports the copy it evaluates, built outside the strategy with the trained
+weights), so exporting never runs collective ops.
 """
 
 from __future__ import annotations
@@ -23,23 +24,13 @@ from recsys.models.ranking import RankingModel
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 
-def clone_for_export(
-    model: RankingModel, spec: FeatureSpec, weights: list[np.ndarray] | None = None
-) -> RankingModel:
-    """A strategy-free copy of ``model`` with the same weights (call outside any strategy scope).
-
-    Under MultiWorkerMirroredStrategy ``model.get_weights()`` is a collective: every worker must
-    call it, so a chief-only export takes the ``weights`` read by all workers.
-    """
+def check_strategy_free(model: RankingModel) -> None:
+    """Refuse a model whose variables belong to a distribution strategy (saving it runs collectives)."""
     if tf.distribute.has_strategy():
         raise RuntimeError("export the model outside the distribution strategy's scope")
-    clone = RankingModel(spec, model.config, train_metrics=False, name=model.name)
-    clone.build_from_spec()
-    weights = model.get_weights() if weights is None else weights
-    if len(weights) != len(clone.get_weights()):
-        raise RuntimeError(f"export clone has {len(clone.get_weights())} weights, the model {len(weights)}")
-    clone.set_weights(weights)
-    return clone
+    if any(isinstance(v, tf.distribute.DistributedValues) for v in model.variables):
+        raise RuntimeError("export a strategy-free copy of the model (RankingTask.plain_copy), not the "
+                           "model built under the distribution strategy")
 
 
 def _set_method_name(export_dir: str, signature: str, method: str) -> None:
@@ -81,19 +72,19 @@ def export_saved_model(
     """Export to ``<base_dir>/<model_name>/<version>`` and return that path.
 
     ``extra_files`` (name -> source path) are copied into ``assets.extra`` with the feature spec.
-    A model trained under MultiWorkerMirroredStrategy must be passed through :func:`clone_for_export`
-    on every worker first (reading its weights is a collective).
+    ``model`` is saved as it is, and must be strategy-free: a model trained under a strategy is
+    exported through its copy (:meth:`recsys.train.task.RankingTask.plain_copy`, on every worker).
     """
+    check_strategy_free(model)
     model_root = os.path.join(base_dir, model_name)
     os.makedirs(model_root, exist_ok=True)
     version = next_version(model_root, version)
     tmp = os.path.join(model_root, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    clone = clone_for_export(model, spec)  # only the model's weights, no optimizer or metrics
     module = tf.Module()
-    module.model = clone
+    module.model = model  # architecture only: no optimizer or metrics to leave out
     with portable_kernels():  # stock TF Serving has no XLA JIT: every traced function stays portable
-        signatures = make_signatures(clone, spec)
+        signatures = make_signatures(model, spec)
         tf.saved_model.save(module, tmp, signatures=signatures)
     _set_method_name(tmp, "regress", REGRESS_METHOD)
     extra = os.path.join(tmp, "assets.extra")
@@ -108,4 +99,4 @@ def export_saved_model(
     return final
 
 
-__all__ = ["export_saved_model", "clone_for_export", "next_version", "SPEC_FILENAME"]
+__all__ = ["export_saved_model", "check_strategy_free", "next_version", "SPEC_FILENAME"]

@@ -18,14 +18,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from recsys.launch import heartbeat
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
+from recsys.train import heartbeat
+from recsys.train.fingerprint import FINGERPRINT_FILE
+from recsys.train.run_state import EXIT_REFUSED
 
-# A worker exiting with this code (EX_CONFIG) would fail the same way again: the job is not retried.
-EXIT_NOT_RETRIABLE = 78
-FINGERPRINT_FILE = "fingerprint.json"  # written by the trainer into its model_dir at the end
+# A worker exiting with this code (the trainer's refusal) would fail the same way again: not retried.
+EXIT_NOT_RETRIABLE = EXIT_REFUSED
 
 
 @dataclass(frozen=True)

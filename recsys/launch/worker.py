@@ -1,7 +1,8 @@
-"""One supervised worker process: its own process group, merged output streamed with a prefix and to a file.
+"""One supervised worker process: its own process group, its output streamed with a prefix and to a file.
 
-A reader thread turns the output into lines (``\\n`` or ``\\r``, so Keras progress bars count too),
-and records when the worker last showed a sign of life, whether it has come up, and its last lines.
+stderr is merged into that output unless ``stderr_path`` keeps it apart. A reader thread turns the
+output into lines (``\\n`` or ``\\r``, so Keras progress bars count too), and records when the worker
+last showed a sign of life, whether it has come up, and its last lines.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
-from recsys.launch import heartbeat
+from recsys.train import heartbeat
 
 # Lines that show a worker has joined the cluster / is training (any heartbeat shows it too).
 READY_PATTERN = re.compile(
@@ -51,7 +52,7 @@ class Worker:
 
     def __init__(self, index: int, argv: Sequence[str], env: Mapping[str, str], log_path: str,
                  echo: Callable[[str], None] | None = None, heartbeat_file: str = "",
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, stderr_path: str | None = None) -> None:
         self.index, self.argv, self.log_path = index, list(argv), log_path
         self.heartbeat_file = heartbeat_file
         self.name = f"worker-{index}"
@@ -66,13 +67,18 @@ class Worker:
         self._hb_mtime = 0.0
         self._echo = echo
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (closed by the reader thread)
+        # stderr goes into the same stream unless it is kept apart in its own file.
+        err: IO[bytes] | int = open(stderr_path, "ab") if stderr_path else subprocess.STDOUT  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         stdout=subprocess.PIPE, stderr=err,
                                          start_new_session=True, preexec_fn=_die_with_parent)
         except OSError:
             self._log.close()
             raise
+        finally:
+            if not isinstance(err, int):
+                err.close()  # the child holds its own copy
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-reader", daemon=True)
         self._reader.start()

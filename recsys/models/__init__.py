@@ -1,4 +1,4 @@
-"""The TFRS ranking model and its pieces (feature transforms, fused embeddings, interactions)."""
+"""The ranking model and its pieces (feature transforms, fused embeddings, interactions)."""
 
 from recsys.models.ranking import RankingModel, embedding_dims
 

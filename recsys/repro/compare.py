@@ -3,7 +3,7 @@
 Each export is loaded with ``tf.saved_model.load`` (no model code: what TF Serving would serve) and
 scored through its ``predict_examples`` signature on the raw eval shards of a feature spec. The
 weights digest reads the export's variables checkpoint (the Keras ``variables`` list of the model)
-with :func:`recsys.train.fingerprint.weights_digest`, so it equals the trainer's fingerprint.
+with :func:`recsys.repro.digest.weights_digest`, so it equals the trainer's fingerprint.
 
 Relative PD is TFMA's ``SymmetricPredictionDifference`` (mean of 2|p1-p2|/(p1+p2)); it is reported
 under both names.
@@ -22,8 +22,8 @@ import numpy as np
 import pipelines.feature_spec as feature_spec
 from recsys.compat import tf
 from recsys.repro.accuracy import auc, logloss
+from recsys.repro.digest import weights_digest
 from recsys.repro.pd import per_example_relative_difference
-from recsys.train.fingerprint import weights_digest
 
 MODEL_VARIABLE = re.compile(r"^model/variables/\d+/\.ATTRIBUTES/VARIABLE_VALUE$")
 PERCENTILES = (50.0, 90.0, 99.0, 100.0)

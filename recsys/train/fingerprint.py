@@ -1,8 +1,8 @@
 """Model fingerprints: what a trained model is a function of, and a digest of what came out.
 
-- :func:`weights_digest`: SHA-256 over the model's variables, independent of variable names and
-  order (each tensor is hashed with its dtype and shape, the sorted hashes are hashed again), so the
-  trainer's in-memory model and its SavedModel export give the same digest.
+- :func:`weights_digest` (from :mod:`recsys.repro.digest`): SHA-256 over the model's variables,
+  independent of variable names and order, so the trainer's in-memory model and its SavedModel
+  export give the same digest.
 - :func:`config_digest`: SHA-256 of the resolved config without the fields that cannot change the
   model (output, logging, backup interval, the data path: the data fingerprint covers the data).
 - :func:`data_fingerprint`: the feature spec's digest plus a digest per shard (content, or size and
@@ -22,7 +22,8 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
+from recsys.repro.digest import tensor_digest as tensor_digest  # re-exported: the trainer's digest
+from recsys.repro.digest import weights_digest as weights_digest
 
 # Config fields that a user expects to be neutral: changing them must not change the model.
 NEUTRAL_FIELDS = (
@@ -40,20 +41,7 @@ NEUTRAL_FIELDS = (
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "numpy", "apache-beam",
              "tensorflow-serving-api", "recsys")
 HASH_LIMIT_BYTES = 2 << 30  # shards past this total are fingerprinted by size and mtime
-
-
-def tensor_digest(array: np.ndarray) -> str:
-    """SHA-256 of one tensor: dtype, shape and the little-endian C-order bytes."""
-    a = np.ascontiguousarray(array)
-    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def weights_digest(arrays: Iterable[np.ndarray]) -> str:
-    """Name- and order-independent SHA-256 of a model's weights (see the module docstring)."""
-    parts = sorted(tensor_digest(np.asarray(a)) for a in arrays)
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
+FINGERPRINT_FILE = "fingerprint.json"  # in the model_dir at the end of a run; the supervisor reads it
 
 
 def _drop(d: dict[str, Any], dotted: str) -> None:

@@ -32,6 +32,11 @@ RUN_OUTPUTS = ("backup", "checkpoints", "logs", "evals", "visits", "export", STA
                "status.json", "fingerprint.json", "config.yaml", "eval_predictions.npz")
 
 
+# The exit code of a refused start (EX_CONFIG): a restart would fail the same way, so the supervisor
+# does not retry it.
+EXIT_REFUSED = 78
+
+
 class ResumeRefused(ValueError):
     """A restart whose config, data or worker count differ from the run it would resume."""
 

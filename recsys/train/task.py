@@ -1,6 +1,8 @@
 """The ranking task in TF Model Garden's shape: ``build_inputs``, ``build_model``, ``build_optimizer``,
 ``train_step``, ``evaluate`` and ``export``. The training loop (:mod:`recsys.train.trainer`) owns
-the schedule, the backups and the output; the task owns what one step and one evaluation are.
+the schedule, the backups and the output; the task owns what one step and one evaluation are, with
+the loss and training metrics of :class:`~recsys.train.objective.RankingObjective`. The model
+(:class:`~recsys.models.ranking.RankingModel`) is architecture only.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from recsys.data.stream import (
     validation_dataset,
     worker_files,
 )
-from recsys.export.saved_model import clone_for_export, export_saved_model
+from recsys.export.saved_model import export_saved_model
 from recsys.export.warmup import raw_batch
 from recsys.models.ranking import RankingModel
 from recsys.train.evaluate import metrics as eval_metrics
 from recsys.train.evaluate import predict_with_labels
+from recsys.train.objective import RankingObjective, labels_2d
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
               "sgd": keras.optimizers.SGD}
@@ -63,6 +66,7 @@ class RankingTask:
     def __init__(self, config: Experiment, spec: feature_spec.FeatureSpec) -> None:
         self.config, self.spec = config, spec
         self._records: dict[tuple[str, ...], int] = {}
+        self.objective: RankingObjective | None = None  # set by build_objective()
         # Set by the trainer when train.record_visits: called with (global step, replica, ids).
         self.visit_writer: Any = None
 
@@ -125,12 +129,18 @@ class RankingTask:
 
     # -- model ----------------------------------------------------------------------------------------
     def build_model(self) -> RankingModel:
-        """The architecture, with every weight created (call inside the strategy's scope)."""
-        t = self.config.train
-        model = RankingModel(self.spec, self.config.model, train_metrics=t.train_metrics,
-                             dense_grad_max_elements=t.dense_grad_max_elements)
+        """The architecture, with every weight created (call inside the strategy's scope).
+
+        The one place a model is built: :meth:`plain_copy` calls it outside the scope.
+        """
+        model = RankingModel(self.spec, self.config.model)
         model.build_from_spec()
         return model
+
+    def build_objective(self) -> RankingObjective:
+        """The loss and training metrics :meth:`train_step` uses (call inside the strategy's scope)."""
+        self.objective = RankingObjective(self.config.train.dense_grad_max_elements)
+        return self.objective
 
     def build_optimizer(self, model: RankingModel) -> keras.optimizers.Optimizer:
         """The configured optimizer with its slots built, so a restore fills every variable."""
@@ -148,14 +158,18 @@ class RankingTask:
         if ids is not None and self.visit_writer is not None:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             tf.py_function(self._visit, [optimizer.iterations, replica, ids], [])
-        labels = model.labels_2d(labels)
+        objective = self.objective
+        if objective is None:
+            raise RuntimeError("build_objective() before train_step()")
+        labels = labels_2d(labels)
         with tf.GradientTape() as tape:
             probs = model(features, training=True)
-            loss = model.batch_loss(labels, probs)
-        grads = all_reduce_packed(model.densify(tape.gradient(loss, model.trainable_variables)))
+            loss = objective.batch_loss(model, labels, probs)
+        grads = all_reduce_packed(objective.densify(tape.gradient(loss, model.trainable_variables),
+                                                    model.trainable_variables))
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True),
                                   skip_gradients_aggregation=True)
-        model.record_metrics(labels, probs, loss, self.config.train.train_metrics)
+        objective.record(model, labels, probs, loss, self.config.train.train_metrics)
         return {}
 
     def _visit(self, step: tf.Tensor, replica: tf.Tensor, ids: tf.Tensor) -> None:
@@ -169,11 +183,22 @@ class RankingTask:
         return eval_metrics(labels, preds), preds, labels
 
     def plain_copy(self, model: RankingModel) -> RankingModel:
-        """A strategy-free copy for evaluation and export (build it outside the strategy scope)."""
-        return clone_for_export(model, self.spec, model.get_weights())
+        """A strategy-free copy with ``model``'s weights, for evaluation and export (call it outside the
+        strategy scope, on every worker: under MultiWorkerMirroredStrategy reading the weights is a
+        collective). The trained model's variables are distributed, so evaluating or saving it would
+        run collectives; this copy is the model that is evaluated and exported."""
+        if tf.distribute.has_strategy():
+            raise RuntimeError("build the strategy-free copy outside the distribution strategy's scope")
+        weights = model.get_weights()
+        plain = self.build_model()
+        if len(weights) != len(plain.get_weights()):
+            raise RuntimeError(f"the copy has {len(plain.get_weights())} weights, the model {len(weights)}")
+        plain.set_weights(weights)
+        return plain
 
     def export(self, plain: RankingModel, base_dir: str, extra_files: dict[str, str]) -> str:
-        """The SavedModel in TF Serving's layout, ``<base_dir>/<model_name>/<version>``."""
+        """The SavedModel of the strategy-free ``plain`` model (saved as it is, not rebuilt) in TF
+        Serving's layout, ``<base_dir>/<model_name>/<version>``."""
         e = self.config.export
         return export_saved_model(plain, self.spec, base_dir, e.model_name, e.version,
                                   warmup_requests=self.warmup_requests(e.warmup_requests),

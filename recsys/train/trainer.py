@@ -28,19 +28,18 @@ from recsys.compat import keras, tf
 from recsys.config import loading
 from recsys.config.schema import Experiment, TrainConfig
 from recsys.data.input import shard_files
-from recsys.launch import heartbeat
 from recsys.models.activation import validate_activation
-from recsys.train import fingerprint, run_state
+from recsys.train import fingerprint, heartbeat, run_state
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.strategy import Role, make_strategy
 from recsys.train.task import OPTIMIZERS, RankingTask
 
 EVAL_PREDICTIONS = "eval_predictions.npz"
-FINGERPRINT_FILE = "fingerprint.json"
+FINGERPRINT_FILE = fingerprint.FINGERPRINT_FILE
 EVALS_DIR = "evals"
 VISITS_DIR = "visits"
-EXIT_REFUSED = 78  # EX_CONFIG: a restart would fail the same way; the supervisor does not retry
+EXIT_REFUSED = run_state.EXIT_REFUSED
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -85,7 +84,11 @@ def bitwise_caveats(config: Experiment, state: run_state.RunState | None) -> lis
 def make_chunk_fn(strategy: tf.distribute.Strategy, task: RankingTask, model: Any,
                   optimizer: keras.optimizers.Optimizer) -> Any:
     """``run_chunk(iterator, n)``: ``n`` training steps in one ``tf.function`` call, then the train
-    metrics (per replica). The loop's and the benchmarks' one definition of a step sequence."""
+    metrics (per replica). The loop's and the benchmarks' one definition of a step sequence (call
+    ``task.build_objective()`` first, in the strategy's scope)."""
+    if task.objective is None:
+        raise RuntimeError("task.build_objective() before make_chunk_fn()")
+    metrics = task.objective.metrics
 
     @tf.function
     def run_chunk(iterator, n):
@@ -95,7 +98,7 @@ def make_chunk_fn(strategy: tf.distribute.Strategy, task: RankingTask, model: An
         for _ in tf.range(n):
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
             strategy.run(task.train_step, args=(model, optimizer, *next(iterator)))
-        return strategy.run(lambda: {m.name: m.result() for m in model.metrics})
+        return strategy.run(lambda: {m.name: m.result() for m in metrics})
 
     return run_chunk
 
@@ -237,7 +240,8 @@ def train(
     with strategy.scope():
         model = task.build_model()
         optimizer = task.build_optimizer(model)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        objective = task.build_objective()
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, objective=objective)
     backup = Backup(model_dir, checkpoint, role)
     restored = backup.restore() if action == "resume" else None
     start = int(optimizer.iterations.numpy())
@@ -322,7 +326,7 @@ def train(
             train_values = {k: float(v) for k, v in strategy.experimental_local_results(metrics)[0].items()
                             if t.train_metrics or k == "loss"}
             rate = window_steps * config.data.batch_size / max(time.perf_counter() - window_start, 1e-9)
-            for m in model.metrics:
+            for m in objective.metrics:
                 m.reset_state()
             if kept is not None:
                 kept.save(step)

@@ -138,7 +138,7 @@ STANDIN = '''#!{python}
 """Stand-in worker for the supervisor tests (no TensorFlow): behaviour from $STANDIN_MODE."""
 import json, os, signal, subprocess, sys, time
 sys.path.insert(0, {repo!r})
-from recsys.launch import heartbeat
+from recsys.train import heartbeat
 
 mode = os.environ["STANDIN_MODE"]
 index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]

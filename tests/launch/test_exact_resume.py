@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 
-from recsys.data.synthetic import SyntheticLayout, write_synthetic
+from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 from recsys.repro.pd import absolute_pd, relative_pd
 
 pytestmark = pytest.mark.slow

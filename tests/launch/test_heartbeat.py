@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from recsys.launch import heartbeat
+from recsys.train import heartbeat
 
 
 def test_write_read_and_line_round_trip(tmp_path):

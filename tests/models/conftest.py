@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import recsys.compat  # noqa: F401  (Keras 2 before TensorFlow)
-from recsys.data.synthetic import SyntheticLayout, write_synthetic
+from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 
 # 4 numeric, 6 categorical (every 3rd hashed), 1 multi-valued; enough rows for a learnable signal.
 TINY_LAYOUT = SyntheticLayout(num_numeric=4, num_categorical=6, num_multi=1, cardinality=60)

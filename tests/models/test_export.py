@@ -187,3 +187,17 @@ def test_explicit_version_collision_is_an_error(exported, tmp_path):
     export_saved_model(result["model"], spec, str(tmp_path), "m", version=3)
     with pytest.raises(FileExistsError, match="version 3 already exists"):
         export_saved_model(result["model"], spec, str(tmp_path), "m", version=3)
+
+
+def test_a_model_built_under_a_strategy_is_refused(exported, tmp_path):
+    """The export saves the model it is given, so it must be the strategy-free copy (saving the
+    distributed one would run collectives); nothing is written for a refused model."""
+    from recsys.models import RankingModel
+
+    result, spec = exported
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        distributed = RankingModel(spec, result["config"].model)
+        distributed.build_from_spec()
+    with pytest.raises(RuntimeError, match="strategy-free copy"):
+        export_saved_model(distributed, spec, str(tmp_path), "m", version=1)
+    assert not os.path.exists(tmp_path / "m")

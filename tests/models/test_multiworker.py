@@ -12,7 +12,7 @@ import pytest
 
 from recsys.compat import tf
 from recsys.data import make_dataset
-from recsys.train.local_cluster import run_local_cluster
+from recsys.launch.cluster import run_local_cluster
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""The ranking model: registry activations everywhere, loss reduction, shapes, config errors."""
+"""The ranking model and the task's loss on it: registry activations everywhere, loss reduction, one
+train step, shapes, config errors."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import numpy as np
 import pytest
 
 from recsys.activations.smelu import SmeLU
-from recsys.compat import keras, tf
+from recsys.compat import tf
 from recsys.config import ModelConfig
+from recsys.config.schema import Experiment, TrainConfig
 from recsys.data import make_dataset
 from recsys.models import RankingModel
+from recsys.train.evaluate import auc
+from recsys.train.objective import RankingObjective, labels_2d
+from recsys.train.task import RankingTask
 
 
 def _batch(spec, n=64):
@@ -50,7 +55,7 @@ def test_loss_is_mean_bce_with_b1_labels(tiny_data):
     model = RankingModel(spec, ModelConfig())
     features, labels = _batch(spec)
     probs = model(features).numpy().ravel()
-    loss = float(model.compute_loss((features, labels)))
+    loss = float(RankingObjective().batch_loss(model, labels_2d(labels), model(features)))
     y = labels.numpy()
     want = -np.mean(y * np.log(probs) + (1 - y) * np.log(1 - probs))
     assert loss == pytest.approx(want, rel=1e-4)
@@ -62,12 +67,21 @@ def test_interactions_build_and_train_one_step(tiny_data, interaction):
     conf = ModelConfig(
         interaction=interaction, embedding_dim=4, bottom_mlp=(8, 4), top_mlp=(8,), cross_low_rank=2
     )
-    model = RankingModel(spec, conf)
-    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    task = RankingTask(Experiment(model=conf, train=TrainConfig(learning_rate=0.01)), spec)
+    model = task.build_model()
+    optimizer = task.build_optimizer(model)
+    objective = task.build_objective()
     features, labels = _batch(spec)
-    logs = model.train_on_batch(features, labels, return_dict=True)
-    assert set(logs) == {"loss", "auc", "logloss", "calibration"}
-    assert 0.0 <= logs["auc"] <= 1.0
+    before = [w.copy() for w in model.get_weights()]
+    probs_before = model(features, training=True)
+    want_loss = float(objective.batch_loss(model, labels_2d(labels), probs_before))
+    task.train_step(model, optimizer, dict(features), labels)
+    logs = {m.name: float(m.result()) for m in objective.metrics}
+    assert list(logs) == ["loss", "auc", "logloss", "calibration"]
+    assert logs["loss"] == pytest.approx(want_loss, rel=1e-5)  # metrics of the batch before the update
+    assert logs["auc"] == pytest.approx(auc(labels.numpy(), probs_before.numpy().ravel()), abs=2e-3)
+    assert int(optimizer.iterations) == 1
+    assert all(np.any(a != b) for a, b in zip(before, model.get_weights(), strict=True))  # all trained
 
 
 def test_per_feature_embedding_dims_make_one_table_per_dim(tiny_data):
@@ -95,12 +109,22 @@ def test_labels_shaped_b1_under_a_strategy(tiny_data):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         model = RankingModel(spec, ModelConfig())
-        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        model.build_from_spec()
+        objective = RankingObjective()
     features, labels = _batch(spec)
-    ds = tf.data.Dataset.from_tensors((features, labels))
-    logs = model.evaluate(ds, return_dict=True, verbose=0)
+
+    def eval_step(features, labels):
+        labels = labels_2d(labels)
+        probs = model(features, training=False)
+        loss = objective.batch_loss(model, labels, probs)
+        objective.record(model, labels, probs, loss, with_task_metrics=True)
+        return loss
+
+    loss = strategy.run(tf.function(eval_step), args=(features, labels))
+    logs = {m.name: float(m.result()) for m in objective.metrics}
     probs = model(features).numpy().ravel()
     y = labels.numpy()
     want = -np.mean(y * np.log(probs) + (1 - y) * np.log(1 - probs))
+    assert float(strategy.experimental_local_results(loss)[0]) == pytest.approx(want, rel=1e-4)
     assert logs["loss"] == pytest.approx(want, rel=1e-4)
     assert logs["logloss"] == pytest.approx(want, rel=1e-3)

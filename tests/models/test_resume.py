@@ -85,7 +85,7 @@ def test_refusals_name_what_differs(tiny_data, tmp_path):
 
 
 def test_changed_data_is_refused(tmp_path):
-    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+    from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 
     layout = SyntheticLayout(num_numeric=2, num_categorical=2, num_multi=0, cardinality=20)
     for seed in (1, 2):

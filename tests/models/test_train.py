@@ -62,6 +62,19 @@ def test_writes_config_checkpoints_logs_and_export(trained, tiny_data):
     assert sorted(os.listdir(model_dir / "export" / "ranker")) == ["7"]  # no temp dir left
 
 
+def test_export_holds_the_trained_weights_and_nothing_else(trained):
+    """The export is the evaluated model itself: its variables are exactly the model's weights (no
+    optimizer or metric state), and their digest is the fingerprint's."""
+    from recsys.repro.compare import MODEL_VARIABLE, export_weights_digest
+
+    result, _ = trained
+    reader = tf.train.load_checkpoint(os.path.join(result["export_path"], "variables", "variables"))
+    saved = [k for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert all(MODEL_VARIABLE.match(k) for k in saved), saved
+    assert len(saved) == len(result["model"].get_weights()) == len(result["model"].trainable_weights)
+    assert export_weights_digest(result["export_path"]) == result["fingerprint"]["weights_sha256"]
+
+
 def test_predict_helper_matches_model(trained, tiny_data):
     result, _ = trained
     _, spec = tiny_data
@@ -82,10 +95,12 @@ def _scalars(log_dir) -> dict[str, list[float]]:
 
 def test_tensorboard_scalars(trained):
     result, model_dir = trained
-    for split in ("train", "validation"):
+    history = result["history"]
+    for split, prefix in (("train", ""), ("validation", "val_")):
         scalars = _scalars(model_dir / "logs" / split)
-        assert {"epoch_loss", "epoch_auc", "epoch_logloss", "epoch_calibration"} <= set(scalars)
-        assert len(scalars["epoch_auc"]) == 2 and all(0 <= a <= 1 for a in scalars["epoch_auc"])
+        for key in ("loss", "auc", "logloss", "calibration"):  # the values of each of the 2 evaluations
+            assert scalars[f"epoch_{key}"] == pytest.approx(history[f"{prefix}{key}"], rel=1e-6), key
+        assert len(scalars["epoch_auc"]) == 2
     assert _scalars(model_dir / "logs" / "validation")["epoch_auc"][-1] == pytest.approx(
         result["eval"]["auc"], abs=1e-6
     )

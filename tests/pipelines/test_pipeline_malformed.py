@@ -9,6 +9,7 @@ import pytest
 
 from pipelines import feature_spec
 from pipelines.config import PreprocessConfig
+from pipelines.failures import ErrorBudgetExceeded, NoRowsError
 from pipelines.sources.criteo import criteo_schema
 from pipelines.sources.synthetic import SyntheticCriteo
 
@@ -121,7 +122,7 @@ def test_error_budget_fails_the_run_but_keeps_the_dead_letter(malformed, tmp_pat
     cfg = PreprocessConfig(
         source="criteo", output=str(out), schema=criteo_schema(), inputs=(str(path),)
     )  # default max_error_fraction=0.01
-    with pytest.raises(Exception, match="ErrorBudgetExceeded|dead-lettered, above"):
+    with pytest.raises(ErrorBudgetExceeded, match="dead-lettered, above"):
         run_config(cfg)
     assert not os.path.exists(out / "feature_spec.json")
     assert len(read_errors(out)) == len(bad)
@@ -133,7 +134,7 @@ def test_only_empty_input_fails_clearly(tmp_path, run_config):
     cfg = PreprocessConfig(
         source="criteo", output=str(tmp_path / "out"), schema=criteo_schema(), inputs=(str(empty),)
     )
-    with pytest.raises(Exception, match="no rows were read"):
+    with pytest.raises(NoRowsError, match="no rows were read"):
         run_config(cfg)
 
 

@@ -31,7 +31,7 @@ OVERRIDES = [
 @pytest.fixture(scope="module")
 def spec_dirs(tmp_path_factory) -> dict[int, str]:
     """One spec per size over the same shards: C1 hashed to ``size`` buckets, C2 to 100."""
-    from recsys.data.synthetic import SyntheticLayout, write_synthetic
+    from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 
     root = tmp_path_factory.mktemp("plan_rss")
     layout = SyntheticLayout(num_numeric=2, num_categorical=2, hash_every=1, cardinality=50)

@@ -128,8 +128,7 @@ def test_reload_config_moves_labels_and_adds_models(two_versions, base_path, tmp
     testing.copy_version(exported[3], other, 7)
     text = (CONFIG % base_path.path).replace("value: 1 }", "value: 2 }") + ""
     config = text_format.Parse(text, model_management_pb2.ReloadConfigRequest().config)
-    extra = config.model_config_list.config.add(name="other", base_path=other, model_platform="tensorflow")
-    assert extra.name == "other"
+    config.model_config_list.config.add(name="other", base_path=other, model_platform="tensorflow")
     resp = s.model.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(config=config))
     assert resp.status.error_code == 0
     assert s.predict.Predict(predict_request(label="stable")).model_spec.version.value == 2

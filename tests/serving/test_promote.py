@@ -23,6 +23,7 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
 from recsys import repro
 from serving import codec, testing
+from serving.churn import topk_churn
 from serving.divergence import Thresholds
 from serving.model_config import parse_config
 from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history
@@ -50,13 +51,22 @@ def rows_file(tmp_path) -> str:
     return str(path)
 
 
-def _expected_pd(rows_path: str, a: int, b: int) -> repro.PDSummary:
+def _reference(rows_path: str, a: int, b: int) -> list[np.ndarray]:
     rows = [json.loads(line) for line in Path(rows_path).read_text().splitlines()]
     cols = {k: [r[k] for r in rows] for k in ("cat", "x1", "x2")}
-    preds = [
+    return [
         testing.reference(cols["cat"], cols["x1"], cols["x2"], BIASES[v]).astype(np.float64) for v in (a, b)
     ]
-    return repro.pairwise_pd(preds)
+
+
+def _expected_pd(rows_path: str, a: int, b: int) -> repro.PDSummary:
+    return repro.pairwise_pd(_reference(rows_path, a, b))
+
+
+def _expected_churn(rows_path: str, a: int, b: int, batch: int = 16) -> float:
+    """Top-10 churn with one query per request of ``batch`` rows, as the monitor groups them."""
+    preds = _reference(rows_path, a, b)
+    return topk_churn(preds, np.arange(len(preds[0])) // batch, k=10)
 
 
 @pytest.fixture
@@ -122,7 +132,7 @@ def test_passing_gate_moves_the_label_and_rewrites_the_file(setup, rows_file, tm
     assert record["pd"]["relative"] == pytest.approx(want.relative.mean, rel=1e-5)
     assert record["pd"]["absolute"] == pytest.approx(want.absolute.mean, rel=1e-5)
     assert record["pd"]["rows"] == ROWS and record["requests"] == 3
-    assert 0.0 <= record["pd"]["churn"] <= 1.0
+    assert record["pd"]["churn"] == pytest.approx(_expected_churn(rows_file, 1, 2), abs=1e-9)
     assert record["thresholds"]["max_relative_pd"] == limit and record["thresholds"]["max_churn"] == 1.0
     assert (record["target_version_before"], record["candidate_version"], record["target_version_after"]) == (
         1,
@@ -314,6 +324,7 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
         deadline = time.monotonic() + 60
         while seen[mark:].count(1) < 50 and time.monotonic() < deadline and client.is_alive():
             time.sleep(0.05)
+        assert seen[mark:].count(1) >= 50  # and back on the old version after the rollback
 
         error = _cli(
             f"--server={address}", "--model=nope", f"--rows={rows_file}", f"--model_config_file={config_file}"

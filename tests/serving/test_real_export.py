@@ -23,7 +23,7 @@ from tests.serving.conftest import Stubs
 def real_export(tmp_path_factory):
     cfg = pytest.importorskip("recsys.config")
     train_mod = pytest.importorskip("recsys.train")
-    synthetic = pytest.importorskip("recsys.data.synthetic")
+    synthetic = pytest.importorskip("pipelines.synthetic_spec")
     root = tmp_path_factory.mktemp("real_data")
     layout = synthetic.SyntheticLayout(num_numeric=3, num_categorical=3, num_multi=1, cardinality=20)
     spec = synthetic.write_synthetic(
@@ -94,7 +94,10 @@ def test_real_export_serves_like_the_saved_model(real_export, serve):
     )
     rreq.input.example_list.examples.extend([ex, ex])
     values = [r.value for r in s.predict.Regress(rreq).result.regressions]
-    assert len(values) == 2 and all(0.0 < v < 1.0 for v in values)
+    serialized = tf.constant([ex.SerializeToString()] * 2)
+    want_scores = loaded.signatures["predict_examples"](inputs=serialized)["scores"].numpy()
+    assert len(values) == 2
+    np.testing.assert_allclose(values, np.ravel(want_scores), rtol=1e-5, atol=1e-7)  # all-missing rows
     s.channel.close()
 
 
@@ -107,5 +110,9 @@ def test_real_export_serves_with_keras_blocked(real_export):
     assert report["blocked"] is True and report["keras_modules"] == [] and report["recsys_modules"] == []
     assert "serving_default" in report["signatures"]
     (name, grpc_values), = report["grpc"].items()
-    assert len(grpc_values) > 0 and all(0.0 <= v <= 1.0 for v in np.ravel(grpc_values))
+    request = _warmup_request(path)  # what the script sends: the export's first warm-up request
+    raw = {k: tf.constant(codec.to_numpy(v)) for k, v in request.inputs.items()}
+    want = tf.saved_model.load(path).signatures["serving_default"](**raw)[name].numpy()
+    assert len(np.ravel(grpc_values)) == len(np.ravel(want)) > 0
+    np.testing.assert_allclose(np.ravel(grpc_values), np.ravel(want), rtol=1e-5, atol=1e-7)
     assert np.ravel(report["rest"]) == pytest.approx(np.ravel(grpc_values), rel=1e-6)

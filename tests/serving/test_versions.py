@@ -54,6 +54,19 @@ def test_hot_swap_under_load_has_zero_failures(base_path, serve, stubs, batching
     stop = threading.Event()
     lock = threading.Lock()
 
+    rest_ok = [0]
+
+    def counted(fn):
+        """A client thread that dies (any exception) is a failure, not a silently shorter stream."""
+
+        def run():
+            try:
+                fn()
+            except Exception as err:  # noqa: BLE001 - recorded, and the test fails on it
+                failures.append(f"{fn.__name__} thread died: {type(err).__name__}: {err}")
+
+        return run
+
     def client():
         stub = stubs(server).predict
         for _ in range(5000):  # bounded; stops early when the swaps are done
@@ -91,9 +104,15 @@ def test_hot_swap_under_load_has_zero_failures(base_path, serve, stubs, batching
             payload = resp.read()
             if resp.status != 200:
                 failures.append(f"REST {resp.status}: {payload[:200]!r}")
+                continue
+            got = np.ravel(json.loads(payload)["outputs"])  # the response names no version: any of them
+            if not any(np.allclose(got, np.ravel(expected(v)), rtol=1e-6) for v in (1, 2, 3)):
+                failures.append(f"REST: numbers of no version: {got[:4]}")
+            rest_ok[0] += 1
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(3)] + [threading.Thread(target=rest_client)]
+    threads = [threading.Thread(target=counted(client)) for _ in range(3)]
+    threads.append(threading.Thread(target=counted(rest_client)))
     for t in threads:
         t.start()
     _wait(lambda: seen.get(1, 0) > 20)
@@ -106,6 +125,7 @@ def test_hot_swap_under_load_has_zero_failures(base_path, serve, stubs, batching
         t.join()
     assert failures == []
     assert set(seen) == {1, 2, 3}
+    assert rest_ok[0] > 0  # the REST stream ran alongside
     status = _status(s)
     assert status[3][0] == State.AVAILABLE
     assert status[1][0] == State.END and status[2][0] == State.END  # latest 1: older ones unloaded
@@ -227,6 +247,9 @@ def test_failed_load_is_retried_and_missing_base_path_keeps_serving(base_path, s
     # the base path disappears (storage hiccup): the loaded version keeps serving
     moved = base_path.path + ".away"
     os.rename(base_path.path, moved)
-    time.sleep(0.4)
+    server.manager.poll_once()  # at least one poll sees the base path missing
     assert s.predict.Predict(predict_request()).model_spec.version.value == 2
+    assert _status(s)[2][:2] == (State.AVAILABLE, 0)
     os.rename(moved, base_path.path)
+    server.manager.poll_once()
+    assert s.predict.Predict(predict_request()).model_spec.version.value == 2

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from recsys.repro import accuracy
+from recsys.repro.pd import pairwise_pd
 from recsys.repro.summaries import group_tag
 from recsys.study import analysis, dashboards
 from recsys.study.variants import plan_replica
@@ -167,7 +169,11 @@ def test_hparams_has_one_row_per_replica(study, tensorboard_url):
     final = result.final.variant("smelu(beta=0.5)")
     assert values["variant/relative_pd"] == pytest.approx(final.relative_pd.estimate, rel=1e-6)
     assert values["variant/auc"] == pytest.approx(final.auc.estimate, rel=1e-6)
-    assert 0 < values["replica/relative_pd"] < 1 and 0.5 < values["replica/auc"] < 1
+    variants, labels = synthetic_study()  # the fixture's inputs again (deterministic)
+    preds = variants[VARIANTS.index("smelu(beta=0.5)")].final()
+    want_pd = np.mean([pairwise_pd([preds[2], preds[j]], percentiles=()).relative.mean for j in (0, 1, 3)])
+    assert values["replica/relative_pd"] == pytest.approx(want_pd, rel=1e-6)
+    assert values["replica/auc"] == pytest.approx(accuracy.auc(labels, preds[2]), rel=1e-6)
 
 
 def _chromium() -> str:

@@ -1,12 +1,15 @@
-"""Write a synthetic click dataset in the feature-spec format (shards + vocabularies + spec).
+"""Write a small synthetic click dataset straight in the feature-spec format (shards + vocabularies + spec).
 
 The label has a learnable signal (a logistic model of per-value category weights and numeric
 features), so a trained model must beat AUC 0.5 by a known margin. Used by tests and benchmarks so
-they do not depend on the Beam pipeline.
+they do not depend on a Beam run; the shards are encoded by the pipeline's own
+:mod:`pipelines.example_codec`, so they are the bytes the pipeline would write for the same rows.
+Raw Criteo-layout TSV for the pipeline itself comes from :mod:`pipelines.sources.synthetic`.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines import example_codec
 from pipelines.feature_spec import (
     Counts,
     DataFiles,
@@ -24,7 +28,6 @@ from pipelines.feature_spec import (
     NumericStats,
     NumericTransform,
 )
-from recsys.compat import tf
 
 
 @dataclass(frozen=True)
@@ -67,29 +70,25 @@ def _rows(n: int, layout: SyntheticLayout, rng: np.random.Generator, weights: di
     return cols
 
 
-def _example(cols: dict, i: int) -> bytes:
-    feats = {}
-    for name, col in cols.items():
-        v = col[i]
-        if name == "label" or col.dtype != object:
-            if not np.isnan(v):
-                feats[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)]))
-        elif isinstance(v, list):
-            feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[s.encode() for s in v]))
-        elif v is not None:
-            feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+def _fields(name: str, col: np.ndarray) -> list[bytes]:
+    """One column as encoded tf.Example entries (b"" for a missing value, as the spec says: absent)."""
+    key = name.encode()
+    if name == "label" or col.dtype != object:
+        return [b"" if np.isnan(v) else example_codec.float_field(key, float(v)) for v in col]
+    if any(isinstance(v, list) for v in col):
+        return [example_codec.bytes_field(key, [s.encode() for s in v]) for v in col]
+    return [b"" if v is None else example_codec.bytes_field(key, [v.encode()]) for v in col]
 
 
 def _write_shards(cols: dict, directory: str, num_shards: int) -> None:
+    """Row i goes to shard i % num_shards, named as the pipeline names its shards."""
     os.makedirs(directory, exist_ok=True)
-    n = len(cols["label"])
-    opts = tf.io.TFRecordOptions(compression_type="GZIP")
     for s in range(num_shards):
+        fields = [_fields(name, col[s::num_shards]) for name, col in cols.items()]
         path = os.path.join(directory, f"part-{s:05d}-of-{num_shards:05d}.tfrecord.gz")
-        with tf.io.TFRecordWriter(path, opts) as w:
-            for i in range(s, n, num_shards):
-                w.write(_example(cols, i))
+        with open(path, "wb") as fh:
+            fh.write(gzip.compress(example_codec.tfrecord_frames(example_codec.examples_from_fields(fields)),
+                                   compresslevel=1))
 
 
 def write_synthetic(
