@@ -26,25 +26,20 @@ import numpy as np
 import pipelines.feature_spec as feature_spec
 from recsys.compat import keras, tf
 from recsys.config import loading
-from recsys.config.schema import Experiment, TrainConfig
+from recsys.config.schema import Experiment
 from recsys.data.input import shard_files
 from recsys.models.activation import validate_activation
 from recsys.train import fingerprint, heartbeat, run_state
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.strategy import Role, make_strategy
-from recsys.train.task import OPTIMIZERS, RankingTask
+from recsys.train.task import RankingTask
 
 EVAL_PREDICTIONS = "eval_predictions.npz"
 FINGERPRINT_FILE = fingerprint.FINGERPRINT_FILE
 EVALS_DIR = "evals"
 VISITS_DIR = "visits"
 EXIT_REFUSED = run_state.EXIT_REFUSED
-
-
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named in the config (unbuilt; for ``model.compile`` users such as benchmarks)."""
-    return OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
 
 
 def check_config(config: Experiment) -> feature_spec.FeatureSpec:
