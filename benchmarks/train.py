@@ -41,7 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--modes", default="e2e,model,e2e_tfexample",
                    help="comma-separated: model (batches cycled from memory), e2e (the stream, columnar "
                         "shards), e2e_tfexample (the stream from the tf.Example shards: the old path)")
-    p.add_argument("--worker_threads", type=int, default=1,
+    p.add_argument("--repeats", type=int, default=2,
+                   help="rounds over the modes, interleaved (a load spike hits every mode alike); the "
+                        "windows of all rounds are pooled")
+    p.add_argument("--worker_threads", type=int, default=2,
                    help="two workers: TensorFlow intra-op and inter-op threads per worker (0: TF decides)")
     p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                    help="two workers: pin worker i to CPU i (mod the CPU count)")
@@ -266,7 +269,7 @@ def _ensure_data(args: argparse.Namespace) -> str:
 
 def _two_worker_env(args: argparse.Namespace) -> dict[str, str]:
     if not args.worker_threads:
-        return {}
+        return {}  # TensorFlow's default: one intra-op and one inter-op thread per core
     n = str(args.worker_threads)  # read by TensorFlow when its thread pools start
     return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n}
 
@@ -282,32 +285,38 @@ def main(argv=None) -> None:
     base = [sys.executable, os.path.abspath(__file__), "--worker", "--data_dir", data_dir, "--warmup",
             str(args.warmup), "--windows", str(args.windows), "--window_steps", str(args.window_steps),
             "--pin" if args.pin else "--no-pin"] + [f"--set={s}" for s in args.set]  # fmt: skip
-    results: dict = {}
-    profile: dict = {}
+    rates: dict[str, list[float]] = {}
+    steps: dict[str, list[tuple[float, float]]] = {}  # two workers: (step, compute) seconds per worker
     modes = [m for m in args.modes.split(",") if m]
-    for mode in modes:
-        cmd = base + ["--mode", mode]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-        if proc.returncode:
-            raise SystemExit(f"single-process {mode} run failed:\n{proc.stderr[-3000:]}")
-        results[f"single_{mode}"] = _summary(_result(proc.stdout)["rates"])
-        print(f"single    {mode:13s}: {results[f'single_{mode}']}", flush=True)
-        if args.skip_two_workers or mode == "e2e_tfexample":
-            continue
-        workers = run_local_cluster(cmd + ["--profile_steps", "100"], num_workers=2, timeout=1800,
-                                    env=_two_worker_env(args))
-        for w in workers:
-            if w.returncode:
-                raise SystemExit(f"two-worker {mode} run failed:\n{w.stderr[-3000:]}")
-        per_worker = [_result(w.stdout) for w in workers]
-        chief = next(r for r in per_worker if r["is_chief"])
-        results[f"two_workers_{mode}"] = _summary(chief["rates"])
-        step = statistics.median(r["step_seconds"] for r in per_worker)
-        compute = statistics.median(r["compute_step_seconds"] for r in per_worker)
+    for _ in range(args.repeats):
+        for mode in modes:
+            cmd = base + ["--mode", mode]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            if proc.returncode:
+                raise SystemExit(f"single-process {mode} run failed:\n{proc.stderr[-3000:]}")
+            rates.setdefault(f"single_{mode}", []).extend(_result(proc.stdout)["rates"])
+            print(f"single    {mode:13s}: {_summary(rates[f'single_{mode}'])}", flush=True)
+            if args.skip_two_workers or mode == "e2e_tfexample":
+                continue
+            workers = run_local_cluster(cmd + ["--profile_steps", "100"], num_workers=2, timeout=1800,
+                                        env=_two_worker_env(args))
+            for w in workers:
+                if w.returncode:
+                    raise SystemExit(f"two-worker {mode} run failed:\n{w.stderr[-3000:]}")
+            per_worker = [_result(w.stdout) for w in workers]
+            chief = next(r for r in per_worker if r["is_chief"])
+            rates.setdefault(f"two_workers_{mode}", []).extend(chief["rates"])
+            steps.setdefault(mode, []).extend(
+                (r["step_seconds"], r["compute_step_seconds"]) for r in per_worker)
+            print(f"2 workers {mode:13s}: {_summary(rates[f'two_workers_{mode}'])}", flush=True)
+    results = {name: _summary(r) for name, r in rates.items()}
+    profile = {}
+    for mode, pairs in steps.items():
+        step = statistics.median(p[0] for p in pairs)
+        compute = statistics.median(p[1] for p in pairs)
         profile[mode] = {"step_ms": 1e3 * step, "compute_ms": 1e3 * compute,
                          "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
                          "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
-        print(f"2 workers {mode:13s}: {results[f'two_workers_{mode}']}; per step {profile[mode]}", flush=True)
 
     out: dict = {
         "config": CONFIG,

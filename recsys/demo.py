@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from recsys.config.commands.demo import DemoSettings
+from recsys.commands.demo import DemoSettings
 from recsys.launch.ports import free_ports
 
 STAGES = 7

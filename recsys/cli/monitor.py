@@ -6,7 +6,7 @@
       (exit 0: within thresholds; 1: a threshold crossed -- do not move the label; 2: error)
     recsys monitor --config job.yaml --set monitor.max_relative_pd=0.05   (settings under ``monitor:``)
 
-Flags are generated from :class:`recsys.config.commands.monitor.MonitorSettings`.
+Flags are generated from :class:`recsys.commands.monitor.MonitorSettings`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from recsys.cli.flagging import Flags
-from recsys.config.commands.monitor import MonitorSettings
+from recsys.commands.monitor import MonitorSettings
 
 if TYPE_CHECKING:
     from serving.tools.monitor import MonitorConfig

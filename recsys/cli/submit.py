@@ -20,8 +20,8 @@ from typing import Any
 from absl import flags
 
 from recsys.cli.flagging import Flags, resolve_or_exit
+from recsys.commands.submit import K8S_KEYS, SubmitSettings
 from recsys.config import loading
-from recsys.config.commands.submit import K8S_KEYS, SubmitSettings
 
 FLAGS = flags.FLAGS
 # Run arguments (what this invocation does), not settings of the job.

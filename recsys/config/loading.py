@@ -31,7 +31,7 @@ class ConfigError(TypedError):
 
 
 # Per-command sections a config file may hold beside the experiment's keys (``serve: {port: 9000}``);
-# :mod:`recsys.config.commands` has their dataclasses. The experiment ignores them.
+# :mod:`recsys.commands` has their dataclasses. The experiment ignores them.
 SECTIONS = ("preprocess", "submit", "study", "serve", "monitor", "demo")
 
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from recsys.config.commands import COMMANDS
+from recsys.commands import COMMANDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLI = os.path.join(REPO, "recsys", "cli")

@@ -6,12 +6,12 @@ holds the experiment's keys at the top level and these under their section name 
 
 from __future__ import annotations
 
-from recsys.config.commands.demo import DemoSettings
-from recsys.config.commands.monitor import MonitorSettings
-from recsys.config.commands.preprocess import PreprocessSettings
-from recsys.config.commands.serve import ServeSettings
-from recsys.config.commands.study import StudySettings
-from recsys.config.commands.submit import SubmitSettings
+from recsys.commands.demo import DemoSettings
+from recsys.commands.monitor import MonitorSettings
+from recsys.commands.preprocess import PreprocessSettings
+from recsys.commands.serve import ServeSettings
+from recsys.commands.study import StudySettings
+from recsys.commands.submit import SubmitSettings
 
 # section -> settings (recsys.config.loading.SECTIONS holds the same names; a test keeps them equal).
 COMMANDS: dict[str, type] = {
