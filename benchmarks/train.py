@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import recsys.compat  # noqa: F401  (Keras 2 before TensorFlow)
+from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS
 
 CONFIG = "synthetic_criteo"
 
@@ -44,10 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2,
                    help="rounds over the modes, interleaved (a load spike hits every mode alike); the "
                         "windows of all rounds are pooled")
-    p.add_argument("--worker_threads", type=int, default=2,
+    p.add_argument("--worker_threads", type=int, default=DEFAULT_THREADS,
                    help="two workers: TensorFlow intra-op and inter-op threads per worker (0: TF decides)")
-    p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
-                   help="two workers: pin worker i to CPU i (mod the CPU count)")
+    p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=DEFAULT_PIN_CPUS,
+                   help="two workers: worker i on its own slice of the CPUs (as `recsys submit`)")
     p.add_argument("--skip_two_workers", action="store_true")
     p.add_argument("--set", action="append", default=[], help="config override key=value")
     p.add_argument("--data_dir", help="reuse/write the synthetic data here")
@@ -75,10 +76,8 @@ def run_worker(args: argparse.Namespace) -> None:
     """One measurement in this process (one worker of a cluster when TF_CONFIG is set), through the
     trainer's own step sequence (:func:`recsys.train.trainer.make_chunk_fn`) and input stream."""
     from recsys import config as cfg
-    from recsys.train.strategy import cluster_role, make_strategy
+    from recsys.train.strategy import make_strategy
 
-    if args.pin and cluster_role().num_workers > 1:
-        os.sched_setaffinity(0, {cluster_role().task_index % (os.cpu_count() or 1)})
     sets = [f"data.spec_dir={args.data_dir}"] + args.set
     if args.mode == "e2e_tfexample":
         sets.append("data.format=tfexample")
@@ -116,6 +115,49 @@ def run_worker(args: argparse.Namespace) -> None:
     if args.profile_steps and role.num_workers > 1:
         result["compute_step_seconds"] = _local_compute(exp, task, role, per_call, args.profile_steps)
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def input_profile(args: argparse.Namespace) -> None:
+    """CPU time per row of the input stream's stages, one after the other in this process (no model):
+    where the input's share of the two cores goes. Prints RESULT with {stage: {cpu_us_per_row,
+    rows_per_s}}."""
+    from recsys import config as cfg
+    from recsys.compat import tf
+    from recsys.data import stream as st
+    from recsys.train.trainer import check_config
+
+    exp = cfg.load(CONFIG, [f"data.spec_dir={args.data_dir}"] + args.set)
+    spec = check_config(exp)
+    batch, block = exp.data.batch_size, exp.data.shuffle_buffer
+
+    def measure(ds: tf.data.Dataset, rows_per_element: int, elements: int) -> dict[str, float]:
+        it = iter(ds.repeat())
+        for _ in range(3):
+            next(it)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(elements):
+            next(it)
+        rows = rows_per_element * elements
+        return {"cpu_us_per_row": 1e6 * (time.process_time() - cpu) / rows,
+                "rows_per_s": rows / (time.perf_counter() - wall)}
+
+    n = 60  # global batches per stage
+    out: dict[str, dict[str, float]] = {}
+    for fmt in ("tfexample", "columnar"):
+        col = fmt == "columnar"
+        files = st.worker_files(spec, st.StreamSpec(global_batch=batch, columnar=col))
+        compression = spec.data.columnar_compression if col else spec.data.compression
+        rows = spec.data.columnar_chunk_rows if col else st.CHUNK_ROWS
+        raw = tf.data.TFRecordDataset(files, compression_type=compression or None)
+        out[f"{fmt}_read"] = measure(raw if col else raw.batch(rows), rows, n * batch // rows)
+        chunks = st._columnar_chunks(spec, files) if col else st._example_chunks(spec, files)
+        out[f"{fmt}_read_parse"] = measure(chunks, rows, n * batch // rows)
+        for name, shuffle in (("stream_unshuffled", 0), ("stream", block)):
+            stream = st.StreamSpec(global_batch=batch, data_seed=1, shuffle_block=shuffle, columnar=col)
+            out[f"{fmt}_{name}"] = measure(st.train_stream(spec, stream), batch, n)
+        print(f"{fmt}: " + ", ".join(f"{k[len(fmt) + 1:]} {v['cpu_us_per_row']:.2f} us/row"
+                                     for k, v in out.items() if k.startswith(fmt)), file=sys.stderr)
+    print("RESULT " + json.dumps(out), flush=True)
 
 
 def _local_compute(exp, task, role, per_call: int, steps: int) -> float:
@@ -267,24 +309,17 @@ def _ensure_data(args: argparse.Namespace) -> str:
     return data_dir
 
 
-def _two_worker_env(args: argparse.Namespace) -> dict[str, str]:
-    if not args.worker_threads:
-        return {}  # TensorFlow's default: one intra-op and one inter-op thread per core
-    n = str(args.worker_threads)  # read by TensorFlow when its thread pools start
-    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n}
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.worker:
-        run_worker(args)
+        input_profile(args) if args.mode == "input_profile" else run_worker(args)
         return
     from recsys.launch.cluster import run_local_cluster
 
     data_dir = _ensure_data(args)
     base = [sys.executable, os.path.abspath(__file__), "--worker", "--data_dir", data_dir, "--warmup",
             str(args.warmup), "--windows", str(args.windows), "--window_steps", str(args.window_steps),
-            "--pin" if args.pin else "--no-pin"] + [f"--set={s}" for s in args.set]  # fmt: skip
+            ] + [f"--set={s}" for s in args.set]  # fmt: skip
     rates: dict[str, list[float]] = {}
     steps: dict[str, list[tuple[float, float]]] = {}  # two workers: (step, compute) seconds per worker
     modes = [m for m in args.modes.split(",") if m]
@@ -299,7 +334,7 @@ def main(argv=None) -> None:
             if args.skip_two_workers or mode == "e2e_tfexample":
                 continue
             workers = run_local_cluster(cmd + ["--profile_steps", "100"], num_workers=2, timeout=1800,
-                                        env=_two_worker_env(args))
+                                        pin_cpus=args.pin, threads_per_worker=args.worker_threads)
             for w in workers:
                 if w.returncode:
                     raise SystemExit(f"two-worker {mode} run failed:\n{w.stderr[-3000:]}")
@@ -318,7 +353,12 @@ def main(argv=None) -> None:
                          "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
                          "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
 
+    proc = subprocess.run(base + ["--mode", "input_profile"], capture_output=True, text=True, timeout=1800)
+    if proc.returncode:
+        raise SystemExit(f"input profile failed:\n{proc.stderr[-3000:]}")
+    input_costs = _result(proc.stdout)
     out: dict = {
+        "input_profile": input_costs,
         "config": CONFIG,
         "global_batch": 4096,
         "overrides": args.set,
@@ -352,6 +392,11 @@ def main(argv=None) -> None:
     for name, value in ratios.items():
         target = f"  (target >= {targets[name]})" if name in targets else ""
         print(f"{name:<34}{value:>8.3f}{target}")
+    model_us = 1e6 / med["single_model"] if "single_model" in med else None
+    print(f"\ninput stages, CPU us per row (one process, no model; the model costs "
+          f"{model_us * 2 if model_us else float('nan'):.2f} us per row on the 2 cores):")
+    for name, v in input_costs.items():
+        print(f"  {name:<32}{v['cpu_us_per_row']:>8.2f}{v['rows_per_s']:>14,.0f} rows/s")
     for mode, p in profile.items():
         print(f"two workers, {mode}: step {p['step_ms']:.1f} ms = compute {p['compute_ms']:.1f} ms + "
               f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%})")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.typed import setting
+from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS
 
 # The keys a --cluster_config file may set (the Kubernetes side of a job).
 K8S_KEYS = ("image", "namespace", "cpu", "memory", "gpus", "pvc", "mount_path", "service_account",
@@ -35,6 +36,11 @@ class SubmitSettings:
                                    "<model_dir>/submit)")
     python: str = setting("", "local: the Python that runs `-m recsys.cli train` (default: this one)")
     stream_logs: bool = setting(True, "local: echo worker output as [worker-i] lines")
+    pin_cpus: bool = setting(DEFAULT_PIN_CPUS, "local: run worker i on its own slice of this machine's "
+                             "CPUs (without it every worker's thread pools span every core)")
+    threads_per_worker: int = setting(DEFAULT_THREADS, "local: TensorFlow intra-op and inter-op threads per "
+                                      "worker (0: TensorFlow's default, sized to the worker's CPUs; keep "
+                                      ">= 2: with one, a collective blocks the step)")
     # Kubernetes.
     k8s_kind: Literal["tfjob", "indexedjob"] = setting("tfjob", "kubernetes: a Kubeflow TFJob (needs the "
                                                        "training operator) or an Indexed Job + headless "
@@ -59,6 +65,8 @@ class SubmitSettings:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.threads_per_worker < 0:
+            raise ValueError(f"threads_per_worker must be >= 0, got {self.threads_per_worker}")
         if self.backoff_limit < 0 or self.gpus < 0:
             raise ValueError(f"backoff_limit and gpus must be >= 0, got {self.backoff_limit}, {self.gpus}")
         for item in self.env:

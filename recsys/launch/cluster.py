@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recsys.launch.placement import local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
@@ -35,9 +36,13 @@ def run_local_cluster(
     timeout: float = 300.0,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    pin_cpus: bool = False,
+    threads_per_worker: int = 0,
 ) -> list[WorkerResult]:
-    """Run ``argv`` once per worker with its TF_CONFIG; raise TimeoutError after stopping a hang."""
+    """Run ``argv`` once per worker with its TF_CONFIG (and placement: :mod:`recsys.launch.placement`);
+    raise TimeoutError after stopping a hang."""
     hosts = local_hosts(free_ports(num_workers))
+    placements = local_placement(num_workers, pin_cpus, threads_per_worker)
     base = dict(os.environ, **(env or {}))
     with tempfile.TemporaryDirectory(prefix="recsys-cluster-") as logs:
         out = [os.path.join(logs, f"worker-{i}.out") for i in range(num_workers)]
@@ -45,8 +50,9 @@ def run_local_cluster(
         workers: list[Worker] = []
         try:
             for i in range(num_workers):
-                workers.append(Worker(i, argv, dict(base, TF_CONFIG=tf_config(hosts, i)), out[i], cwd=cwd,
-                                      stderr_path=err[i]))
+                worker_env = dict(base, **placements[i].env, TF_CONFIG=tf_config(hosts, i))
+                workers.append(Worker(i, argv, worker_env, out[i], cwd=cwd, stderr_path=err[i],
+                                      cpus=placements[i].cpus))
             deadline = time.monotonic() + timeout
             for w in workers:
                 try:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS, local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
@@ -50,6 +51,8 @@ class LocalJobSpec:
     cwd: str | None = None
     backup_dir: str = ""  # reported at each restart when it holds state to resume from
     model_dir: str = ""  # the trainer's: its fingerprint.json gives the export path and digests
+    pin_cpus: bool = DEFAULT_PIN_CPUS  # worker i on its own slice of the CPUs (recsys.launch.placement)
+    threads_per_worker: int = DEFAULT_THREADS  # TensorFlow intra-/inter-op threads; 0: TF's default
 
 
 @dataclass
@@ -159,6 +162,7 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
     if attempt > 1 and spec.backup_dir and os.path.isdir(spec.backup_dir) and os.listdir(spec.backup_dir):
         say(f"[submit] backup state in {spec.backup_dir}: training resumes from it")
     workers: list[Worker] = []
+    placements = local_placement(spec.num_workers, spec.pin_cpus, spec.threads_per_worker)
     t0 = time.monotonic()
     try:
         try:
@@ -166,13 +170,13 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                 hb_file = os.path.join(spec.log_dir, f"worker-{i}.heartbeat")
                 if os.path.exists(hb_file):
                     os.unlink(hb_file)
-                env = dict(os.environ, **spec.env, TF_CONFIG=tf_config(hosts, i), PYTHONUNBUFFERED="1",
-                           RECSYS_LAUNCH_ATTEMPT=str(attempt))
+                env = dict(os.environ, **placements[i].env, **spec.env, TF_CONFIG=tf_config(hosts, i),
+                           PYTHONUNBUFFERED="1", RECSYS_LAUNCH_ATTEMPT=str(attempt))
                 env[heartbeat.HEARTBEAT_FILE_ENV] = hb_file
                 env[heartbeat.HEARTBEAT_EVERY_ENV] = str(spec.heartbeat_every)
                 workers.append(Worker(i, spec.command, env, os.path.join(spec.log_dir, _log_name(i, attempt)),
                                       echo=say if spec.stream_logs else None, heartbeat_file=hb_file,
-                                      cwd=spec.cwd))
+                                      cwd=spec.cwd, cpus=placements[i].cpus))
             pids = ", ".join(f"worker-{w.index}={w.pid}" for w in workers)
             say(f"[submit] attempt {attempt}: pids {pids}")
             _watch(spec, workers, attempt, say)

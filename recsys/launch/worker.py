@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import functools
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
+from recsys.launch.placement import pin
 from recsys.train import heartbeat
 
 # Lines that show a worker has joined the cluster / is training (any heartbeat shows it too).
@@ -47,13 +49,21 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _child_setup(cpus: frozenset[int]) -> None:
+    """In the child before exec: die with the submitter, run on the worker's CPUs."""
+    _die_with_parent()
+    pin(cpus)
+
+
 class Worker:
     """A started worker: ``poll()`` its exit code, ``stop()`` it, read its liveness fields."""
 
     def __init__(self, index: int, argv: Sequence[str], env: Mapping[str, str], log_path: str,
                  echo: Callable[[str], None] | None = None, heartbeat_file: str = "",
-                 cwd: str | None = None, stderr_path: str | None = None) -> None:
+                 cwd: str | None = None, stderr_path: str | None = None,
+                 cpus: frozenset[int] = frozenset()) -> None:
         self.index, self.argv, self.log_path = index, list(argv), log_path
+        self.cpus = cpus
         self.heartbeat_file = heartbeat_file
         self.name = f"worker-{index}"
         self.started = time.monotonic()
@@ -72,7 +82,8 @@ class Worker:
         try:
             self.proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=err,
-                                         start_new_session=True, preexec_fn=_die_with_parent)
+                                         start_new_session=True,
+                                         preexec_fn=functools.partial(_child_setup, cpus))
         except OSError:
             self._log.close()
             raise
