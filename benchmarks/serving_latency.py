@@ -15,6 +15,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,19 +173,25 @@ def in_process(path: str, iterations: int = 2000) -> dict:
     from serving.servable import Servable
 
     servable = Servable(EXPORT.get("name", "tiny"), 1, path)
+    pooled = Servable(EXPORT.get("name", "tiny"), 1, path, caller_thread=False)  # the baseline
     out = {}
     for batch in (1, 256):
         req = predict_pb2.PredictRequest.FromString(requests(batch))
         sig = servable.signature("")
+        base = pooled.signature("")
         inputs = {a: codec.to_numpy(t) for a, t in req.inputs.items()}
         outputs = sig.validate(inputs)
         for _ in range(200):
             sig.run(inputs, outputs)
-        lat_call, lat_full = [], []
-        for _ in range(iterations):
+            base.run(inputs, outputs)
+        lat_call, lat_pool, lat_full = [], [], []
+        for _ in range(iterations):  # candidate and baseline interleaved
             t0 = time.perf_counter()
             sig.run(inputs, outputs)
-            lat_call.append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            base.run(inputs, outputs)
+            lat_call.append(t1 - t0)
+            lat_pool.append(time.perf_counter() - t1)
         for _ in range(iterations):
             t0 = time.perf_counter()
             r = predict_pb2.PredictRequest.FromString(req.SerializeToString())
@@ -194,9 +201,12 @@ def in_process(path: str, iterations: int = 2000) -> dict:
             lat_full.append(time.perf_counter() - t0)
         out[f"batch_{batch}"] = {
             "session_call": _percentiles(lat_call),
+            "session_call_inter_op_pool": _percentiles(lat_pool),
+            "caller_thread_over_pool_p50": statistics.median(lat_call) / statistics.median(lat_pool),
             "decode_run_encode": _percentiles(lat_full),
         }
     servable.retire()
+    pooled.retire()
     return out
 
 
