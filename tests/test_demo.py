@@ -24,6 +24,8 @@ def test_demo_end_to_end_reduced(tmp_path):
         [sys.executable, "-m", "recsys.cli", "demo", f"--output={out}", "--rows=3000", "--steps=20",
          "--eval_every=10", "--query_rows=128"],
         capture_output=True, text=True, timeout=900,
+        # as from a user's shell: not the TF_USE_LEGACY_KERAS this test process's recsys.compat set
+        env={k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout

@@ -8,7 +8,6 @@ leak into another's.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 # name -> (module, one-line description).
@@ -49,9 +48,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"recsys: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
     quiet.apply(verbose)  # before the subcommand imports TensorFlow; workers inherit it
-    # The training stack needs Keras 2, chosen when TensorFlow loads: a subcommand may reach
-    # TensorFlow through serving/ (which never imports Keras) before recsys.compat, so choose here.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     module = importlib.import_module(SUBCOMMANDS[name][0])
     from absl import app
 
