@@ -131,10 +131,8 @@ def convert_shard(src: str, dst: str, spec: fs.FeatureSpec, chunk_rows: int = DE
     import tensorflow as tf
 
     writer = ColumnarWriter(dst, spec, chunk_rows, compression)
-    batch: list[bytes] = []
-    for record in tf.data.TFRecordDataset(src, compression_type=spec.data.compression or None).batch(8192):
-        batch = record.numpy().tolist()
-        writer.write(batch)
+    for records in tf.data.TFRecordDataset(src, compression_type=spec.data.compression or None).batch(8192):
+        writer.write(records.numpy().tolist())
     writer.close()
     return writer.rows
 

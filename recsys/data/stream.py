@@ -36,7 +36,6 @@ from pipelines import columnar
 from pipelines.feature_spec import FeatureSpec
 from recsys.compat import tf
 from recsys.data.input import AUTOTUNE, parse_batch, parse_spec, shard_files
-from recsys.data.order import STREAM_VERSION  # noqa: F401  (the version of the rule above)
 
 EXAMPLE_ID = columnar.EXAMPLE_ID  # the visit-log feature: a fingerprint of the serialized record
 HOLDOUT = columnar.HOLDOUT_BUCKET
