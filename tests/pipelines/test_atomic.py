@@ -1,0 +1,44 @@
+"""The one atomic-write helper: whole files or nothing, and no temporary left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+from pipelines import atomic
+
+
+def test_write_json_and_text_replace_whole_files(tmp_path):
+    path = str(tmp_path / "sub" / "f.json")
+    atomic.write_json(path, {"a": 1})
+    assert json.loads(pathlib.Path(path).read_text(encoding="utf-8")) == {"a": 1}
+    atomic.write_text(path, "second")
+    assert pathlib.Path(path).read_text(encoding="utf-8") == "second"
+    assert sorted(os.listdir(tmp_path / "sub")) == ["f.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = str(tmp_path / "f.txt")
+    atomic.write_text(path, "old")
+    with pytest.raises(RuntimeError), atomic.atomic_open(path) as fh:
+        fh.write("half")
+        raise RuntimeError("killed mid-write")
+    assert pathlib.Path(path).read_text(encoding="utf-8") == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_write_with_keeps_the_suffix_a_writer_needs(tmp_path):
+    np = pytest.importorskip("numpy")
+    atomic.write_with(str(tmp_path / "a.npz"), lambda fh: np.savez_compressed(fh, x=np.arange(3)),
+                      suffix=".npz")
+    assert os.listdir(tmp_path) == ["a.npz"]
+    with np.load(tmp_path / "a.npz") as z:
+        assert z["x"].tolist() == [0, 1, 2]
+
+
+def test_only_whole_file_modes():
+    with pytest.raises(ValueError, match="whole files"), atomic.atomic_open("x", "a"):
+        pass
