@@ -6,8 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TEST_STAMP := $(STAMP)-test
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core. The slow tests are scheduled first (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: demo test install install-test lint bench clean
+.PHONY: demo test test-fast install install-test lint bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -33,11 +36,16 @@ install-test: $(TEST_STAMP)
 demo: $(STAMP)
 	$(BIN)/recsys demo $(if $(SOURCE),--source=$(SOURCE)) $(if $(DATA),--data=$(DATA)) $(DEMO_ARGS)
 
-## The whole test suite.
+## The whole test suite (what CI runs).
 test: $(TEST_STAMP)
 	$(BIN)/ruff check recsys pipelines serving tests benchmarks
 	$(BIN)/mypy recsys pipelines serving benchmarks
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+## The unit tests only (no multi-process jobs, studies or the demo): fast feedback while editing.
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check recsys pipelines serving tests benchmarks
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 ## Ruff and mypy (strict on recsys/activations, recsys/repro, the feature spec; see [tool.mypy]).
 lint: $(TEST_STAMP)

@@ -30,6 +30,28 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _mode_for(path: str) -> int:
+    """An existing file's permission bits, else what ``open()`` would create under the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w", *, suffix: str = "") -> Iterator[IO[Any]]:
     """``with atomic_open(p) as fh: fh.write(...)``: ``p`` appears whole on success, untouched on error.
@@ -42,6 +64,7 @@ def atomic_open(path: str, mode: str = "w", *, suffix: str = "") -> Iterator[IO[
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", suffix=suffix, dir=directory)
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; keep the file's mode, or the umask's
         fh: IO[Any] = os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding="utf-8")
         with fh:
             yield fh

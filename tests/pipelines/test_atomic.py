@@ -42,3 +42,16 @@ def test_write_with_keeps_the_suffix_a_writer_needs(tmp_path):
 def test_only_whole_file_modes():
     with pytest.raises(ValueError, match="whole files"), atomic.atomic_open("x", "a"):
         pass
+
+
+def test_files_get_the_mode_open_would_give_and_keep_their_own(tmp_path):
+    """mkstemp's 0600 would hide a spec or config from a server running as another user."""
+    umask = os.umask(0o022)
+    try:
+        fresh = atomic.write_text(str(tmp_path / "fresh"), "x")
+        assert os.stat(fresh).st_mode & 0o777 == 0o644
+        os.chmod(fresh, 0o640)
+        atomic.write_text(fresh, "y")
+        assert os.stat(fresh).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
