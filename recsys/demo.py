@@ -95,7 +95,7 @@ class Demo:
 
         spec = feature_spec.load(data)
         path = os.path.join(self.out, "eval_rows.jsonl")
-        ds = make_dataset(spec, "eval", self.o.query_rows, training=False)
+        ds = make_dataset(spec, "eval", self.o.query_rows)
         features, _ = next(iter(ds))
         columns = raw_batch(features, spec)
         with open(path, "w", encoding="utf-8") as fh:
