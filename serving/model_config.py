@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from pipelines import atomic
 
-ModelConfig = model_server_config_pb2.ModelConfig
-ModelServerConfig = model_server_config_pb2.ModelServerConfig
-Models = Iterable[ModelConfig] | ModelServerConfig  # what a models.config holds: its model configs
+# What a models.config holds: its model configs, or the whole ModelServerConfig.
+Models: TypeAlias = Iterable[model_server_config_pb2.ModelConfig] | model_server_config_pb2.ModelServerConfig
 NEW_FILE_MODE = 0o644  # a new models.config is readable by a server running as another user
 
 
 def parse_server_config(text: str) -> model_server_config_pb2.ModelServerConfig:
     """A ModelServerConfig text proto, checked: a model_config_list of uniquely named TensorFlow models."""
-    config = text_format.Parse(text, ModelServerConfig())
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     if config.WhichOneof("config") != "model_config_list":
         raise ValueError("only model_config_list is supported in the model config file")
     names = [c.name for c in config.model_config_list.config]
@@ -60,7 +60,7 @@ def single_model_config(name: str, base_path: str, *,
                         all_versions: bool = False) -> model_server_config_pb2.ModelConfig:
     """One TensorFlow model (``--model_name``/``--model_base_path``); ``all_versions`` serves every
     version under ``base_path`` (the default policy serves the latest)."""
-    config = ModelConfig(name=name, base_path=base_path, model_platform="tensorflow")
+    config = model_server_config_pb2.ModelConfig(name=name, base_path=base_path, model_platform="tensorflow")
     if all_versions:
         config.model_version_policy.all.SetInParent()
     return config
@@ -68,10 +68,10 @@ def single_model_config(name: str, base_path: str, *,
 
 def format_config(models: Models, header: str = "") -> str:
     """The text of a models.config: ``header`` (comment lines) then the ModelServerConfig text proto."""
-    if isinstance(models, ModelServerConfig):
+    if isinstance(models, model_server_config_pb2.ModelServerConfig):
         config = models
     else:
-        config = ModelServerConfig()
+        config = model_server_config_pb2.ModelServerConfig()
         config.model_config_list.config.extend(models)
     text = text_format.MessageToString(config)
     parse_server_config(text)  # never write a file the server would refuse
