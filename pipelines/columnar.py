@@ -19,7 +19,8 @@ column:
   row's serialized tf.Example modulo 2^63-1 and 2^30 (the visit-log id and the validation split's
   hash, computed from the tf.Example bytes so both formats agree).
 
-TensorFlow is imported only inside the functions that write (Beam workers and the benchmark).
+TensorFlow is imported only inside the functions that write (Beam workers and the benchmark) and in
+:func:`chunk_parse_spec` (the training stream's reader).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipelines import feature_spec as fs
+from pipelines.parse_spec import parse_spec
 
 COLUMNAR_DIR = "train_columnar"
 PATTERN = f"{COLUMNAR_DIR}/part-*.tfrecord"
@@ -48,19 +50,23 @@ def shard_path(output: str, index: int, total: int) -> str:
     return posixpath.join(output, COLUMNAR_DIR, f"part-{index:05d}-of-{total:05d}.tfrecord")
 
 
-def _parse_spec(spec: fs.FeatureSpec) -> dict[str, Any]:
-    import math
-
+def chunk_parse_spec(spec: fs.FeatureSpec) -> dict[str, Any]:
+    """The ``tf.io.parse_single_example`` features dict of one chunk record (the reader's side of the
+    layout above): every column a ragged [n] row, a multi-valued categorical ragged twice."""
     import tensorflow as tf
 
-    out: dict[str, Any] = {spec.label.name: tf.io.FixedLenFeature([], tf.float32)}
+    out: dict[str, Any] = {ROWS: tf.io.FixedLenFeature([1], tf.int64)}
+    for name, dtype in ((spec.label.name, tf.float32), (EXAMPLE_ID, tf.int64), (HOLDOUT_BUCKET, tf.int64)):
+        out[name] = tf.io.RaggedFeature(dtype, row_splits_dtype=tf.int64)
     for f in spec.features:
         if f.kind == "numeric":
-            out[f.name] = tf.io.FixedLenFeature([], tf.float32, default_value=math.nan)
+            out[f.name] = tf.io.RaggedFeature(tf.float32, row_splits_dtype=tf.int64)
         elif f.kind == "categorical":
-            out[f.name] = tf.io.FixedLenFeature([], tf.string, default_value="")
-        else:
             out[f.name] = tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64)
+        else:
+            out[f.name] = tf.io.RaggedFeature(
+                tf.string, partitions=[tf.io.RaggedFeature.RowLengths(f.name + ROW_LENGTHS)],
+                row_splits_dtype=tf.int64)
     return out
 
 
@@ -75,7 +81,7 @@ class ColumnarWriter:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         self._tf = tf
         self._spec = spec
-        self._parse = _parse_spec(spec)
+        self._parse = parse_spec(spec)
         self._chunk_rows = chunk_rows
         self._pending: list[bytes] = []
         directory = posixpath.dirname(path)

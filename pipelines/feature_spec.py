@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipelines import typed
+from pipelines import atomic, typed
 
 FORMAT_VERSION = 1
 SPEC_FILENAME = "feature_spec.json"
@@ -151,14 +151,7 @@ class FeatureSpec:
         return typed.to_dict(self)
 
     def save(self, directory: str) -> str:
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, SPEC_FILENAME)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-        return path
+        return atomic.write_json(os.path.join(directory, SPEC_FILENAME), self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], root: str = "") -> FeatureSpec:

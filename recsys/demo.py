@@ -95,7 +95,7 @@ class Demo:
 
         spec = feature_spec.load(data)
         path = os.path.join(self.out, "eval_rows.jsonl")
-        ds = make_dataset(spec, "eval", self.o.query_rows, training=False)
+        ds = make_dataset(spec, "eval", self.o.query_rows)
         features, _ = next(iter(ds))
         columns = raw_batch(features, spec)
         with open(path, "w", encoding="utf-8") as fh:
@@ -112,13 +112,10 @@ class Demo:
 
     def serve(self, models: dict[str, str]) -> int:
         """Start ``recsys serve`` with every variant as a model (its replicas as versions)."""
-        config = os.path.join(self.out, "models.config")
-        with open(config, "w", encoding="utf-8") as fh:
-            fh.write("model_config_list {\n")
-            for name, path in models.items():
-                fh.write(f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow"'
-                         " model_version_policy { all {} } }\n")
-            fh.write("}\n")
+        from serving.model_config import single_model_config, write_config
+
+        configs = [single_model_config(name, path, all_versions=True) for name, path in models.items()]
+        config = write_config(os.path.join(self.out, "models.config"), configs)
         port = free_ports(1)[0]
         args = ["serve", f"--port={port}", f"--model_config_file={config}", "--enable_batching"]
         print("$ recsys " + " ".join(args) + "   (in the background)", flush=True)

@@ -1,4 +1,4 @@
-"""Pluggable activations: one registry resolves names, dicts and callables to Keras layers.
+"""Pluggable activations: one registry of names, one resolver of names, dicts and callables to Keras layers.
 
 >>> from recsys.activations import get
 >>> layer = get("smelu(beta=0.5)")      # a fresh SmeLU layer
@@ -10,23 +10,24 @@ Extend it by decorating a Keras layer class with :func:`register`; see README "E
 from recsys.activations import gsmelu, rescu, smelu, standard  # noqa: F401  (registers built-ins)
 from recsys.activations.kernels import fusion_enabled, portable_kernels
 from recsys.activations.registry import (
-    ActivationSpec,
     Entry,
     aliases_of,
+    choices,
     describe,
     entries,
-    get,
     lookup,
     names,
     register,
+    split_list,
 )
 from recsys.activations.smelu import smelu as smelu_fn
-from recsys.activations.spec import Activation, canonical
+from recsys.activations.spec import Activation, ActivationLike, canonical, get
 
 __all__ = [
     "Activation",
-    "ActivationSpec",
+    "ActivationLike",
     "canonical",
+    "choices",
     "Entry",
     "aliases_of",
     "describe",
@@ -38,4 +39,5 @@ __all__ = [
     "portable_kernels",
     "register",
     "smelu_fn",
+    "split_list",
 ]

@@ -1,9 +1,11 @@
-"""The activation registry: public names, parameters and Keras serialization in one decorator.
+"""The activation registry: public names, parameters and Keras serialization in one decorator, and
+the one grammar of spec strings (:func:`parse` for one spec, :func:`split_list` for a list of them).
 
 ``@register("smelu")`` on a Keras layer class makes ``"smelu"``, ``"smelu(beta=0.5)"`` and
-``{"name": "smelu", "beta": 0.5}`` resolve to a fresh instance, registers the class for Keras
-(de)serialization under the ``recsys`` package, and lists it in ``recsys activations``. Parameters and
-their defaults are read from ``__init__``'s signature, so the registry never disagrees with the code.
+``{"name": "smelu", "beta": 0.5}`` resolve to a fresh instance (:func:`recsys.activations.get`),
+registers the class for Keras (de)serialization under the ``recsys`` package, and lists it in
+``recsys activations``. Parameters and their defaults are read from ``__init__``'s signature, so the
+registry never disagrees with the code.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from recsys.compat import keras
 
@@ -126,7 +128,7 @@ def _format_params(entry: Entry) -> str:
     return ", ".join(f"{p.name}: {p.type.__name__} = {p.default!r}" for p in entry.params)
 
 
-def _choices() -> str:
+def choices() -> str:
     parts = []
     for entry in entries():
         alias = aliases_of(entry.name)
@@ -139,7 +141,7 @@ def lookup(name: str) -> Entry:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; valid choices: {_choices()}")
+        raise ValueError(f"unknown activation {name!r}; valid choices: {choices()}")
     return _REGISTRY[key]
 
 
@@ -173,6 +175,30 @@ def parse(spec: str) -> tuple[str, dict[str, Any]]:
     return node.func.id, kwargs
 
 
+def split_list(text: str) -> list[str]:
+    """Split a list of specs on the commas outside parentheses: ``"relu,smelu(beta=0.5),gsmelu(alpha=1,
+    beta=2)"`` -> ``["relu", "smelu(beta=0.5)", "gsmelu(alpha=1, beta=2)"]`` (items stripped, empty ones
+    dropped; ValueError for unbalanced parentheses or an empty list)."""
+    items: list[str] = []
+    start = depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced ')' in activation list {text!r}")
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"unbalanced '(' in activation list {text!r}")
+    items = [item.strip() for item in [*items, text[start:]] if item.strip()]
+    if not items:
+        raise ValueError(f"no activations given in {text!r}; valid choices: {choices()}")
+    return items
+
+
 def build(name: str, params: Mapping[str, Any]) -> keras.layers.Layer:
     """A fresh layer for a registered name with validated parameters."""
     entry = lookup(name)
@@ -190,37 +216,6 @@ def build(name: str, params: Mapping[str, Any]) -> keras.layers.Layer:
         raise ValueError(
             f"invalid parameters for activation {entry.name!r}: {err}. Parameters: {_format_params(entry)}"
         ) from err
-
-
-ActivationSpec = str | Mapping[str, Any] | Callable[..., Any] | None
-
-
-def get(spec: ActivationSpec) -> Callable[..., Any]:
-    """Resolve a string, dict or callable to an activation; strings and dicts give a fresh layer.
-
-    - ``"smelu"``, ``"smelu(beta=0.5)"``: a registered name with optional keyword parameters;
-    - ``{"name": "smelu", "beta": 0.5}``, or a Keras serialization dict (``class_name``/``config``);
-    - a callable (a layer instance, a function, a registered class): returned (classes instantiated).
-    """
-    if isinstance(spec, str):
-        name, params = parse(spec)
-        return cast(Callable[..., Any], build(name, params))
-    if isinstance(spec, Mapping):
-        if "class_name" in spec:
-            return cast(Callable[..., Any], keras.layers.deserialize(dict(spec)))
-        params = dict(spec)
-        if "name" not in params:
-            raise ValueError(
-                f"activation dict needs a 'name' key, got {dict(spec)!r}; valid choices: {_choices()}"
-            )
-        return cast(Callable[..., Any], build(str(params.pop("name")), params))
-    if isinstance(spec, type) and issubclass(spec, keras.layers.Layer):
-        return cast(Callable[..., Any], spec())
-    if callable(spec):
-        return spec
-    raise ValueError(
-        f"cannot resolve activation {spec!r}: give a name, a dict or a callable; valid choices: {_choices()}"
-    )
 
 
 def describe() -> str:

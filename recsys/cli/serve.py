@@ -28,11 +28,11 @@ SETTINGS = Flags(ServeSettings, "serve")
 def server_options(s: ServeSettings) -> ServerOptions:
     """Settings -> ServerOptions: the one place the flags meet the server (model list, batching, shadow)."""
     from serving.batching import BatchingParameters
-    from serving.model_config import parse_config, single_model_config
+    from serving.model_config import read_config, single_model_config
     from serving.server import ServerOptions, parse_channel_arguments
 
     if s.model_config_file:
-        models = parse_config(pathlib.Path(s.model_config_file).read_text())
+        models = read_config(s.model_config_file)
     elif s.model_base_path:
         models = [single_model_config(s.model_name, s.model_base_path)]
     else:
@@ -80,7 +80,7 @@ def _watch_config(server: ModelServer, path: str, every: float) -> None:
     """Reload the model config file when it changes (TF Serving's config file polling)."""
     import os
 
-    from serving.model_config import parse_config
+    from serving.model_config import read_config
 
     log = logging.getLogger("recsys.serve")
     last = os.stat(path).st_mtime_ns
@@ -90,8 +90,7 @@ def _watch_config(server: ModelServer, path: str, every: float) -> None:
             mtime = os.stat(path).st_mtime_ns
             if mtime != last:
                 last = mtime
-                with open(path) as fh:
-                    server.manager.reload(parse_config(fh.read()))
+                server.manager.reload(read_config(path))
                 log.info("reloaded model config from %s", path)
         except Exception:  # noqa: BLE001 - a bad edit is logged; the old config keeps serving
             log.exception("could not reload %s", path)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from pipelines import typed
+from pipelines import atomic, typed
 from pipelines.typed import TypedError
 from recsys.config.experiments import EXPERIMENTS
 from recsys.config.schema import Experiment
@@ -189,12 +189,6 @@ def save(config: Experiment, directory: str | os.PathLike, sections: Mapping[str
     ``sections``: resolved command settings saved beside it (``{"study": StudySettings(...)}``), so
     the file reruns the whole job (``recsys study --config <directory>/config.yaml``).
     """
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, RESOLVED_FILENAME)
-    tmp = path + ".tmp"
     d = to_dict(config)
     d.update({name: to_dict(settings) for name, settings in (sections or {}).items()})
-    with open(tmp, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(d, fh, sort_keys=False)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(os.path.join(directory, RESOLVED_FILENAME), yaml.safe_dump(d, sort_keys=False))

@@ -6,7 +6,7 @@ identity) can import :mod:`recsys.data.order`.
 
 from typing import Any
 
-__all__ = ["make_dataset", "parse_batch", "parse_spec", "shard_files"]
+__all__ = ["make_dataset", "parse_batch", "shard_files"]
 
 
 def __getattr__(name: str) -> Any:

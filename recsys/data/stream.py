@@ -34,8 +34,9 @@ from typing import Any
 
 from pipelines import columnar
 from pipelines.feature_spec import FeatureSpec
+from pipelines.parse_spec import parse_spec
 from recsys.compat import tf
-from recsys.data.input import AUTOTUNE, parse_batch, parse_spec, shard_files
+from recsys.data.input import AUTOTUNE, parse_batch, shard_files
 
 EXAMPLE_ID = columnar.EXAMPLE_ID  # the visit-log feature: a fingerprint of the serialized record
 HOLDOUT = columnar.HOLDOUT_BUCKET
@@ -137,25 +138,9 @@ def _example_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.
     return ds.batch(CHUNK_ROWS).map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def _columnar_parse_spec(spec: FeatureSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {columnar.ROWS: tf.io.FixedLenFeature([1], tf.int64)}
-    for name, dtype in ((spec.label.name, tf.float32), (EXAMPLE_ID, tf.int64), (HOLDOUT, tf.int64)):
-        out[name] = tf.io.RaggedFeature(dtype, row_splits_dtype=tf.int64)
-    for f in spec.features:
-        if f.kind == "numeric":
-            out[f.name] = tf.io.RaggedFeature(tf.float32, row_splits_dtype=tf.int64)
-        elif f.kind == "categorical":
-            out[f.name] = tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64)
-        else:
-            out[f.name] = tf.io.RaggedFeature(
-                tf.string, partitions=[tf.io.RaggedFeature.RowLengths(f.name + columnar.ROW_LENGTHS)],
-                row_splits_dtype=tf.int64)
-    return out
-
-
 def _columnar_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
     """Columnar shards, read one after another, one parse per chunk record."""
-    features = _columnar_parse_spec(spec)
+    features = columnar.chunk_parse_spec(spec)
 
     def parse(record: tf.Tensor) -> Chunk:
         chunk = dict(tf.io.parse_single_example(record, features))

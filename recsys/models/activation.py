@@ -7,19 +7,18 @@ them all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from recsys.activations import ActivationLike, portable_kernels
 from recsys.activations import get as _registry_get
-from recsys.activations import portable_kernels
 
 __all__ = ["get_activation", "portable_kernels", "validate_activation"]
 
 
-def get_activation(spec: Any) -> Callable:
+def get_activation(spec: ActivationLike) -> Callable:
     """A fresh activation layer for one use site (learnable activations must not be shared)."""
     return _registry_get(spec)
 
 
-def validate_activation(spec: Any) -> None:
+def validate_activation(spec: ActivationLike) -> None:
     """Raise ValueError now (at config time) for an unknown or malformed activation spec."""
     _registry_get(spec)

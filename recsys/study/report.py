@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import Any
 
 import numpy as np
+
+from pipelines import atomic
 
 
 def mean_std(values: list[float]) -> dict[str, float]:
@@ -237,9 +237,4 @@ def _jsonable(obj):
 
 def write_json(path: str, payload: dict[str, Any]) -> str:
     """Write JSON atomically (NaN as null, so any JSON reader takes it)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(_jsonable(payload), fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    return atomic.write_json(path, _jsonable(payload))

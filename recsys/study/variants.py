@@ -12,31 +12,11 @@ DEFAULT_TOPOLOGY_WORKERS = (1, 2, 4, 8)  # replica i runs on workers[i % len]: d
 
 
 def split_specs(text: str) -> list[str]:
-    """Split "relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" on commas outside parentheses, into the
-    canonical strings of the activations (``smelu(beta=1)`` and ``smelu(beta=1.0)`` are one variant)."""
-    out: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced ')' in activation list {text!r}")
-        if ch == "," and depth == 0:
-            out.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    if depth:
-        raise ValueError(f"unbalanced '(' in activation list {text!r}")
-    out.append("".join(current).strip())
-    given = [s for s in out if s]
-    if not given:
-        raise ValueError("no activations given")
-    from recsys.activations import canonical
+    """"relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" -> the canonical strings of the activations, in
+    order (``smelu(beta=1)`` and ``smelu(beta=1.0)`` are one variant, so listing both is an error)."""
+    from recsys.activations import canonical, split_list
 
+    given = split_list(text)
     specs = [canonical(s) for s in given]
     dups = sorted({c for c in specs if specs.count(c) > 1})
     if dups:

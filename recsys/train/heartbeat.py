@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines import atomic
+
 HEARTBEAT_FILE_ENV = "RECSYS_HEARTBEAT_FILE"
 HEARTBEAT_EVERY_ENV = "RECSYS_HEARTBEAT_EVERY"
 DEFAULT_EVERY = 10
@@ -35,10 +37,7 @@ class Heartbeat:
 def write_heartbeat(path: str, step: int, phase: str = "train") -> Heartbeat:
     """Atomically replace ``path`` with a heartbeat (readers never see a half-written file)."""
     beat = Heartbeat(int(step), time.time(), phase, os.getpid())
-    tmp = f"{path}.tmp-{beat.pid}"
-    with open(tmp, "w") as fh:
-        json.dump(beat.__dict__, fh)
-    os.replace(tmp, path)
+    atomic.write_json(path, beat.__dict__, indent=None)
     return beat
 
 

@@ -106,7 +106,7 @@ class RankingTask:
     def build_eval_inputs(self) -> tf.data.Dataset:
         """The whole eval split (or ``data.eval_examples`` of it), one pass, in file order."""
         d = self.config.data
-        return make_dataset(self.spec, "eval", d.eval_batch_size, training=False, cache=d.cache,
+        return make_dataset(self.spec, "eval", d.eval_batch_size, cache=d.cache,
                             max_examples=d.eval_examples)
 
     def build_validation_inputs(self) -> tf.data.Dataset | None:
@@ -120,7 +120,7 @@ class RankingTask:
         """``n`` two-row raw requests from the eval split, for the export's assets.extra."""
         if n <= 0:
             return []
-        ds = make_dataset(self.spec, "eval", 2, training=False)
+        ds = make_dataset(self.spec, "eval", 2)
         return [raw_batch(features, self.spec) for features, _ in ds.take(n)]
 
     def eval_size(self) -> int:

@@ -98,7 +98,7 @@ def test_reported_eval_metrics_match_the_exported_model(cluster_run, tiny_data, 
         .batch(1000)
     ):
         preds.append(loaded.signatures["predict_examples"](inputs=serialized)["scores"].numpy())
-    for _, y in make_dataset(spec, "eval", 1000, training=False):
+    for _, y in make_dataset(spec, "eval", 1000):
         labels.append(y.numpy())
     preds, labels = np.concatenate(preds), np.concatenate(labels)
     assert len(preds) == 3000

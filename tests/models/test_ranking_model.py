@@ -19,7 +19,7 @@ from recsys.train.task import RankingTask
 
 
 def _batch(spec, n=64):
-    return next(iter(make_dataset(spec, "eval", n, training=False)))
+    return next(iter(make_dataset(spec, "eval", n)))
 
 
 def _activation_layers(model):

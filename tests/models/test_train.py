@@ -78,7 +78,7 @@ def test_export_holds_the_trained_weights_and_nothing_else(trained):
 def test_predict_helper_matches_model(trained, tiny_data):
     result, _ = trained
     _, spec = tiny_data
-    ds = make_dataset(spec, "eval", 500, training=False)
+    ds = make_dataset(spec, "eval", 500)
     preds = predict(result["model"], ds)
     np.testing.assert_allclose(preds, result["eval_predictions"], rtol=1e-5, atol=1e-6)
 
