@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipelines.feature_spec import Feature, FeatureSpec
+from pipelines.parse_spec import parse_spec
 from recsys.compat import tf
-from recsys.data.input import parse_spec
 
 DEFAULT_SEPARATOR = ","
 
