@@ -30,6 +30,12 @@ RUN python3 -m pip install -e . \
     && python3 -c "import tensorflow as tf; assert tf.__version__ == '2.21.0', tf.__version__" \
     && recsys --help
 
+# Run as an unprivileged user (uid 1000, the manifests' runAsUser and fsGroup: the restricted Pod
+# Security Standard). The PVC is group-writable for it through fsGroup.
+RUN useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin recsys
+USER 1000:1000
+ENV HOME=/home/recsys
+
 # TensorFlow's collective ops talk on this port (TF_CONFIG from the TFJob operator or the Indexed Job).
 EXPOSE 2222
 ENTRYPOINT ["recsys"]

@@ -193,7 +193,8 @@ def _run_kubernetes(s: SubmitSettings) -> int:
         num_workers=s.workers, train_args=train_args, kind=s.k8s_kind, namespace=s.namespace,
         config_text=config_text, cpu=s.cpu, memory=s.memory, gpus=s.gpus,
         pvc=s.pvc or "", mount_path=s.mount_path, backoff_limit=s.backoff_limit,
-        service_account=s.service_account or "", env=_extra_env(s))
+        service_account=s.service_account or "", env=_extra_env(s), model_dir=FLAGS.model_dir,
+        allow_ephemeral_model_dir=s.allow_ephemeral_model_dir)
     try:
         docs = manifests.render(spec)
     except ValueError as err:

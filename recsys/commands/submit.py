@@ -55,6 +55,9 @@ class SubmitSettings:
     pvc: str | None = setting(None, "kubernetes: PersistentVolumeClaim mounted at --mount_path (data, "
                               "checkpoints, exports)")
     mount_path: str = setting("/mnt/recsys", "kubernetes: where the PVC is mounted")
+    allow_ephemeral_model_dir: bool = setting(False, "kubernetes: accept a --model_dir on the pod's own disk "
+                                              "(no --pvc under it, no bucket): restarts then start again "
+                                              "from step 0 and the export is lost with the pod")
     service_account: str | None = setting(None, "kubernetes: pod service account")
     kubeconfig: str | None = setting(None, "kubernetes: kubeconfig file (default ~/.kube/config)")
     context: str | None = setting(None, "kubernetes: kubeconfig context")

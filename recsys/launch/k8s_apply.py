@@ -46,7 +46,7 @@ def create(docs: list[dict[str, Any]], client: Any, say: Callable[[str], None] =
     """Create each manifest in order; an existing object is an error (pick another --name)."""
     k8s = _import_client()
     core, batch = k8s.client.CoreV1Api(client), k8s.client.BatchV1Api(client)
-    custom = k8s.client.CustomObjectsApi(client)
+    custom, networking = k8s.client.CustomObjectsApi(client), k8s.client.NetworkingV1Api(client)
     for doc in docs:
         kind, ns, name = doc["kind"], doc["metadata"]["namespace"], doc["metadata"]["name"]
         try:
@@ -54,6 +54,8 @@ def create(docs: list[dict[str, Any]], client: Any, say: Callable[[str], None] =
                 core.create_namespaced_config_map(ns, doc)
             elif kind == "Service":
                 core.create_namespaced_service(ns, doc)
+            elif kind == "NetworkPolicy":
+                networking.create_namespaced_network_policy(ns, doc)
             elif kind == "Job":
                 batch.create_namespaced_job(ns, doc)
             elif kind == "TFJob":

@@ -4,10 +4,18 @@ Both run ``recsys train`` from the trainer image on N GPU workers with a PVC mou
 checkpoints and exports, and the experiment config mounted from a ConfigMap. The TFJob relies on the
 training operator to set TF_CONFIG; the Indexed Job (for clusters without it) builds TF_CONFIG in each
 pod from ``JOB_COMPLETION_INDEX`` and the stable pod hostnames ``<job>-<i>.<service>``.
+
+Locked down by default: pods meet the *restricted* Pod Security Standard (non-root, no privilege
+escalation, every capability dropped, seccomp ``RuntimeDefault``), do not mount a service-account
+token, and a NetworkPolicy admits only the job's own pods to the worker port (TensorFlow's worker
+server runs any graph it is sent, unauthenticated). A model_dir that is on no persistent volume and
+is no bucket path is refused: every restart would start again from step 0 and the export would be
+lost with the pod.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +61,9 @@ class K8sJobSpec:
     service_account: str = ""
     image_pull_policy: str = "IfNotPresent"
     env: dict[str, str] = field(default_factory=dict)
+    model_dir: str = ""  # the trainer's --model_dir inside the container (checked: see persistent_model_dir)
+    allow_ephemeral_model_dir: bool = False
+    run_as_user: int = 1000  # docker/trainer.Dockerfile's user; also the PVC's fsGroup
 
 
 def validate(spec: K8sJobSpec) -> None:
@@ -68,6 +79,24 @@ def validate(spec: K8sJobSpec) -> None:
         raise ValueError("gpus and backoff_limit must be >= 0")
     if not spec.image:
         raise ValueError("an image is required (--image or image: in --cluster_config)")
+    if spec.run_as_user < 1:
+        raise ValueError(f"run_as_user must be a non-root uid (>= 1), got {spec.run_as_user}")
+    if spec.model_dir and not spec.allow_ephemeral_model_dir and not persistent_model_dir(spec):
+        raise ValueError(
+            f"model_dir {spec.model_dir} is on no persistent volume: the pod's own disk loses the backups "
+            "at every restart (training would start again from step 0) and the export with the pod. Give "
+            f"--pvc NAME with a --model_dir under --mount_path ({spec.mount_path}), a bucket path "
+            "(gs://..., s3://...), or --allow_ephemeral_model_dir to accept that")
+
+
+def persistent_model_dir(spec: K8sJobSpec) -> bool:
+    """True when the model_dir outlives a pod: a bucket/remote URL, or a path on the mounted PVC."""
+    if "://" in spec.model_dir:
+        return True
+    if not spec.pvc or not spec.model_dir.startswith("/"):
+        return False
+    mount = posixpath.normpath(spec.mount_path)
+    return posixpath.commonpath([mount, posixpath.normpath(spec.model_dir)]) == mount
 
 
 def worker_hosts(spec: K8sJobSpec) -> list[str]:
@@ -109,6 +138,9 @@ def _container(spec: K8sJobSpec, indexed: bool) -> dict[str, Any]:
         container["command"] = ["/bin/sh", "-c", TF_CONFIG_SNIPPET, "recsys-worker"]
     else:
         container["command"] = ["recsys"]
+    container["securityContext"] = {  # the restricted Pod Security Standard, container part
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"}}
     container.update({"args": list(spec.train_args), "env": env,
                       "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
                       "resources": {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}})
@@ -125,7 +157,13 @@ def _pod_spec(spec: K8sJobSpec, indexed: bool) -> dict[str, Any]:
         volumes.append({"name": "config", "configMap": {"name": config_map_name(spec)}})
     if spec.gpus:
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
-    pod: dict[str, Any] = {"containers": [_container(spec, indexed)]}
+    pod: dict[str, Any] = {
+        "containers": [_container(spec, indexed)],
+        "automountServiceAccountToken": False,  # the trainer never calls the Kubernetes API
+        "securityContext": {"runAsNonRoot": True, "runAsUser": spec.run_as_user,
+                            "runAsGroup": spec.run_as_user, "fsGroup": spec.run_as_user,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+    }
     if indexed:
         pod["subdomain"] = spec.name
         pod["restartPolicy"] = "Never"  # required by podFailurePolicy; the Job controller recreates pods
@@ -156,6 +194,16 @@ def tfjob(spec: K8sJobSpec) -> dict[str, Any]:
     }
 
 
+def network_policy(spec: K8sJobSpec) -> dict[str, Any]:
+    """Only the job's own pods reach its workers, and only on the worker port (no other ingress)."""
+    own = {"matchLabels": {"recsys.io/job": spec.name}}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": _metadata(spec, f"{spec.name}-workers"),
+            "spec": {"podSelector": own, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": own}],
+                                  "ports": [{"protocol": "TCP", "port": spec.port}]}]}}
+
+
 def headless_service(spec: K8sJobSpec) -> dict[str, Any]:
     """The Service that gives Indexed Job pods the DNS names ``<job>-<i>.<service>``."""
     return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(spec, spec.name),
@@ -181,9 +229,11 @@ def indexed_job(spec: K8sJobSpec) -> dict[str, Any]:
 
 
 def render(spec: K8sJobSpec) -> list[dict[str, Any]]:
-    """The manifests, in apply order: [ConfigMap], TFJob | [ConfigMap], Service, Job."""
+    """The manifests, in apply order: [ConfigMap], NetworkPolicy, TFJob | [ConfigMap], NetworkPolicy,
+    Service, Job."""
     validate(spec)
     docs = [config_map(spec)] if spec.config_text is not None else []
+    docs.append(network_policy(spec))
     if spec.kind == "tfjob":
         return docs + [tfjob(spec)]
     return docs + [headless_service(spec), indexed_job(spec)]

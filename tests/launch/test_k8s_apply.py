@@ -123,7 +123,7 @@ def _submit(kubeconfig: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "recsys.cli", "submit", "--cluster", "kubernetes",
                            "--config", "configs/synthetic_small.yaml", "--image", "img:1",
                            "--namespace", "ml", "--name", "j", "--model_dir", "/mnt/recsys/runs/j",
-                           "--kubeconfig", kubeconfig,
+                           "--pvc", "recsys-data", "--kubeconfig", kubeconfig,
                            "--poll_interval", "0.05", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
 
@@ -135,10 +135,12 @@ def test_tfjob_is_created_and_followed_to_success(fake_api, tmp_path):
     assert api.rejected == []
     assert [(o["kind"], o["_path"]) for o in api.created] == [
         ("ConfigMap", "/api/v1/namespaces/ml/configmaps"),
+        ("NetworkPolicy", "/apis/networking.k8s.io/v1/namespaces/ml/networkpolicies"),
         ("TFJob", "/apis/kubeflow.org/v1/namespaces/ml/tfjobs")]
     dry = subprocess.run([sys.executable, "-m", "recsys.cli", "submit", "--cluster", "kubernetes",
                           "--config", "configs/synthetic_small.yaml", "--image", "img:1", "--namespace", "ml",
-                          "--name", "j", "--model_dir", "/mnt/recsys/runs/j", "--workers", "2", "--dry_run"],
+                          "--name", "j", "--model_dir", "/mnt/recsys/runs/j", "--pvc", "recsys-data",
+                          "--workers", "2", "--dry_run"],
                          cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     assert [{k: v for k, v in o.items() if k != "_path"} for o in api.created] == list(
         yaml.safe_load_all(dry.stdout))  # exactly the manifests --dry_run prints
@@ -152,8 +154,9 @@ def test_indexed_job_failure_is_reported(fake_api, tmp_path):
     api = fake_api()
     proc = _submit(api.kubeconfig(tmp_path), "--k8s_kind", "indexedjob", "--workers", "2")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert api.rejected == [] and [o["kind"] for o in api.created] == ["ConfigMap", "Service", "Job"]
-    assert api.created[2]["_path"] == "/apis/batch/v1/namespaces/ml/jobs"
+    assert api.rejected == []
+    assert [o["kind"] for o in api.created] == ["ConfigMap", "NetworkPolicy", "Service", "Job"]
+    assert api.created[3]["_path"] == "/apis/batch/v1/namespaces/ml/jobs"
     assert "active=1, succeeded=0, failed=1" in proc.stdout
     assert "ended: Failed (active=0, succeeded=0, failed=3; BackoffLimitExceeded" in proc.stdout
 

@@ -60,8 +60,9 @@ GPU_ARGS = ["--image", "registry.example.com/recsys-trainer:1", "--gpus", "2", "
 
 def test_tfjob(tmp_path):
     docs = _render("--workers", "4", "--name", "job-a", "--backoff_limit", "5", *GPU_ARGS)
-    assert [(d["apiVersion"], d["kind"]) for d in docs] == [("v1", "ConfigMap"), ("kubeflow.org/v1", "TFJob")]
-    cm, job = docs
+    assert [(d["apiVersion"], d["kind"]) for d in docs] == [
+        ("v1", "ConfigMap"), ("networking.k8s.io/v1", "NetworkPolicy"), ("kubeflow.org/v1", "TFJob")]
+    cm, _, job = docs
     assert all(d["metadata"]["namespace"] == "ml" for d in docs)
     assert cm["metadata"]["name"] == "job-a-config"
     with open(os.path.join(REPO, CONFIG)) as fh:
@@ -90,8 +91,9 @@ def test_tfjob(tmp_path):
 def test_indexed_job_tf_config_for_every_index(tmp_path):
     docs = _render("--k8s_kind", "indexedjob", "--workers", "3", "--name", "job-b", *GPU_ARGS)
     assert [(d["apiVersion"], d["kind"]) for d in docs] == [
-        ("v1", "ConfigMap"), ("v1", "Service"), ("batch/v1", "Job")]
-    _, svc, job = docs
+        ("v1", "ConfigMap"), ("networking.k8s.io/v1", "NetworkPolicy"), ("v1", "Service"),
+        ("batch/v1", "Job")]
+    _, _, svc, job = docs
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"] == 3
     assert spec["backoffLimit"] == 3 * 3  # --backoff_limit restarts of all 3 workers
@@ -161,8 +163,76 @@ def test_cluster_config_file_with_flag_overrides(tmp_path):
     (["--name", "ok"], "an image is required"),
 ])
 def test_invalid_jobs_are_rejected(args, message):
-    proc = _submit(*args, "--model_dir", "/x", check=False)
+    proc = _submit(*args, "--model_dir", "/x", "--allow_ephemeral_model_dir", check=False)
     assert proc.returncode != 0 and message in proc.stderr
+
+
+@pytest.mark.parametrize("model_dir, pvc, ok", [
+    ("/mnt/recsys/runs/a", "recsys-data", True),   # on the mounted claim
+    ("gs://bucket/runs/a", "", True),              # a bucket outlives the pod
+    ("/mnt/recsys/runs/a", "", False),             # the path of the mount, but nothing mounted there
+    ("/tmp/runs/a", "recsys-data", False),         # a claim is mounted, the model_dir is beside it
+    ("/mnt/recsys-other/a", "recsys-data", False),  # a prefix of the name is not a parent directory
+    ("/mnt/recsys/../tmp/a", "recsys-data", False),
+    ("runs/a", "recsys-data", False),              # relative to the container's working directory
+])
+def test_a_model_dir_the_pod_would_lose_is_refused(model_dir, pvc, ok):
+    """Backups and the export on the pod's own disk: every restart starts again from step 0."""
+    spec = k8s_manifests.K8sJobSpec(name="j", image="i", num_workers=1, train_args=["train"],
+                                    model_dir=model_dir, pvc=pvc)
+    if ok:
+        k8s_manifests.validate(spec)
+    else:
+        with pytest.raises(ValueError, match="on no persistent volume"):
+            k8s_manifests.validate(spec)
+        k8s_manifests.validate(k8s_manifests.K8sJobSpec(  # the user's explicit choice is accepted
+            name="j", image="i", num_workers=1, train_args=["train"], model_dir=model_dir, pvc=pvc,
+            allow_ephemeral_model_dir=True))
+
+
+def test_submit_refuses_an_ephemeral_model_dir_and_says_how_to_fix_it():
+    proc = _submit("--image", "i", "--model_dir", "/tmp/run", check=False)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "--pvc NAME" in proc.stderr and "--allow_ephemeral_model_dir" in proc.stderr
+    docs = _render("--image", "i", "--model_dir", "/tmp/run", "--allow_ephemeral_model_dir")
+    assert docs[-1]["kind"] == "TFJob"
+
+
+@pytest.mark.parametrize("kind", ["tfjob", "indexedjob"])
+def test_pods_meet_the_restricted_pod_security_standard(kind):
+    """The restricted profile's checks (kubernetes.io/docs/concepts/security/pod-security-standards),
+    and no service-account token: the trainer never calls the API."""
+    docs = _render("--k8s_kind", kind, "--workers", "2", "--name", "sec", *GPU_ARGS)
+    job = docs[-1]
+    pod = (job["spec"]["template"] if kind == "indexedjob"
+           else job["spec"]["tfReplicaSpecs"]["Worker"]["template"])["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] > 0
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    allowed_volumes = {"configMap", "emptyDir", "persistentVolumeClaim", "secret", "projected",
+                       "downwardAPI", "csi", "ephemeral"}
+    assert all(set(v) - {"name"} <= allowed_volumes for v in pod["volumes"]), pod["volumes"]
+    c = _container(pod)
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc.get("privileged") is not True and "add" not in sc["capabilities"]
+    assert all("hostPort" not in p for p in c["ports"])
+
+
+def test_only_the_jobs_own_pods_reach_the_worker_port():
+    docs = _render("--workers", "2", "--name", "np", *GPU_ARGS)
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    job = docs[-1]
+    pod_labels = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()  # the policy selects the job's pods ...
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": selector}}]  # ... admits only them ...
+    assert rule["ports"] == [{"protocol": "TCP", "port": 2222}]  # ... on the worker port only
+    assert selector == {"recsys.io/job": "np"}
 
 
 def test_default_name_is_a_dns_label():

@@ -20,7 +20,7 @@ from tests import k8s_schema
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FULL = ["--gpus", "2", "--pvc", "recsys-data", "--service_account", "trainer", "--env", "NCCL_DEBUG=INFO",
         "--namespace", "ml", "--cpu", "8", "--memory", "32Gi", "--backoff_limit", "2"]
-BARE = ["--gpus", "0"]
+BARE = ["--gpus", "0", "--model_dir", "gs://bucket/runs/a"]
 
 
 def _render(*args: str) -> list[dict]:
@@ -41,8 +41,8 @@ def rendered() -> dict[tuple[str, str], list[dict]]:
 
 @pytest.mark.parametrize("version", k8s_schema.VERSIONS)
 @pytest.mark.parametrize("variant", ["gpu_pvc", "cpu"])
-@pytest.mark.parametrize("kind, kinds", [("tfjob", ["ConfigMap", "TFJob"]),
-                                         ("indexedjob", ["ConfigMap", "Service", "Job"])])
+@pytest.mark.parametrize("kind, kinds", [("tfjob", ["ConfigMap", "NetworkPolicy", "TFJob"]),
+                                         ("indexedjob", ["ConfigMap", "NetworkPolicy", "Service", "Job"])])
 def test_rendered_manifests_validate(rendered, kind, kinds, variant, version):
     docs = rendered[(kind, variant)]
     assert [d["kind"] for d in docs] == kinds
