@@ -23,6 +23,7 @@ class Chunk:
     start: int
     end: int
     skip_header: bool = False  # first line of the file is a header (chunk with start 0 only)
+    file_end: bool = True  # the chunk ends where its file ends (blank lines there are not rows)
 
 
 def expand_inputs(patterns: list[str]) -> list[tuple[str, int]]:
@@ -53,7 +54,7 @@ def plan_chunks(files: list[tuple[str, int]], chunk_bytes: int, header: bool) ->
             continue
         for start in range(0, size, chunk_bytes):
             end = min(start + chunk_bytes, size)
-            chunks.append(Chunk(len(chunks), path, start, end, header and start == 0))
+            chunks.append(Chunk(len(chunks), path, start, end, header and start == 0, end == size))
     return chunks
 
 
@@ -80,12 +81,19 @@ def read_chunk(chunk: Chunk) -> bytes:
         return data
 
 
-def split_lines(data: bytes) -> list[bytes]:
-    """Lines without their terminator; a final newline does not make an extra empty line."""
+def split_lines(data: bytes, file_end: bool = False) -> list[bytes]:
+    """Lines without their terminator; a final newline does not make an extra empty line.
+
+    With ``file_end`` (the data ends where its file ends) blank lines at the very end are dropped:
+    an editor's trailing empty line is not a malformed row. Blank lines inside the data stay lines
+    (they are dead-lettered as ``empty_line``, so the line numbers of what follows are right).
+    """
     if not data:
         return []
     lines = data.split(b"\n")
     if lines[-1] == b"":
+        lines.pop()
+    while file_end and lines and not lines[-1].strip():
         lines.pop()
     return lines
 

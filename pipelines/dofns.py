@@ -103,7 +103,7 @@ class ProcessChunk(beam.DoFn):
     def _lines(self, chunk: Chunk) -> list[bytes]:
         if self.generator is not None:
             return self.generator.lines(chunk.start, chunk.end)
-        return split_lines(read_chunk(chunk))
+        return split_lines(read_chunk(chunk), file_end=chunk.file_end)
 
     def process(self, chunk: Chunk, time_threshold: float | None = None) -> Iterable:
         from pipelines.example_codec import GzipTFRecordWriter
@@ -187,7 +187,7 @@ class SampleTimes(beam.DoFn):
         schema = self.config.schema
         pos = schema.column_names.index(schema.split.time_column)
         delim, ncols = schema.delimiter.encode("utf-8"), len(schema.columns)
-        lines = split_lines(read_chunk(chunk))[1 if chunk.skip_header else 0 :]
+        lines = split_lines(read_chunk(chunk), file_end=chunk.file_end)[1 if chunk.skip_header else 0 :]
         values = []
         for fields in (ln.split(delim) for ln in lines):
             if len(fields) == ncols:

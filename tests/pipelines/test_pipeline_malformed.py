@@ -44,7 +44,8 @@ def malformed(tmp_path):
         lines.append(bad[n][0] if n in bad else next(it))
     lines[4] += b"\r"  # a CRLF line is fine
     path = tmp_path / "raw.tsv"
-    path.write_bytes(b"\n".join(lines) + b"\n")
+    # Blank lines at the end of the file (an editor's habit) are not rows: neither read nor dead-lettered.
+    path.write_bytes(b"\n".join(lines) + b"\n\n \r\n")
     empty = tmp_path / "empty.tsv"
     empty.write_bytes(b"")
     return path, empty, lines, bad
@@ -147,3 +148,11 @@ def test_missing_input_file(tmp_path, run_config):
     )
     with pytest.raises(FileNotFoundError, match="nope.tsv"):
         run_config(cfg)
+
+
+def test_only_blank_lines_at_the_end_of_a_file_are_dropped():
+    from pipelines.chunks import split_lines
+
+    data = b"a\n\nb\n\n \r\n"
+    assert split_lines(data, file_end=True) == [b"a", b"", b"b"]
+    assert split_lines(data) == [b"a", b"", b"b", b"", b" \r"]  # a chunk inside the file keeps them

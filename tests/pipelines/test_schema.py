@@ -91,3 +91,19 @@ def test_binary_label_rejects_other_values():
         rule("2")
     with pytest.raises(ValueError):
         rule("yes")
+
+
+def test_the_documented_schema_example_is_the_shipped_toy_schema(repo_root):
+    """docs/preprocess.md shows configs/schemas/toy.yaml: a reader who copies it gets the same columns."""
+    import re
+
+    import yaml
+
+    doc = (repo_root / "docs" / "preprocess.md").read_text(encoding="utf-8")
+    example = re.search(r"Example \(`configs/schemas/toy.yaml`\):\n\n```yaml\n(.*?)```", doc, re.S)
+    assert example is not None
+    shown = yaml.safe_load(example.group(1))
+    shipped = yaml.safe_load((repo_root / "configs" / "schemas" / "toy.yaml").read_text(encoding="utf-8"))
+    assert shown["columns"] == shipped["columns"]
+    assert {k: v for k, v in shown["label"].items() if k != "name"} == shipped["label"]
+    assert shown["split"] == shipped["split"]
