@@ -124,7 +124,7 @@ def _run_local(s: SubmitSettings) -> int:
         backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
         status_every=s.status_every, heartbeat_every=s.heartbeat_every,
         stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=os.path.join(model_dir, "backup"),
-        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker)
+        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network)
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "
           f"model_dir {model_dir}, logs in {spec.log_dir}", flush=True)
     _install_signal_handlers()

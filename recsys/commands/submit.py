@@ -36,6 +36,9 @@ class SubmitSettings:
                                    "<model_dir>/submit)")
     python: str = setting("", "local: the Python that runs `-m recsys.cli train` (default: this one)")
     stream_logs: bool = setting(True, "local: echo worker output as [worker-i] lines")
+    isolate_network: bool = setting(True, "local: run each attempt's workers in a private network "
+                                    "namespace, so no other host or process reaches their TensorFlow "
+                                    "servers (which run any graph they are sent)")
     pin_cpus: bool = setting(DEFAULT_PIN_CPUS, "local: run worker i on its own slice of this machine's "
                              "CPUs (without it every worker's thread pools span every core)")
     threads_per_worker: int = setting(DEFAULT_THREADS, "local: TensorFlow intra-op and inter-op threads per "

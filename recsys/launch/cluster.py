@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recsys.launch import netns
 from recsys.launch.placement import local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
@@ -38,9 +40,11 @@ def run_local_cluster(
     cwd: str | None = None,
     pin_cpus: bool = False,
     threads_per_worker: int = 0,
+    isolate_network: bool = True,
 ) -> list[WorkerResult]:
-    """Run ``argv`` once per worker with its TF_CONFIG (and placement: :mod:`recsys.launch.placement`);
-    raise TimeoutError after stopping a hang."""
+    """Run ``argv`` once per worker with its TF_CONFIG (and placement: :mod:`recsys.launch.placement`),
+    in a private network namespace (:mod:`recsys.launch.netns`); raise TimeoutError after stopping a
+    hang."""
     hosts = local_hosts(free_ports(num_workers))
     placements = local_placement(num_workers, pin_cpus, threads_per_worker)
     base = dict(os.environ, **(env or {}))
@@ -48,11 +52,12 @@ def run_local_cluster(
         out = [os.path.join(logs, f"worker-{i}.out") for i in range(num_workers)]
         err = [os.path.join(logs, f"worker-{i}.err") for i in range(num_workers)]
         workers: list[Worker] = []
+        ns = netns.for_job(isolate_network, lambda line: print(line, file=sys.stderr, flush=True))
         try:
             for i in range(num_workers):
                 worker_env = dict(base, **placements[i].env, TF_CONFIG=tf_config(hosts, i))
                 workers.append(Worker(i, argv, worker_env, out[i], cwd=cwd, stderr_path=err[i],
-                                      cpus=placements[i].cpus))
+                                      cpus=placements[i].cpus, enter=ns.enter if ns else None))
             deadline = time.monotonic() + timeout
             for w in workers:
                 try:
@@ -64,6 +69,8 @@ def run_local_cluster(
                                        f"stderr tails: {tails}") from hang
         finally:
             stop_workers(workers, 0.0)  # no-op for exited workers; also reaps what they left behind
+            if ns is not None:
+                ns.close()
         return [WorkerResult(w.index, w.proc.returncode, _read(out[w.index]), _read(err[w.index]))
                 for w in workers]
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from recsys.launch import netns
 from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS, local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
@@ -53,6 +54,7 @@ class LocalJobSpec:
     model_dir: str = ""  # the trainer's: its fingerprint.json gives the export path and digests
     pin_cpus: bool = DEFAULT_PIN_CPUS  # worker i on its own slice of the CPUs (recsys.launch.placement)
     threads_per_worker: int = DEFAULT_THREADS  # TensorFlow intra-/inter-op threads; 0: TF's default
+    isolate_network: bool = True  # each attempt's workers in a private network namespace (netns)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class AttemptResult:
     first_epochs: list[int | None]
     last_steps: list[int | None]
     retriable: bool = True
+    network_isolated: bool = False  # the workers ran in a private network namespace
 
 
 @dataclass
@@ -163,6 +166,7 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
         say(f"[submit] backup state in {spec.backup_dir}: training resumes from it")
     workers: list[Worker] = []
     placements = local_placement(spec.num_workers, spec.pin_cpus, spec.threads_per_worker)
+    ns = netns.for_job(spec.isolate_network, lambda line: say(f"[submit] {line}"))
     t0 = time.monotonic()
     try:
         try:
@@ -176,7 +180,8 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                 env[heartbeat.HEARTBEAT_EVERY_ENV] = str(spec.heartbeat_every)
                 workers.append(Worker(i, spec.command, env, os.path.join(spec.log_dir, _log_name(i, attempt)),
                                       echo=say if spec.stream_logs else None, heartbeat_file=hb_file,
-                                      cwd=spec.cwd, cpus=placements[i].cpus))
+                                      cwd=spec.cwd, cpus=placements[i].cpus,
+                                      enter=ns.enter if ns else None))
             pids = ", ".join(f"worker-{w.index}={w.pid}" for w in workers)
             say(f"[submit] attempt {attempt}: pids {pids}")
             _watch(spec, workers, attempt, say)
@@ -194,9 +199,11 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
         return AttemptResult(attempt, end.ok, end.reason, end.worker, seconds, ports,
                              [w.pid for w in workers], [w.first_step for w in workers],
                              [w.first_epoch for w in workers], [w.step for w in workers],
-                             end.retriable)
+                             end.retriable, ns is not None)
     finally:
         stop_workers(workers, spec.grace_period)  # no-op when already stopped; runs on Ctrl-C too
+        if ns is not None:
+            ns.close()
 
 
 def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer) -> None:

@@ -20,6 +20,7 @@ import ctypes
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
@@ -108,3 +109,16 @@ def create(user_namespace: bool | None = None) -> Namespace:
         _, err = holder.communicate()
         reasons.append(line or (err.strip().splitlines() or ["no output"])[-1])
     raise IsolationUnavailable("cannot create a network namespace: " + "; ".join(reasons))
+
+
+def for_job(isolate: bool, warn: Callable[[str], object]) -> Namespace | None:
+    """The namespace for one attempt's workers, or None (not asked for, or unavailable: ``warn`` says so,
+    naming what is exposed)."""
+    if not isolate:
+        return None
+    try:
+        return create()
+    except IsolationUnavailable as err:
+        warn(f"warning: {err}; the workers' TensorFlow servers accept connections on every interface "
+             "of this machine (they run any graph they are sent)")
+        return None

@@ -49,9 +49,12 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _child_setup(cpus: frozenset[int]) -> None:
-    """In the child before exec: die with the submitter, run on the worker's CPUs."""
+def _child_setup(cpus: frozenset[int], enter: Callable[[], None] | None) -> None:
+    """In the child before exec: die with the submitter, join the job's network namespace (if any),
+    run on the worker's CPUs."""
     _die_with_parent()
+    if enter is not None:
+        enter()
     pin(cpus)
 
 
@@ -61,7 +64,7 @@ class Worker:
     def __init__(self, index: int, argv: Sequence[str], env: Mapping[str, str], log_path: str,
                  echo: Callable[[str], None] | None = None, heartbeat_file: str = "",
                  cwd: str | None = None, stderr_path: str | None = None,
-                 cpus: frozenset[int] = frozenset()) -> None:
+                 cpus: frozenset[int] = frozenset(), enter: Callable[[], None] | None = None) -> None:
         self.index, self.argv, self.log_path = index, list(argv), log_path
         self.cpus = cpus
         self.heartbeat_file = heartbeat_file
@@ -83,7 +86,7 @@ class Worker:
             self.proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=err,
                                          start_new_session=True,
-                                         preexec_fn=functools.partial(_child_setup, cpus))
+                                         preexec_fn=functools.partial(_child_setup, cpus, enter))
         except OSError:
             self._log.close()
             raise

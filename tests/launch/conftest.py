@@ -159,6 +159,25 @@ if mode == "quiet":  # a single worker that prints no strategy line (no cluster 
     time.sleep(4)
     sys.exit(0)
 print("MultiWorkerMirroredStrategy with cluster_spec = stand-in", flush=True)
+if mode == "listen":  # like TF's worker server: every interface, the port TF_CONFIG gives this worker
+    import socket
+    workers = json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"]
+    srv = socket.socket()
+    srv.bind(("0.0.0.0", int(workers[index].rsplit(":", 1)[1])))
+    srv.listen()
+    for _ in range(200):  # its peer is reachable from here (inside the job) once it listens
+        try:
+            socket.create_connection(tuple(workers[1 - index].rsplit(":", 1)), timeout=5).close()
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.05)
+    else:
+        sys.exit(7)
+    with open(os.path.join(os.environ["STANDIN_DIR"], f"listening-{{index}}"), "w") as fh:
+        fh.write(workers[index])
+    while not os.path.exists(os.path.join(os.environ["STANDIN_DIR"], "release")):
+        time.sleep(0.05)
+    sys.exit(0)
 if mode == "fail":
     if index == 1:
         time.sleep(0.3)

@@ -158,3 +158,33 @@ def test_missing_feature_spec_fails_before_starting_workers(tmp_path, submit_fac
                           "--model_dir", str(tmp_path / "model")])
     assert job.finish(30) == 1
     assert "no feature_spec.json in data.spec_dir=" in job.output() and not job.worker_pids()
+
+
+def test_workers_are_reachable_only_from_inside_their_job(tmp_path, standin, submit_factory, job_status):
+    """Each worker listens on every interface (as TensorFlow's server does) and reaches its peer; from
+    this process neither is reachable, on 127.0.0.1 or the machine's other addresses."""
+    import socket
+    import subprocess
+
+    def reachable(host: str, port: int) -> bool:
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+            return True
+        except OSError:
+            return False
+
+    python, env = standin("listen")
+    job = submit_factory(_args(tmp_path, python), env)
+    files = [tmp_path / f"listening-{i}" for i in range(2)]
+    job.wait_for(r"pids worker-", 30)
+    deadline = time.monotonic() + 60
+    while not all(f.exists() for f in files) and job.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(f.exists() for f in files), job.output()  # both listened and reached each other
+    ports = [int(f.read_text().rsplit(":", 1)[1]) for f in files]
+    others = [a for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+              if "." in a and not a.startswith("127.")]
+    assert not [(h, p) for p in ports for h in ["127.0.0.1", *others] if reachable(h, p)]
+    (tmp_path / "release").write_text("")
+    assert job.finish(60) == 0, job.output()
+    assert job_status(str(tmp_path / "model" / "submit"))["attempts"][0]["network_isolated"] is True
