@@ -47,6 +47,8 @@ _BANNER = re.compile(
 _CUDA_NOISE = re.compile(
     rb"Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered"
 )
+# C++ ERROR lines that report nothing wrong: a checkpoint restore prints one per restored variable.
+_HARMLESS_CPP_ERRORS = re.compile(rb"^E\d{4} .*tensor\.h:\d+\] Tensor RefCount not reliable")
 _CUDA_ABSENT_NOISE = re.compile(rb"failed call to cuInit|Could not find cuda drivers|cuda_diagnostics")
 # A dropped C++ line may continue on lines of its own (cpu_feature_guard, op errors with a graph trace).
 _CONTINUATION = re.compile(rb"^(?:\t|To enable the following instructions:)")
@@ -80,7 +82,8 @@ def is_noise(line: bytes, cpu_only: bool, min_level: int = 2) -> bool:
         return False
     if _BANNER.match(line):
         return True
-    return min_level >= 2 and bool(_CUDA_NOISE.search(line) or (cpu_only and _CUDA_ABSENT_NOISE.search(line)))
+    return min_level >= 2 and bool(_CUDA_NOISE.search(line) or _HARMLESS_CPP_ERRORS.match(line)
+                                   or (cpu_only and _CUDA_ABSENT_NOISE.search(line)))
 
 
 def filter_lines(lines, cpu_only: bool, min_level: int = 2):

@@ -17,6 +17,7 @@ PATTERNS = [
     re.compile(r"apitools"),
     re.compile(r"Unable to register cu"),
     re.compile(r"^WARNING: All log messages before absl::InitializeLog"),
+    re.compile(r"Tensor RefCount not reliable"),  # printed per restored variable on a resume
 ]
 
 
