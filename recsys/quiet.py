@@ -117,6 +117,18 @@ def wants_verbose(argv: list[str]) -> tuple[bool, list[str]]:
     return verbose, argv
 
 
+class _PlainFormat(logging.Formatter):
+    """Log records as a person reads them: the message alone (``warning: `` / ``error: `` before the
+    higher levels), without absl's ``I1204 10:53:40.242405 140123337538432 preprocess.py:122]``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
 class _PythonNoise(logging.Filter):
     """Drops third-party INFO records (one line the launcher needs excepted) and known warnings."""
 
@@ -199,6 +211,7 @@ def apply(verbose: bool) -> None:
 
     noise = _PythonNoise()
     absl_logging.get_absl_handler().addFilter(noise)
+    absl_logging.get_absl_handler().setFormatter(_PlainFormat())
     for name in ("", "tensorflow"):  # records logged straight to these, whatever the handler
         logging.getLogger(name).addFilter(noise)
     _start_filter()
