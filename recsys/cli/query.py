@@ -28,7 +28,7 @@ def _plain(value: Any) -> Any:
 
 
 def run(settings: QuerySettings) -> int:
-    """Send the rows of ``settings`` and print one JSON line per row; the exit status (1: a failed request)."""
+    """Send the rows of ``settings``, print one JSON line per row; the exit status (1: a failed request)."""
     from serving.tools import client as clients
 
     try:

@@ -1,4 +1,4 @@
-"""``recsys plan`` settings: cluster shape, memory budget and what-if id counts (``plan:`` in a config file)."""
+"""``recsys plan`` settings: cluster shape, memory budget, what-if id counts (``plan:`` in a config file)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ class PlanSettings:
                                        "to N buckets would); repeatable", multi=True)
     num_ids_file: str = setting("", "what-if: YAML mapping FEATURE: N (e.g. a data set's full "
                                 "cardinalities, configs/plans/criteo_kaggle_cardinality.yaml)")
-    max_ids: int = setting(0, "what-if: cap every categorical feature at N ids (hash to N buckets; 0: no cap)")
+    max_ids: int = setting(0, "what-if: cap every categorical feature at N ids (hash to N buckets; 0: no "
+                           "cap)")
 
     def __post_init__(self) -> None:
         for name in ("workers", "replicas_per_worker"):
