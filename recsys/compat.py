@@ -1,8 +1,10 @@
-"""The one place that selects Keras 2 (tf-keras) for TensorFlow.
+"""TensorFlow and Keras 2 (tf-keras) for the project's code: ``from recsys.compat import tf, keras``.
 
 TFRS 0.7.7 needs Keras 2. TensorFlow picks its Keras at import time from ``TF_USE_LEGACY_KERAS``, so the
-variable must be set before the first ``import tensorflow`` anywhere in the process. Every module of
-this project imports TensorFlow as ``from recsys.compat import tf, keras``.
+variable must be set before the first ``import tensorflow`` anywhere in the process. The top-level
+packages set it when they are first imported (``recsys/__init__.py``; ``serving/__init__.py`` and
+``pipelines/__init__.py`` as a default), so any first import of a project module selects Keras 2; this
+module checks that it worked and says what to do when TensorFlow was loaded with Keras 3 anyway.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _HOW_TO_FIX = (
 )
 
 if "tensorflow" not in sys.modules:
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    # TF_USE_LEGACY_KERAS=1 is already set: importing this module ran recsys/__init__.py first.
     # Hide TensorFlow's start-up INFO lines (CPU features, oneDNN); warnings and errors still show.
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"

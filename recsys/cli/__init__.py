@@ -58,12 +58,24 @@ def main(argv: list[str] | None = None) -> None:
     app.run(module.main, argv=[f"recsys {name}"] + argv[2:], flags_parser=_parse_flags)
 
 
+# absl's help flags (and -h, which absl lacks): they print the flags and exit, 0 here (absl exits 1).
+HELP_FLAGS = ("--help", "--helpshort", "--helpfull", "--helpxml", "-?", "-h")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, but a bad flag exits 2 (as argparse), never 1, which gates use for 'refused'."""
+    """absl's flag parsing, but a bad flag exits 2 (as argparse), never 1, which gates use for 'refused',
+    and a help flag exits 0 (absl exits 1, which scripts read as a failure)."""
     from absl import flags
 
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    asked_help = any(arg in HELP_FLAGS for arg in head)
+    argv = ["--help" if arg == "-h" else arg for arg in head] + argv[len(head):]
     try:
         return flags.FLAGS(argv)
     except flags.Error as err:
         sys.stderr.write(f"FATAL Flags parsing error: {err}\nPass --helpshort or --helpfull for the flags.\n")
         sys.exit(2)
+    except SystemExit as exit_:
+        if asked_help and exit_.code == 1:  # absl's help flags print to stdout and exit 1
+            sys.exit(0)
+        raise

@@ -21,7 +21,6 @@ SETTINGS = Flags(DemoSettings, "demo", config_help="Experiment YAML file or name
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
-    import recsys.compat  # noqa: F401  (Keras 2 before anything reaches TensorFlow through serving/)
     from recsys.demo import Demo
 
     settings = SETTINGS.load("demo")

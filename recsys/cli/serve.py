@@ -50,9 +50,7 @@ def server_options(s: ServeSettings) -> ServerOptions:
         from serving.divergence import Thresholds
         from serving.shadow import ShadowConfig
 
-        primary, _, target = s.shadow.partition("=")
-        if not primary or not target:
-            raise SystemExit("recsys serve: --shadow must be PRIMARY=TARGET")
+        primary, _, target = s.shadow.partition("=")  # both non-empty: ServeSettings checked
         shadow = ShadowConfig(primary, target, s.shadow_sample_rate, s.shadow_window,
                               s.shadow_evaluate_every, s.shadow_logdir or None,
                               thresholds=Thresholds(relative=s.shadow_max_relative_pd))

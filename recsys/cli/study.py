@@ -30,7 +30,6 @@ SETTINGS = Flags(StudySettings, "study",
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
-    import recsys.compat  # noqa: F401  (Keras 2 before anything reaches TensorFlow through serving/)
     from recsys.study import runner
 
     base, settings = SETTINGS.load_job("study")

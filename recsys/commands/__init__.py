@@ -6,9 +6,12 @@ holds the experiment's keys at the top level and these under their section name 
 
 from __future__ import annotations
 
+from recsys.commands.activations import ActivationsSettings
 from recsys.commands.demo import DemoSettings
 from recsys.commands.monitor import MonitorSettings
+from recsys.commands.plan import PlanSettings
 from recsys.commands.preprocess import PreprocessSettings
+from recsys.commands.query import QuerySettings
 from recsys.commands.serve import ServeSettings
 from recsys.commands.study import StudySettings
 from recsys.commands.submit import SubmitSettings
@@ -21,7 +24,10 @@ COMMANDS: dict[str, type] = {
     "serve": ServeSettings,
     "monitor": MonitorSettings,
     "demo": DemoSettings,
+    "plan": PlanSettings,
+    "query": QuerySettings,
+    "activations": ActivationsSettings,
 }
 
-__all__ = ["COMMANDS", "DemoSettings", "MonitorSettings", "PreprocessSettings", "ServeSettings",
-           "StudySettings", "SubmitSettings"]
+__all__ = ["COMMANDS", "ActivationsSettings", "DemoSettings", "MonitorSettings", "PlanSettings",
+           "PreprocessSettings", "QuerySettings", "ServeSettings", "StudySettings", "SubmitSettings"]

@@ -68,5 +68,6 @@ class ServeSettings:
         for name in ("request_log_sample_rate", "shadow_sample_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.shadow and "=" not in self.shadow:
+        primary, _, target = self.shadow.partition("=")
+        if self.shadow and not (primary and target):
             raise ValueError(f"shadow must be PRIMARY=TARGET, got {self.shadow!r}")
