@@ -34,7 +34,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.divergence import Thresholds
+from serving.gate import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class PromoteConfig:
     k: int = 10
     signature_name: str = ""
     output: str = ""
-    thresholds: Thresholds = dataclasses.field(default_factory=lambda: Thresholds(relative=0.15))
+    thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)  # at least one limit set
     dry_run: bool = False
     rollback: bool = False
     history_file: str = ""  # default: <model_config_file>.history.json
@@ -286,15 +286,9 @@ class Promotion:
 
     def _promote(self) -> None:
         c = self.config
-        t = c.thresholds
-        self.record["thresholds"] = {
-            "max_relative_pd": t.relative,
-            "max_absolute_pd": t.absolute,
-            "max_share_above": t.share_above,
-            "max_churn": t.churn,
-        }
-        if all(v is None for v in self.record["thresholds"].values()):
-            raise PromoteError("the PD gate needs a threshold (--max_relative_pd, --max_churn, ...)")
+        self.record["thresholds"] = c.thresholds.as_dict()
+        if not c.thresholds.limits():
+            raise PromoteError("the PD gate needs a threshold (--max_relative_pd, --max_topk_churn, ...)")
         config, header, labels = self._labels()
         for label in (c.target, c.candidate):
             if label not in labels:
@@ -311,9 +305,8 @@ class Promotion:
             )
             return
         values = self._gate(before, candidate)
-        self.record["pd"] = {
-            k: values[k] for k in ("relative", "absolute", "share_above", "churn", "rows", "relative_max")
-        }
+        figures = ("relative", "absolute", "share_above", "topk_churn", "flip_rate", "rows", "relative_max")
+        self.record["pd"] = {k: values[k] for k in figures}
         self.record["requests"] = values["requests"]
         self.record["alerts"] = values["alerts"]
         if values["alerts"]:
@@ -360,7 +353,8 @@ class Promotion:
         r = self.record
         pd = r.get("pd")
         figures = (
-            f" relative PD {pd['relative']:.6g}, absolute PD {pd['absolute']:.6g}, churn {pd['churn']:.6g}"
+            f" relative PD {pd['relative']:.6g}, absolute PD {pd['absolute']:.6g},"
+            f" top-k churn {pd['topk_churn']:.6g}, flip rate {pd['flip_rate']:.6g}"
             f" over {int(pd['rows'])} rows;"
             if pd
             else ""
