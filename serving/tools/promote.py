@@ -5,7 +5,8 @@ labels name (resolved on the server and checked against the models.config file).
 threshold holds is the target label moved to the candidate's version: the file's ModelServerConfig
 with that one label changed goes to every server with ModelService's ``HandleReloadConfigRequest``
 (which TF Serving answers too), the move is read back, and then models.config is rewritten atomically
-(temp file + ``os.replace``; its leading comment lines are kept) so a restart keeps the change.
+(:mod:`pipelines.atomic`, the file's mode kept; its leading comment lines are kept) so a restart keeps
+the change.
 
 Each applied move is appended to a JSON history next to models.config (``<file>.history.json``):
 ``rollback`` undoes the last promotion of that label that was not rolled back yet (a stack), moving it
@@ -21,7 +22,6 @@ import datetime
 import json
 import logging
 import os
-import tempfile
 
 import grpc
 from google.protobuf import text_format
@@ -34,6 +34,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipelines.atomic import atomic_open
 from serving.gate import Thresholds
 
 log = logging.getLogger(__name__)
@@ -88,21 +89,12 @@ def read_config(path: str) -> tuple[model_server_config_pb2.ModelServerConfig, s
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace ``path`` with ``text`` through the one atomic-write helper, keeping the file's mode."""
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else None
+    with atomic_open(path) as fh:
+        if mode is not None:
+            os.fchmod(fh.fileno(), mode)
+        fh.write(text)
 
 
 def config_text(config: model_server_config_pb2.ModelServerConfig, header: str) -> str:

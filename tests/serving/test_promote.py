@@ -26,7 +26,7 @@ from serving.churn import flip_rates, topk_churn
 from serving.gate import Thresholds
 from serving.model_config import parse_config
 from serving.pd import PDSummary, pairwise_pd
-from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history
+from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history, write_atomically
 from tests.serving.conftest import BIASES, expected, predict_request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -371,3 +371,12 @@ def test_cli_usage_errors_exit_2_not_1():
     assert bad_flag.returncode == 2 and "Flags parsing error" in bad_flag.stderr
     missing = _cli("--server=127.0.0.1:1")
     assert missing.returncode == 2 and "--model and --model_config_file are required" in missing.stderr
+
+
+def test_write_atomically_replaces_the_file_and_keeps_its_mode(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("old")
+    os.chmod(path, 0o640)
+    write_atomically(str(path), "new")
+    assert path.read_text() == "new" and (os.stat(path).st_mode & 0o777) == 0o640
+    assert os.listdir(tmp_path) == ["models.config"]  # no temp file left
