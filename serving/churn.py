@@ -1,13 +1,50 @@
-"""Top-k churn: how much of a ranked list changes between two replicas for the same query."""
+"""Churn between models, two metrics with two names.
+
+- ``flip_rate`` (TFMA's ``BooleanFlipRates``): the share of examples whose decision, prediction >
+  threshold, differs between a baseline and a candidate; ``neg_to_pos_flip_rate`` and
+  ``pos_to_neg_flip_rate`` split it by direction (baseline negative -> candidate positive, and back).
+- ``topk_churn``: how much of a ranked list (top k per query) changes between two replicas.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from serving.pd import Replicas
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipRates:
+    """TFMA ``BooleanFlipRates`` of a candidate against a baseline at one decision threshold."""
+
+    flip_rate: float
+    neg_to_pos_flip_rate: float
+    pos_to_neg_flip_rate: float
+    threshold: float
+
+
+def flip_rates(baseline: ArrayLike, candidate: ArrayLike, threshold: float = 0.5) -> FlipRates:
+    """Shares of examples whose decision (prediction > ``threshold``) flips, in total and by direction."""
+    a = np.asarray(baseline, dtype=np.float64).reshape(-1)
+    b = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    if a.size == 0 or a.shape != b.shape:
+        raise ValueError(f"flip rates need equally many predictions (> 0), got {a.size} and {b.size}")
+    pa, pb = a > threshold, b > threshold
+    n2p, p2n = float(np.mean(~pa & pb)), float(np.mean(pa & ~pb))
+    return FlipRates(n2p + p2n, n2p, p2n, float(threshold))
+
+
+def pairwise_flip_rate(predictions: Replicas, threshold: float = 0.5) -> float:
+    """Mean ``flip_rate`` over every pair of K >= 2 replicas' predictions on the same rows."""
+    preds = [np.asarray(p, dtype=np.float64).reshape(-1) for p in predictions]
+    if len(preds) < 2:
+        raise ValueError(f"flip rate needs at least 2 replicas, got {len(preds)}")
+    pairs = itertools.combinations(preds, 2)
+    return float(np.mean([flip_rates(x, y, threshold).flip_rate for x, y in pairs]))
 
 
 def topk_churn(scores: Replicas, query_ids: ArrayLike | None = None, k: int = 10) -> float:
@@ -38,3 +75,11 @@ def topk_churn(scores: Replicas, query_ids: ArrayLike | None = None, k: int = 10
         for x, y in itertools.combinations(tops, 2):
             churn.append(1.0 - len(x & y) / kk)
     return float(np.mean(churn))
+
+
+def query_ids_by_request(num_rows: int, rows_per_request: int) -> np.ndarray:
+    """Query ids that make each run of ``rows_per_request`` consecutive rows one query, as the
+    monitor's requests are (so an offline top-k churn equals the monitor's over the same rows)."""
+    if rows_per_request < 1:
+        raise ValueError(f"rows per request must be >= 1, got {rows_per_request}")
+    return np.arange(num_rows) // rows_per_request

@@ -1,15 +1,15 @@
 """Online prediction difference over a sliding window of rows, shared by the monitor and shadow mode.
 
 Each update adds the K replicas' predictions for the same rows (one request = one query for top-k
-churn). ``evaluate()`` computes :func:`serving.pd.pairwise_pd` and :func:`serving.churn.topk_churn`
-over the last ``window`` rows, writes them with the study's TensorBoard tags (``pd/<group>/...``),
-keeps them for the Prometheus endpoint, and reports which thresholds were crossed.
+churn). ``evaluate()`` computes :func:`serving.pd.pairwise_pd`, :func:`serving.churn.topk_churn` and
+:func:`serving.churn.pairwise_flip_rate` over the last ``window`` rows, writes them with the study's
+TensorBoard tags (``pd/<group>/...``), keeps them for the Prometheus endpoint, and reports which
+:class:`serving.gate.Thresholds` were crossed.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import threading
 from typing import Any
@@ -17,28 +17,11 @@ from typing import Any
 import numpy as np
 
 from serving import prometheus, summaries
-from serving.churn import topk_churn
+from serving.churn import pairwise_flip_rate, topk_churn
+from serving.gate import Thresholds
 from serving.pd import PDSummary, pairwise_pd
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Thresholds:
-    """Alert when a window's value exceeds one of these (None = not checked)."""
-
-    relative: float | None = None
-    absolute: float | None = None
-    share_above: float | None = None
-    churn: float | None = None
-
-    def crossed(self, values: dict[str, float]) -> list[str]:
-        out = []
-        for name in ("relative", "absolute", "share_above", "churn"):
-            limit = getattr(self, name)
-            if limit is not None and values.get(name, 0.0) > limit:
-                out.append(f"{name}={values[name]:.6g} > {limit:g}")
-        return out
 
 
 class WindowedPD:
@@ -107,6 +90,7 @@ class WindowedPD:
         try:
             summary = pairwise_pd(list(preds))
             churn = topk_churn(list(preds), qids, k=self.k)
+            flips = pairwise_flip_rate(list(preds), self.thresholds.flip_threshold)
         except ValueError as err:  # NaN or negative outputs (logits?): PD is undefined, say so
             log.error("PD of group %s is undefined for this window: %s", self.group, err)
             return {"error": str(err), "alerts": []}
@@ -114,7 +98,8 @@ class WindowedPD:
             "relative": summary.relative.mean,
             "absolute": summary.absolute.mean,
             "share_above": summary.share_above.mean,
-            "churn": churn,
+            "topk_churn": churn,
+            "flip_rate": flips,
             "relative_max": summary.relative.max,
             "rows": float(preds.shape[1]),
         }
@@ -126,9 +111,12 @@ class WindowedPD:
 
             summaries.write_pd(self._writer, self.group, step, summary)
             with self._writer.as_default():
-                tf.summary.scalar(f"pd/{summaries.group_tag(self.group)}/topk_churn", churn, step=step)
+                tag = f"pd/{summaries.group_tag(self.group)}"
+                tf.summary.scalar(f"{tag}/topk_churn", churn, step=step)
+                tf.summary.scalar(f"{tag}/flip_rate", flips, step=step)
             self._writer.flush()
-        crossed = self.thresholds.crossed(values)
+        crossed = self.thresholds.crossed(
+            {"relative_pd": values["relative"], "absolute_pd": values["absolute"], **values})
         with self._lock:
             self.last = dict(values)  # the floats only: the gauges read them
             self.last_summary = summary
@@ -152,7 +140,8 @@ class WindowedPD:
             ("relative", "relative PD (mean over replica pairs)"),
             ("absolute", "absolute PD (mean over replica pairs)"),
             ("share_above", "share of rows with relative difference above 10%"),
-            ("churn", "top-k churn between replicas"),
+            ("topk_churn", "top-k churn between replicas (mean over pairs)"),
+            ("flip_rate", "share of rows whose decision flips between replicas (mean over pairs)"),
             ("relative_max", "largest relative PD over replica pairs"),
         ]:
             samples = [(labels, last[key])] if key in last else []

@@ -37,14 +37,19 @@ def _pair(p1: ArrayLike, p2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def per_example_relative_difference(p1: ArrayLike, p2: ArrayLike) -> np.ndarray:
-    """|p1 - p2| / ((p1 + p2) / 2) per example; 0 where both predictions are 0."""
-    a, b = _pair(p1, p2)
+def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The formula, elementwise on float arrays of one shape (unchecked; the bootstrap applies it to
+    every replica pair at once): |a - b| / ((a + b) / 2), 0 where both are 0."""
     diff = np.abs(a - b)
     mean = (a + b) / 2.0
     out: np.ndarray = np.zeros_like(diff)
     np.divide(diff, mean, out=out, where=mean > 0)
     return out
+
+
+def per_example_relative_difference(p1: ArrayLike, p2: ArrayLike) -> np.ndarray:
+    """|p1 - p2| / ((p1 + p2) / 2) per example; 0 where both predictions are 0."""
+    return relative_difference(*_pair(p1, p2))
 
 
 def absolute_pd(p1: ArrayLike, p2: ArrayLike) -> float:

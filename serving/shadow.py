@@ -17,8 +17,9 @@ import numpy as np
 from tensorflow_serving.apis import model_pb2
 
 from serving import inference, prometheus
-from serving.divergence import Thresholds, WindowedPD
+from serving.divergence import WindowedPD
 from serving.errors import ServingError
+from serving.gate import Thresholds
 from serving.servable import Signature
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
     "promote": ("recsys.cli.promote", "move a version label to a candidate version if the PD gate passes"),
     "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
-    "compare": ("recsys.cli.compare", "offline diff of two exports: weight digests, PD, churn, AUC (a gate)"),
+    "compare": ("recsys.cli.compare", "offline diff of two exports: weights, PD, flip rate, AUC (a gate)"),
     "plan": ("recsys.cli.plan", "embedding cost model: memory per worker and all-reduce bytes per step"),
 }
 

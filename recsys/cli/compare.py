@@ -2,8 +2,11 @@
 
 Loads both with TensorFlow alone, scores the eval split of SPEC_DIR through their ``predict_examples``
 signature and reports whether the weight digests are equal, relative (TFMA's symmetric prediction
-difference) and absolute PD with percentiles, churn and each model's AUC. With thresholds it is a CI
-gate: exit 0 when every given limit holds, 1 when one is exceeded, 2 on an error.
+difference) and absolute PD with percentiles, the flip rate (TFMA's BooleanFlipRates, A the baseline),
+top-k churn and each model's AUC. With thresholds it is a CI gate: exit 0 when every given limit holds,
+1 when one is exceeded, 2 on an error. The threshold flags are the same as ``recsys monitor``'s and
+``recsys promote``'s (:class:`serving.gate.Thresholds`); ``--max_churn`` and ``--churn_threshold`` are
+deprecated aliases of ``--max_flip_rate`` and ``--flip_threshold``.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import sys
 
 from absl import flags
 
+from recsys.cli import gateflags
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "directory with feature_spec.json (its eval split is scored)")
 flags.DEFINE_integer("max_examples", 0, "score only the first N eval examples (0 = all)")
-flags.DEFINE_float("max_relative_pd", None, "fail (exit 1) when relative PD exceeds this")
-flags.DEFINE_float("max_absolute_pd", None, "fail (exit 1) when absolute PD exceeds this")
-flags.DEFINE_float("max_churn", None, "fail (exit 1) when the share of examples whose decision at "
-                   "--churn_threshold flips exceeds this")
-flags.DEFINE_float("churn_threshold", 0.5, "decision threshold for churn")
+gateflags.define(churn_means="max_flip_rate")
+flags.DEFINE_float("churn_threshold", None, "deprecated alias of --flip_threshold")
+flags.DEFINE_integer("k", 10, "k of top-k churn")
+flags.DEFINE_integer("batch_size", 64, "eval rows per query for top-k churn (as the monitor's requests)")
 flags.DEFINE_bool("require_identical_weights", False, "fail (exit 1) unless the weight digests are equal")
 flags.DEFINE_string("json", None, "also write the full result as JSON here ('-' = stdout only JSON)")
 flags.mark_flag_as_required("data")
@@ -30,12 +34,15 @@ def main(argv: list[str]) -> None:
     if len(argv) != 3:
         print("usage: recsys compare EXPORT_A EXPORT_B --data SPEC_DIR [thresholds]", file=sys.stderr)
         sys.exit(2)
-    from recsys.repro.compare import Thresholds, compare, format_report
+    from recsys.repro.compare import compare, format_report
 
-    limits = Thresholds(FLAGS.max_relative_pd, FLAGS.max_absolute_pd, FLAGS.max_churn,
-                        FLAGS.require_identical_weights)
+    limits = gateflags.thresholds("max_flip_rate", "compare")
+    if FLAGS.churn_threshold is not None:
+        print("recsys compare: --churn_threshold is deprecated; use --flip_threshold", file=sys.stderr)
+        limits = gateflags.make({**limits.as_dict(), "flip_threshold": FLAGS.churn_threshold})
     try:
-        diff = compare(argv[1], argv[2], FLAGS.data, limits, FLAGS.max_examples, FLAGS.churn_threshold)
+        diff = compare(argv[1], argv[2], FLAGS.data, limits, FLAGS.max_examples,
+                       FLAGS.require_identical_weights, FLAGS.k, FLAGS.batch_size)
     except (OSError, ValueError) as err:
         print(f"recsys compare: {err}", file=sys.stderr)
         sys.exit(2)

@@ -6,7 +6,9 @@
       (exit 0: within thresholds; 1: a threshold crossed -- do not move the label; 2: error)
     recsys monitor --config job.yaml --set monitor.max_relative_pd=0.05   (settings under ``monitor:``)
 
-Flags are generated from :class:`recsys.commands.monitor.MonitorSettings`.
+Flags are generated from :class:`recsys.commands.monitor.MonitorSettings`; its threshold flags are
+``recsys compare``'s and ``recsys promote``'s (:class:`serving.gate.Thresholds`). ``--max_churn`` is a
+deprecated alias of ``--max_topk_churn``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from recsys.cli import gateflags
 from recsys.cli.flagging import Flags
 from recsys.commands.monitor import MonitorSettings
 
@@ -27,14 +30,14 @@ SETTINGS = Flags(MonitorSettings, "monitor")
 
 def monitor_config(s: MonitorSettings) -> MonitorConfig:
     """Settings -> the monitor's MonitorConfig (the one place flags meet it)."""
-    from serving.divergence import Thresholds
     from serving.tools.monitor import MonitorConfig
 
+    gate = gateflags.with_deprecated_churn(s.thresholds().as_dict(), s.max_churn, "max_topk_churn", "monitor")
     return MonitorConfig(
         replicas=list(s.replica), rows=s.rows, row_format=s.format, request_log=s.request_log,
         batch_size=s.batch_size, window=s.window, evaluate_every=s.evaluate_every, k=s.k, group=s.group,
         logdir=s.logdir or None, signature_name=s.signature_name, output=s.output, qps=s.qps,
-        thresholds=Thresholds(s.max_relative_pd, s.max_absolute_pd, s.max_share_above, s.max_churn),
+        thresholds=gateflags.make(gate),
     )  # fmt: skip
 
 

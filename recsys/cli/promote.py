@@ -1,14 +1,16 @@
 """``recsys promote``: move a version label only when the PD gate between two labels passes.
 
     recsys promote --server=127.0.0.1:8500 --model=ranker --candidate=canary --target=stable \\
-        --rows=eval.jsonl --model_config_file=models.config --max_relative_pd=0.15 --max_churn=0.3
+        --rows=eval.jsonl --model_config_file=models.config --max_relative_pd=0.15 --max_topk_churn=0.3
     recsys promote --rollback --server=127.0.0.1:8500 --model=ranker --model_config_file=models.config
 
 Runs ``recsys monitor --check`` between the versions of --target and --candidate; when it passes,
 moves --target to the candidate's version with HandleReloadConfigRequest on every --server and then
 rewrites --model_config_file atomically (history in <file>.history.json; --rollback undoes the last
 promotion). Prints the decision as one JSON line. Exit 0: promoted (or nothing to do, or rolled
-back); 1: refused by the gate (nothing changed); 2: error (nothing changed).
+back); 1: refused by the gate (nothing changed); 2: error (nothing changed). The threshold flags are
+``recsys monitor``'s and ``recsys compare``'s (:class:`serving.gate.Thresholds`; at least one is needed);
+``--max_churn`` is a deprecated alias of ``--max_topk_churn``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import logging
 import sys
 
 from absl import flags
+
+from recsys.cli import gateflags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
@@ -36,10 +40,7 @@ flags.DEFINE_string(
     "",
     "the server's models.config (ModelServerConfig text proto), edited atomically when the label moves",
 )
-flags.DEFINE_float("max_relative_pd", 0.15, "refuse above this relative PD (negative: not checked)")
-flags.DEFINE_float("max_absolute_pd", None, "refuse above this absolute PD")
-flags.DEFINE_float("max_share_above", None, "refuse above this share of rows with relative diff > 10%")
-flags.DEFINE_float("max_churn", None, "refuse above this top-k churn")
+gateflags.define(churn_means="max_topk_churn")
 flags.DEFINE_integer("batch_size", 64, "rows per request (one request is one query for top-k churn)")
 flags.DEFINE_integer("k", 10, "k of top-k churn")
 flags.DEFINE_string("signature_name", "", "signature to call (default serving_default)")
@@ -58,11 +59,8 @@ def main(argv: list[str]) -> None:
     if not FLAGS.model or not FLAGS.model_config_file:
         print("recsys promote: --model and --model_config_file are required", file=sys.stderr)
         sys.exit(2)
-    from serving.divergence import Thresholds
     from serving.tools.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
 
-    relative = FLAGS.max_relative_pd
-    relative = relative if relative is not None and relative >= 0 else None
     config = PromoteConfig(
         servers=FLAGS.server,
         model=FLAGS.model,
@@ -75,7 +73,7 @@ def main(argv: list[str]) -> None:
         k=FLAGS.k,
         signature_name=FLAGS.signature_name,
         output=FLAGS.output,
-        thresholds=Thresholds(relative, FLAGS.max_absolute_pd, FLAGS.max_share_above, FLAGS.max_churn),
+        thresholds=gateflags.thresholds("max_topk_churn", "promote"),
         dry_run=FLAGS.dry_run,
         rollback=FLAGS.rollback,
         history_file=FLAGS.history_file,

@@ -47,13 +47,13 @@ def server_options(s: ServeSettings) -> ServerOptions:
         batching = BatchingParameters.parse(text)
     shadow = None
     if s.shadow:
-        from serving.divergence import Thresholds
+        from serving.gate import Thresholds
         from serving.shadow import ShadowConfig
 
         primary, _, target = s.shadow.partition("=")  # both non-empty: ServeSettings checked
         shadow = ShadowConfig(primary, target, s.shadow_sample_rate, s.shadow_window,
                               s.shadow_evaluate_every, s.shadow_logdir or None,
-                              thresholds=Thresholds(relative=s.shadow_max_relative_pd))
+                              thresholds=Thresholds(max_relative_pd=s.shadow_max_relative_pd))
     return ServerOptions(
         models=models, host=s.host, port=s.port, rest_api_port=s.rest_api_port or None,
         file_system_poll_wait_seconds=s.file_system_poll_wait_seconds, batching=batching,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pipelines.typed import setting
+from serving.gate import Thresholds
+
+_GATE = {f.name: f for f in dataclasses.fields(Thresholds)}
+
+
+def _gate(name: str) -> Any:
+    """A gate setting with :class:`serving.gate.Thresholds`' default and help (one source for all three)."""
+    return setting(_GATE[name].default, _GATE[name].metadata["help"])
 
 RowFormat = Literal["auto", "jsonl", "csv", "criteo"]
 
@@ -29,15 +38,22 @@ class MonitorSettings:
     metrics_host: str = setting("127.0.0.1", "address for the metrics endpoint")
     signature_name: str = setting("", "signature to call (default serving_default)")
     output: str = setting("", "output compared (default: the only output, or probability/scores)")
-    max_relative_pd: float | None = setting(None, "alert above this relative PD")
-    max_absolute_pd: float | None = setting(None, "alert above this absolute PD")
-    max_share_above: float | None = setting(None, "alert above this share of rows with relative diff > 10%")
-    max_churn: float | None = setting(None, "alert above this top-k churn")
+    max_relative_pd: float | None = _gate("max_relative_pd")
+    max_absolute_pd: float | None = _gate("max_absolute_pd")
+    max_share_above: float | None = _gate("max_share_above")
+    max_flip_rate: float | None = _gate("max_flip_rate")
+    max_topk_churn: float | None = _gate("max_topk_churn")
+    flip_threshold: float = _gate("flip_threshold")
+    max_churn: float | None = setting(None, "deprecated alias of --max_topk_churn")
     check: bool = setting(False, "one pass over the rows, print the PD as JSON, exit 1 if a threshold is "
                           "crossed (the gate before moving a version label)")
     max_requests: int = setting(0, "stop after this many requests (continuous mode; 0: no limit)")
     duration: float = setting(0.0, "stop after this many seconds (continuous mode; 0: no limit)")
     qps: float = setting(0.0, "request rate limit in continuous mode (0: unlimited)")
+
+    def thresholds(self) -> Thresholds:
+        """The gate fields as :class:`serving.gate.Thresholds` (``max_churn`` not mapped: the CLI does)."""
+        return Thresholds(**{name: getattr(self, name) for name in _GATE})
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "window", "evaluate_every", "k"):

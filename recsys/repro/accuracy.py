@@ -1,4 +1,9 @@
-"""Accuracy reported beside PD (never PD alone): AUC, logloss and calibration, in NumPy."""
+"""Accuracy reported beside PD (never PD alone): AUC, logloss and calibration, in NumPy.
+
+The one implementation: the trainer's evaluation (:mod:`recsys.train.evaluate`), ``recsys compare`` and
+the study all use it. (The Keras metrics in :mod:`recsys.models.metrics` are the in-graph running
+training metrics; ``tests/models/test_ranking_model.py`` checks their AUC against this one.)
+"""
 
 from __future__ import annotations
 
@@ -45,5 +50,6 @@ def calibration(labels: ArrayLike, predictions: ArrayLike) -> float:
 
 
 def accuracy_metrics(labels: ArrayLike, predictions: ArrayLike) -> dict[str, float]:
+    """AUC, logloss and calibration of one model's predictions."""
     return {"auc": auc(labels, predictions), "logloss": logloss(labels, predictions),
             "calibration": calibration(labels, predictions)}

@@ -1,4 +1,4 @@
-"""Offline model diff of two SavedModel exports (``recsys compare``): weight digests, PD, churn, AUC.
+"""Offline model diff of two SavedModel exports (``recsys compare``): weight digests, PD, flip rate, AUC.
 
 Each export is loaded with ``tf.saved_model.load`` (no model code: what TF Serving would serve) and
 scored through its ``predict_examples`` signature on the raw eval shards of a feature spec. The
@@ -6,7 +6,10 @@ weights digest reads the export's variables checkpoint (the Keras ``variables`` 
 with :func:`recsys.repro.digest.weights_digest`, so it equals the trainer's fingerprint.
 
 Relative PD is TFMA's ``SymmetricPredictionDifference`` (mean of 2|p1-p2|/(p1+p2)); it is reported
-under both names.
+under both names. The flip rates are TFMA's ``BooleanFlipRates`` with A as the baseline. Top-k churn
+groups the eval rows into queries of ``rows_per_query`` consecutive rows, as ``recsys monitor`` sends
+them. Every metric comes from its one implementation in :mod:`serving.pd`, :mod:`serving.churn` and
+:mod:`recsys.repro.accuracy`; the gate is :class:`serving.gate.Thresholds`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,20 +25,12 @@ import pipelines.feature_spec as feature_spec
 from recsys.compat import tf
 from recsys.repro.accuracy import auc, logloss
 from recsys.repro.digest import weights_digest
-from recsys.repro.pd import per_example_relative_difference
+from serving.churn import flip_rates, query_ids_by_request, topk_churn
+from serving.gate import Thresholds
+from serving.pd import pd_distribution
 
 MODEL_VARIABLE = re.compile(r"^model/variables/\d+/\.ATTRIBUTES/VARIABLE_VALUE$")
 PERCENTILES = (50.0, 90.0, 99.0, 100.0)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Gate limits; ``None`` means not checked."""
-
-    max_relative_pd: float | None = None
-    max_absolute_pd: float | None = None
-    max_churn: float | None = None
-    require_identical_weights: bool = False
 
 
 def export_weights_digest(export_dir: str) -> str:
@@ -86,9 +80,11 @@ def _fingerprint(export_dir: str) -> dict[str, Any] | None:
     return fingerprint
 
 
-def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds = Thresholds(),
-            max_examples: int = 0, churn_threshold: float = 0.5) -> dict[str, Any]:
+def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds | None = None,
+            max_examples: int = 0, require_identical_weights: bool = False, k: int = 10,
+            rows_per_query: int = 64) -> dict[str, Any]:
     """The full diff as a JSON-ready dict; ``passed`` and ``violations`` apply the thresholds."""
+    thresholds = thresholds or Thresholds()
     spec = feature_spec.load(spec_dir)
     records, labels = eval_records(spec, max_examples)
     models: dict[str, dict[str, Any]] = {}
@@ -101,29 +97,28 @@ def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds 
                        "trained_steps": fp.get("final_step") if fp else None,
                        "resumes": len(fp.get("resumes", [])) if fp else None}
     a, b = preds["a"].astype(np.float64), preds["b"].astype(np.float64)
-    rel = per_example_relative_difference(a, b)
-    churn = float(np.mean((a > churn_threshold) != (b > churn_threshold))) if len(a) else 0.0
+    dist = pd_distribution(a, b, percentiles=PERCENTILES)
+    flips = flip_rates(a, b, thresholds.flip_threshold)
     out: dict[str, Any] = {
         "a": models["a"], "b": models["b"], "examples": len(labels),
         "identical_weights": models["a"]["weights_sha256"] == models["b"]["weights_sha256"],
         "identical_predictions": bool(np.array_equal(preds["a"], preds["b"])),
-        "relative_pd": float(rel.mean()) if len(rel) else 0.0,
-        "symmetric_prediction_difference": float(rel.mean()) if len(rel) else 0.0,
-        "absolute_pd": float(np.mean(np.abs(a - b))) if len(a) else 0.0,
-        "relative_pd_percentiles": {f"p{p:g}": float(np.percentile(rel, p)) if len(rel) else 0.0
-                                    for p in PERCENTILES},
-        "churn": churn, "churn_threshold": churn_threshold,
+        "relative_pd": dist.relative_pd,
+        "symmetric_prediction_difference": dist.relative_pd,
+        "absolute_pd": dist.absolute_pd,
+        "relative_pd_percentiles": dist.percentiles,
+        "share_above": dist.share_above,
+        "flip_rate": flips.flip_rate, "neg_to_pos_flip_rate": flips.neg_to_pos_flip_rate,
+        "pos_to_neg_flip_rate": flips.pos_to_neg_flip_rate, "flip_threshold": flips.threshold,
+        "topk_churn": topk_churn([a, b], query_ids_by_request(len(a), rows_per_query), k),
+        "k": k, "rows_per_query": rows_per_query,
         "auc_delta": models["b"]["auc"] - models["a"]["auc"],
     }
     violations = []
-    t = thresholds
-    if t.require_identical_weights and not out["identical_weights"]:
+    if require_identical_weights and not out["identical_weights"]:
         violations.append("weights differ")
-    for name, limit in (("relative_pd", t.max_relative_pd), ("absolute_pd", t.max_absolute_pd),
-                        ("churn", t.max_churn)):
-        if limit is not None and out[name] > limit:
-            violations.append(f"{name} {out[name]:.6g} > {limit:g}")
-    out["thresholds"] = t.__dict__
+    violations += thresholds.crossed(out)
+    out["thresholds"] = {**thresholds.as_dict(), "require_identical_weights": require_identical_weights}
     out["violations"] = violations
     out["passed"] = not violations
     return out
@@ -140,8 +135,9 @@ def format_report(diff: dict[str, Any]) -> str:
         f"predictions identical: {'yes' if diff['identical_predictions'] else 'no'} "
         f"({diff['examples']} eval examples)",
         f"relative PD {diff['relative_pd']:.6g} (p50 {p['p50']:.3g}, p90 {p['p90']:.3g}, p99 {p['p99']:.3g}, "
-        f"max {p['p100']:.3g}); absolute PD {diff['absolute_pd']:.6g}; churn@{diff['churn_threshold']:g} "
-        f"{diff['churn']:.4g}; AUC B-A {diff['auc_delta']:+.4f}",
+        f"max {p['p100']:.3g}); absolute PD {diff['absolute_pd']:.6g}; flip rate@{diff['flip_threshold']:g} "
+        f"{diff['flip_rate']:.4g}; top-{diff['k']} churn {diff['topk_churn']:.4g}; "
+        f"AUC B-A {diff['auc_delta']:+.4f}",
         "gate: " + ("passed" if diff["passed"] else "FAILED: " + "; ".join(diff["violations"])),
     ]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from recsys.repro.pd import Replicas, pairwise_pd
+from serving.pd import Replicas, pairwise_pd
 
 
 def pd_by_slice(

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from serving.pd import relative_difference
+
 FEWER = "fewer disagreements than baseline (significant)"
 WITHIN = "within noise"
 MORE = "more disagreements (significant)"
@@ -129,11 +131,7 @@ def pair_differences(preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pairs = list(itertools.combinations(range(preds.shape[0]), 2))
     a = preds[[i for i, _ in pairs]]
     b = preds[[j for _, j in pairs]]
-    absolute = np.abs(a - b)
-    mean = (a + b) / 2.0
-    relative = np.zeros_like(absolute)
-    np.divide(absolute, mean, out=relative, where=mean > 0)
-    return relative, absolute
+    return relative_difference(a, b), np.abs(a - b)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys.repro import accuracy, pairwise_pd
+from recsys.repro import accuracy
 from recsys.repro.stats import StudyStats, bootstrap_study
 from recsys.study import dashboards
+from serving.pd import pairwise_pd
 
 
 @dataclasses.dataclass(frozen=True)

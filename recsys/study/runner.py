@@ -18,10 +18,11 @@ import numpy as np
 
 from recsys.config import loading
 from recsys.config.schema import Experiment
-from recsys.repro import accuracy, pairwise_pd, summaries
+from recsys.repro import accuracy, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
 from recsys.study import analysis, dashboards, plots, report
 from recsys.study.variants import DEFAULT_TOPOLOGY_WORKERS, check_topology, plan_replica, replica_config
+from serving.pd import pairwise_pd
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"

@@ -1,8 +1,9 @@
-"""Exact evaluation metrics in NumPy over a model's predictions on a whole eval split.
+"""The trainer's exact evaluation: a model's predictions on a whole eval split, and its metrics.
 
 Evaluation runs on a strategy-free copy of the model over the complete split in every process, so
 the numbers are exact (AUC from ranks, not threshold buckets) and identical on every worker, with no
-collective ops that partial last batches could misalign.
+collective ops that partial last batches could misalign. The metrics are :mod:`recsys.repro.accuracy`'s,
+the same ones ``recsys compare`` and the study report.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.compat import tf
-from recsys.repro.accuracy import auc, calibration, logloss
+from recsys.repro.accuracy import accuracy_metrics
 from recsys.train.predict import predict_fn
-
-__all__ = ["auc", "calibration", "evaluate", "logloss", "metrics", "predict_with_labels"]
 
 
 def predict_with_labels(model, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -29,18 +28,6 @@ def predict_with_labels(model, dataset: tf.data.Dataset) -> tuple[np.ndarray, np
 
 
 def metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """The eval metrics the trainer reports (``loss`` is the logloss)."""
-    ll = logloss(labels, probs)
-    return {
-        "loss": ll,
-        "auc": auc(labels, probs),
-        "logloss": ll,
-        "calibration": calibration(labels, probs),
-        "examples": int(len(labels)),
-    }
-
-
-def evaluate(model, dataset: tf.data.Dataset) -> dict[str, float]:
-    """Metrics of ``model`` on every example of ``dataset`` (computed in this process)."""
-    probs, labels = predict_with_labels(model, dataset)
-    return metrics(labels, probs)
+    """The eval metrics the trainer reports: accuracy, ``loss`` (the logloss) and ``examples``."""
+    acc = accuracy_metrics(labels, probs)
+    return {"loss": acc["logloss"], **acc, "examples": int(len(labels))}

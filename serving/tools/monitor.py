@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from serving import prometheus
-from serving.divergence import Thresholds, WindowedPD
+from serving.divergence import WindowedPD
+from serving.gate import Thresholds
 from serving.tools import client as clients
 
 log = logging.getLogger(__name__)

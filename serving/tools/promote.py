@@ -5,7 +5,8 @@ labels name (resolved on the server and checked against the models.config file).
 threshold holds is the target label moved to the candidate's version: the file's ModelServerConfig
 with that one label changed goes to every server with ModelService's ``HandleReloadConfigRequest``
 (which TF Serving answers too), the move is read back, and then models.config is rewritten atomically
-(temp file + ``os.replace``; its leading comment lines are kept) so a restart keeps the change.
+(:mod:`pipelines.atomic`, the file's mode kept; its leading comment lines are kept) so a restart keeps
+the change.
 
 Each applied move is appended to a JSON history next to models.config (``<file>.history.json``):
 ``rollback`` undoes the last promotion of that label that was not rolled back yet (a stack), moving it
@@ -21,7 +22,6 @@ import datetime
 import json
 import logging
 import os
-import tempfile
 
 import grpc
 from google.protobuf import text_format
@@ -34,7 +34,8 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.divergence import Thresholds
+from pipelines.atomic import atomic_open
+from serving.gate import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class PromoteConfig:
     k: int = 10
     signature_name: str = ""
     output: str = ""
-    thresholds: Thresholds = dataclasses.field(default_factory=lambda: Thresholds(relative=0.15))
+    thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)  # at least one limit set
     dry_run: bool = False
     rollback: bool = False
     history_file: str = ""  # default: <model_config_file>.history.json
@@ -88,21 +89,12 @@ def read_config(path: str) -> tuple[model_server_config_pb2.ModelServerConfig, s
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace ``path`` with ``text`` through the one atomic-write helper, keeping the file's mode."""
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else None
+    with atomic_open(path) as fh:
+        if mode is not None:
+            os.fchmod(fh.fileno(), mode)
+        fh.write(text)
 
 
 def config_text(config: model_server_config_pb2.ModelServerConfig, header: str) -> str:
@@ -286,15 +278,9 @@ class Promotion:
 
     def _promote(self) -> None:
         c = self.config
-        t = c.thresholds
-        self.record["thresholds"] = {
-            "max_relative_pd": t.relative,
-            "max_absolute_pd": t.absolute,
-            "max_share_above": t.share_above,
-            "max_churn": t.churn,
-        }
-        if all(v is None for v in self.record["thresholds"].values()):
-            raise PromoteError("the PD gate needs a threshold (--max_relative_pd, --max_churn, ...)")
+        self.record["thresholds"] = c.thresholds.as_dict()
+        if not c.thresholds.limits():
+            raise PromoteError("the PD gate needs a threshold (--max_relative_pd, --max_topk_churn, ...)")
         config, header, labels = self._labels()
         for label in (c.target, c.candidate):
             if label not in labels:
@@ -311,9 +297,8 @@ class Promotion:
             )
             return
         values = self._gate(before, candidate)
-        self.record["pd"] = {
-            k: values[k] for k in ("relative", "absolute", "share_above", "churn", "rows", "relative_max")
-        }
+        figures = ("relative", "absolute", "share_above", "topk_churn", "flip_rate", "rows", "relative_max")
+        self.record["pd"] = {k: values[k] for k in figures}
         self.record["requests"] = values["requests"]
         self.record["alerts"] = values["alerts"]
         if values["alerts"]:
@@ -360,7 +345,8 @@ class Promotion:
         r = self.record
         pd = r.get("pd")
         figures = (
-            f" relative PD {pd['relative']:.6g}, absolute PD {pd['absolute']:.6g}, churn {pd['churn']:.6g}"
+            f" relative PD {pd['relative']:.6g}, absolute PD {pd['absolute']:.6g},"
+            f" top-k churn {pd['topk_churn']:.6g}, flip rate {pd['flip_rate']:.6g}"
             f" over {int(pd['rows'])} rows;"
             if pd
             else ""

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
-from recsys.repro.pd import absolute_pd, relative_pd
+from serving.pd import absolute_pd, relative_pd
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -13,7 +13,7 @@ from recsys.config.schema import Experiment, TrainConfig
 from recsys.data import make_dataset
 from recsys.models import RankingModel
 from recsys.models.metrics import ranking_metrics
-from recsys.train.evaluate import auc
+from recsys.repro.accuracy import auc
 from recsys.train.objective import RankingObjective, labels_2d
 from recsys.train.task import RankingTask
 

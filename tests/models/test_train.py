@@ -104,3 +104,36 @@ def test_tensorboard_scalars(trained):
     assert _scalars(model_dir / "logs" / "validation")["epoch_auc"][-1] == pytest.approx(
         result["eval"]["auc"], abs=1e-6
     )
+
+
+def test_compare_cli_on_the_export_against_itself(trained, tiny_data):
+    """``recsys compare`` wires PD, flip rate, top-k churn and accuracy from their one implementation;
+    --max_churn is its deprecated alias of --max_flip_rate."""
+    import json
+    import subprocess
+    import sys
+
+    from recsys.repro import accuracy
+
+    result, _ = trained
+    root, _ = tiny_data
+    export = result["export_path"]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(
+        [sys.executable, "-m", "recsys.cli", "compare", export, export, f"--data={root}", "--max_churn=0.1",
+         "--max_relative_pd=0", "--require_identical_weights", "--json=-"],
+        cwd=repo, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": repo})
+    assert proc.returncode == 0, proc.stderr
+    assert "--max_churn is deprecated" in proc.stderr
+    diff = json.loads(proc.stdout)
+    assert diff["passed"] and diff["identical_weights"] and diff["identical_predictions"]
+    assert diff["examples"] == 3000
+    assert diff["relative_pd"] == diff["absolute_pd"] == diff["flip_rate"] == diff["topk_churn"] == 0.0
+    assert diff["relative_pd_percentiles"] == {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p100": 0.0}
+    assert diff["thresholds"]["max_flip_rate"] == 0.1 and diff["thresholds"]["max_topk_churn"] is None
+    labels, preds = result["eval_labels"], result["eval_predictions"]
+    assert diff["a"]["auc"] == pytest.approx(accuracy.auc(labels, preds), abs=1e-4)
+    from recsys.repro.compare import format_report
+
+    report = format_report(diff)
+    assert "flip rate@0.5 0;" in report and "top-10 churn 0;" in report and report.endswith("gate: passed")

@@ -1,4 +1,4 @@
-"""AUC / logloss / calibration golden numbers."""
+"""AUC / logloss / calibration golden numbers (the one implementation: recsys.repro.accuracy)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def test_auc_golden_numbers_with_ties():
     assert accuracy.auc([1, 1, 0], [0.9, 0.8, 0.1]) == 1.0
     assert accuracy.auc([1, 1, 0], [0.1, 0.2, 0.9]) == 0.0
     assert math.isnan(accuracy.auc([1, 1], [0.1, 0.2]))
+    # pairs (pos, neg): (0.8,0.1) (0.8,0.4) (0.8,0.8 tie=0.5) (0.35,0.1) (0.35,0.4 lose) (0.35,0.8 lose)
+    assert accuracy.auc([1, 1, 0, 0, 0], [0.8, 0.35, 0.1, 0.4, 0.8]) == pytest.approx(3.5 / 6)
 
 
 def test_auc_matches_pairwise_definition_on_random_data():
@@ -31,5 +33,8 @@ def test_logloss_and_calibration():
     assert accuracy.logloss([1, 0], [0.8, 0.4]) == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
     assert accuracy.calibration([1, 0, 0, 1], [0.5, 0.5, 0.25, 0.75]) == pytest.approx(1.0)
     assert accuracy.calibration([1, 0], [0.9, 0.3]) == pytest.approx(1.2)
+    assert accuracy.calibration([1, 0, 1, 0], [0.5, 0.5, 0.2, 0.2]) == pytest.approx(0.7)
+    assert math.isnan(accuracy.calibration([0, 0], [0.1, 0.2]))
+    assert accuracy.logloss([1], [0.0]) == pytest.approx(-math.log(1e-7))  # clipped, not inf
     with pytest.raises(ValueError, match="equally many"):
         accuracy.logloss([1], [0.1, 0.2])

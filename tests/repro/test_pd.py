@@ -1,36 +1,42 @@
-"""PD golden numbers on hand-made predictions, edge cases, slices, churn, TF metric, TensorBoard tags."""
+"""PD golden numbers on hand-made predictions (the one implementation: serving.pd), edge cases, slices,
+TensorBoard tags."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recsys import repro
 from recsys.compat import tf
-from recsys.repro import metrics, summaries
+from recsys.repro import summaries
+from recsys.repro.slices import pd_by_prediction_bucket, pd_by_slice
+from serving import pd
 
 P1 = [0.1, 0.2, 0.5, 0.0]
 P2 = [0.3, 0.2, 0.25, 0.0]
 
 
 def test_two_model_golden_numbers():
-    assert repro.absolute_pd(P1, P2) == pytest.approx(0.45 / 4)
+    assert pd.absolute_pd(P1, P2) == pytest.approx(0.45 / 4)
     # 0.2/0.2 = 1, 0, 0.25/0.375 = 2/3, both zero -> 0
-    assert repro.relative_pd(P1, P2) == pytest.approx((1 + 2 / 3) / 4)
-    np.testing.assert_allclose(repro.per_example_relative_difference(P1, P2), [1, 0, 2 / 3, 0])
-    d = repro.pd_distribution(P1, P2, percentiles=(50, 100), threshold=0.5)
+    assert pd.relative_pd(P1, P2) == pytest.approx((1 + 2 / 3) / 4)
+    np.testing.assert_allclose(pd.per_example_relative_difference(P1, P2), [1, 0, 2 / 3, 0])
+    d = pd.pd_distribution(P1, P2, percentiles=(50, 100), threshold=0.5)
     assert d.percentiles == {"p50": pytest.approx(1 / 3), "p100": pytest.approx(1.0)}
     assert d.share_above == pytest.approx(0.5) and d.count == 4
+    # The percentiles compare reports: sorted [0, 0, 2/3, 1], p90 = 2/3 + 0.7 * (1 - 2/3) = 0.9.
+    q = pd.pd_distribution(P1, P2, percentiles=(50, 90, 99, 100)).percentiles
+    assert q == {"p50": pytest.approx(1 / 3), "p90": pytest.approx(0.9), "p99": pytest.approx(0.99),
+                 "p100": pytest.approx(1.0)}
 
 
 def test_identical_predictions_have_zero_pd_and_one_zero_gives_two():
     p = np.array([0.0, 0.3, 1e-12])
-    assert repro.relative_pd(p, p) == 0.0 and repro.absolute_pd(p, p) == 0.0
-    assert repro.relative_pd([0.0], [0.4]) == pytest.approx(2.0)
+    assert pd.relative_pd(p, p) == 0.0 and pd.absolute_pd(p, p) == 0.0
+    assert pd.relative_pd([0.0], [0.4]) == pytest.approx(2.0)
 
 
 def test_pairwise_over_three_replicas():
-    s = repro.pairwise_pd([[0.1, 0.2], [0.2, 0.2], [0.1, 0.4]], percentiles=(50,))
+    s = pd.pairwise_pd([[0.1, 0.2], [0.2, 0.2], [0.1, 0.4]], percentiles=(50,))
     assert s.num_replicas == 3 and s.pairs == ((0, 1), (0, 2), (1, 2))
     np.testing.assert_allclose(s.relative.values, [1 / 3, 1 / 3, 2 / 3])
     np.testing.assert_allclose(s.absolute.values, [0.05, 0.1, 0.15])
@@ -52,54 +58,28 @@ def test_pairwise_over_three_replicas():
 )
 def test_bad_inputs_raise_clear_errors(preds, message):
     with pytest.raises(ValueError, match=message):
-        repro.pairwise_pd(preds)
+        pd.pairwise_pd(preds)
 
 
 def test_pd_by_slice_and_bucket():
     a = [0.1, 0.2, 0.5, 0.6, 0.02]
     b = [0.3, 0.2, 0.5, 0.3, 0.02]
-    rows = repro.pd_by_slice([a, b], ["x", "y", "x", "y", "z"], min_count=2)
+    rows = pd_by_slice([a, b], ["x", "y", "x", "y", "z"], min_count=2)
     by = {r["slice"]: r for r in rows}
     assert [r["slice"] for r in rows] == ["x", "y", "z"]  # most frequent first, then by name
     assert by["x"]["relative_pd"] == pytest.approx((1.0 + 0.0) / 2)
     assert by["y"]["absolute_pd"] == pytest.approx(0.15)
     assert by["z"]["count"] == 1 and by["z"]["relative_pd"] is None  # below min_count
-    buckets = repro.pd_by_prediction_bucket([a, b], edges=(0.0, 0.1, 0.5, 1.0))
+    buckets = pd_by_prediction_bucket([a, b], edges=(0.0, 0.1, 0.5, 1.0))
     # Mean predictions 0.2, 0.2, 0.5, 0.45, 0.02.
     assert [b_["count"] for b_ in buckets] == [1, 3, 1]
     assert buckets[0]["relative_pd"] == 0.0
     assert buckets[1]["relative_pd"] == pytest.approx((1.0 + 0.0 + 0.3 / 0.45) / 3)
     assert buckets[1]["absolute_pd"] == pytest.approx((0.2 + 0.0 + 0.3) / 3)
-    empty = repro.pd_by_prediction_bucket([a, b], edges=(0.0, 0.01, 1.0))
+    empty = pd_by_prediction_bucket([a, b], edges=(0.0, 0.01, 1.0))
     assert empty[0] == {"bucket": "[0, 0.01)", "count": 0, "relative_pd": None, "absolute_pd": None}
     with pytest.raises(ValueError, match="increasing"):
-        repro.pd_by_prediction_bucket([a, b], edges=(0.5, 0.1))
-
-
-def test_topk_churn():
-    a, b, c = [5, 4, 3, 2, 1], [1, 2, 3, 4, 5], [5, 4, 1, 3, 2]
-    assert repro.topk_churn([a, b], k=2) == 1.0
-    assert repro.topk_churn([a, b], k=5) == 0.0
-    assert repro.topk_churn([a, c], k=3) == pytest.approx(1 / 3)
-    # Two queries: identical lists in q1, disjoint top-1 in q2 -> mean 0.5.
-    assert repro.topk_churn([[3, 2, 1, 9, 1], [3, 2, 1, 1, 9]], query_ids=[1, 1, 1, 2, 2], k=1) == 0.5
-    with pytest.raises(ValueError, match="at least 2"):
-        repro.topk_churn([a], k=2)
-
-
-def test_streaming_tf_metric_matches_numpy():
-    rng = np.random.default_rng(0)
-    p1, p2 = rng.uniform(size=1000), rng.uniform(size=1000)
-    p1[:10] = p2[:10] = 0.0
-    rel, ab = metrics.PredictionDifference("relative"), metrics.PredictionDifference("absolute")
-    for i in range(0, 1000, 128):
-        rel.update_state(p1[i:i + 128], p2[i:i + 128])
-        ab.update_state(tf.constant(p1[i:i + 128], tf.float32), tf.constant(p2[i:i + 128], tf.float32))
-    assert rel.result().numpy() == pytest.approx(repro.relative_pd(p1, p2), rel=1e-12)
-    assert ab.result().numpy() == pytest.approx(repro.absolute_pd(p1, p2), rel=1e-6)
-    assert metrics.relative_pd(p1, p2).numpy() == pytest.approx(repro.relative_pd(p1, p2))
-    with pytest.raises(ValueError, match="relative' or 'absolute"):
-        metrics.PredictionDifference("squared")
+        pd_by_prediction_bucket([a, b], edges=(0.5, 0.1))
 
 
 def test_pd_summaries_are_real_event_files_with_layout(tmp_path):
@@ -108,7 +88,7 @@ def test_pd_summaries_are_real_event_files_with_layout(tmp_path):
 
     writer = tf.summary.create_file_writer(str(tmp_path / "pd"))
     for step, preds in enumerate([[[0.1, 0.2], [0.2, 0.2], [0.1, 0.4]], [[0.1, 0.2]] * 3]):
-        summaries.write_pd(writer, "smelu(beta=0.5)", step, repro.pairwise_pd(preds))
+        summaries.write_pd(writer, "smelu(beta=0.5)", step, pd.pairwise_pd(preds))
     summaries.write_layout(str(tmp_path), ["relu", "smelu(beta=0.5)"])
     acc = event_accumulator.EventAccumulator(str(tmp_path / "pd"), size_guidance={"tensors": 0})
     acc.Reload()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.repro import pairwise_pd, stats
+from recsys.repro import stats
 from recsys.repro.accuracy import auc
+from serving.pd import pairwise_pd
 
 
 def _fixed_input() -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -84,7 +84,8 @@ def test_gate_job_runs_recsys_promote_on_the_file_the_servers_read():
     # The flags parse with the real command's flag definitions (names and types).
     code = (
         "import sys; from absl import flags; import recsys.cli.promote; "
-        "flags.FLAGS(['promote', *sys.argv[1:]]); print(flags.FLAGS.max_relative_pd, flags.FLAGS.max_churn)"
+        "flags.FLAGS(['promote', *sys.argv[1:]]); "
+        "print(flags.FLAGS.max_relative_pd, flags.FLAGS.max_topk_churn)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, *args[1:]], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -11,10 +11,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from recsys import repro
 from serving import testing
-from serving.divergence import Thresholds
+from serving.churn import pairwise_flip_rate, topk_churn
+from serving.gate import Thresholds
 from serving.model_config import parse_config, single_model_config
+from serving.pd import pairwise_pd
 from serving.prometheus import MetricsServer
 from serving.tools.monitor import Monitor, MonitorConfig
 from tests.serving.conftest import BIASES, scrape
@@ -78,14 +79,15 @@ def test_check_equals_offline_pd_tensorboard_and_prometheus(servers, rows_file, 
     logdir = str(tmp_path / "tb")
     monitor = Monitor(
         MonitorConfig(
-            replicas, rows=path, batch_size=32, logdir=logdir, k=5, thresholds=Thresholds(relative=10.0)
+            replicas, rows=path, batch_size=32, logdir=logdir, k=5,
+            thresholds=Thresholds(max_relative_pd=10.0),
         )
     )
     metrics = MetricsServer(monitor.metrics_text)
     try:
         values = monitor.check()
         offline_preds = _offline(rows, [1, 2, 3])
-        offline = repro.pairwise_pd(offline_preds)
+        offline = pairwise_pd(offline_preds)
         assert values["rows"] == N_ROWS and values["alerts"] == []
         assert values["relative"] == pytest.approx(offline.relative.mean, rel=1e-6)
         assert values["absolute"] == pytest.approx(offline.absolute.mean, rel=1e-6)
@@ -93,8 +95,9 @@ def test_check_equals_offline_pd_tensorboard_and_prometheus(servers, rows_file, 
         for name, stats in offline.percentiles.items():
             assert values[f"relative_{name}"] == pytest.approx(stats.mean, rel=1e-6)
         qids = np.arange(N_ROWS) // 32  # one request of 32 rows = one query
-        churn = repro.topk_churn(offline_preds, qids, k=5)
-        assert values["churn"] == pytest.approx(churn, rel=1e-9)
+        churn = topk_churn(offline_preds, qids, k=5)
+        assert values["topk_churn"] == pytest.approx(churn, rel=1e-9)
+        assert values["flip_rate"] == pytest.approx(pairwise_flip_rate(offline_preds), abs=1e-12)
         # TensorBoard: the study's tags (recsys.repro.summaries) with the same numbers
         events = _events(logdir)
         from recsys.repro import summaries
@@ -124,7 +127,7 @@ def test_sliding_window_and_alerts(servers, rows_file):
             batch_size=50,
             window=100,
             evaluate_every=4,
-            thresholds=Thresholds(relative=1e-4),
+            thresholds=Thresholds(max_relative_pd=1e-4),
         )
     )
     seen = []
@@ -134,7 +137,7 @@ def test_sliding_window_and_alerts(servers, rows_file):
         monitor.close()
     assert len(seen) == 3  # after requests 4 and 8, and the final one
     sent = (rows * 2)[:450]
-    offline = repro.pairwise_pd(_offline(sent[-100:], [1, 2]))
+    offline = pairwise_pd(_offline(sent[-100:], [1, 2]))
     assert seen[-1]["rows"] == 100
     assert seen[-1]["relative"] == pytest.approx(offline.relative.mean, rel=1e-6)
     assert seen[-1]["alerts"] and monitor.pd.alerts == 3
@@ -155,7 +158,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
 def test_check_gate_cli_exit_codes(servers, rows_file):
     a, _ = servers
     path, rows = rows_file
-    offline = repro.pairwise_pd(_offline(rows, [1, 2])).relative.mean
+    offline = pairwise_pd(_offline(rows, [1, 2])).relative.mean
     common = [
         "monitor",
         "--check",
@@ -208,7 +211,7 @@ def test_request_log_replay(servers, exported):
         for v in (1, 2)
     ]
     assert values["rows"] == sum(len(r["cat"]) for r in requests) == 6
-    assert values["relative"] == pytest.approx(repro.pairwise_pd(preds).relative.mean, rel=1e-5)
+    assert values["relative"] == pytest.approx(pairwise_pd(preds).relative.mean, rel=1e-5)
 
 
 def test_server_request_log_is_replayed_by_the_monitor(base_path, serve, stubs, tmp_path):
@@ -244,4 +247,4 @@ def test_server_request_log_is_replayed_by_the_monitor(base_path, serve, stubs, 
         for v in (1, 2)
     ]
     assert values["rows"] == 7
-    assert values["relative"] == pytest.approx(repro.pairwise_pd(preds).relative.mean, rel=1e-5)
+    assert values["relative"] == pytest.approx(pairwise_pd(preds).relative.mean, rel=1e-5)

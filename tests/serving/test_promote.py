@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from recsys import repro
 from serving import codec, testing
-from serving.churn import topk_churn
-from serving.divergence import Thresholds
+from serving.churn import flip_rates, topk_churn
+from serving.gate import Thresholds
 from serving.model_config import parse_config
-from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history
+from serving.pd import PDSummary, pairwise_pd
+from serving.tools.promote import EXIT_CODES, PromoteConfig, Promotion, read_history, write_atomically
 from tests.serving.conftest import BIASES, expected, predict_request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,8 +59,8 @@ def _reference(rows_path: str, a: int, b: int) -> list[np.ndarray]:
     ]
 
 
-def _expected_pd(rows_path: str, a: int, b: int) -> repro.PDSummary:
-    return repro.pairwise_pd(_reference(rows_path, a, b))
+def _expected_pd(rows_path: str, a: int, b: int) -> PDSummary:
+    return pairwise_pd(_reference(rows_path, a, b))
 
 
 def _expected_churn(rows_path: str, a: int, b: int, batch: int = 16) -> float:
@@ -81,7 +81,7 @@ def setup(base_path, serve, stubs, tmp_path):
 
 
 def _promotion(server, config_file, rows="", model="tiny", **kwargs) -> dict:
-    kwargs.setdefault("thresholds", Thresholds(relative=1.0))
+    kwargs.setdefault("thresholds", Thresholds(max_relative_pd=1.0))
     promotion = Promotion(
         PromoteConfig(
             servers=[f"127.0.0.1:{server.port}"],
@@ -125,15 +125,16 @@ def test_passing_gate_moves_the_label_and_rewrites_the_file(setup, rows_file, tm
         server,
         config_file,
         rows_file,
-        thresholds=Thresholds(relative=limit, churn=1.0),
+        thresholds=Thresholds(max_relative_pd=limit, max_topk_churn=1.0),
         log_file=str(log_file),
     )
     assert record["decision"] == "promoted" and EXIT_CODES[record["decision"]] == 0 and record["applied"]
     assert record["pd"]["relative"] == pytest.approx(want.relative.mean, rel=1e-5)
     assert record["pd"]["absolute"] == pytest.approx(want.absolute.mean, rel=1e-5)
     assert record["pd"]["rows"] == ROWS and record["requests"] == 3
-    assert record["pd"]["churn"] == pytest.approx(_expected_churn(rows_file, 1, 2), abs=1e-9)
-    assert record["thresholds"]["max_relative_pd"] == limit and record["thresholds"]["max_churn"] == 1.0
+    assert record["pd"]["topk_churn"] == pytest.approx(_expected_churn(rows_file, 1, 2), abs=1e-9)
+    assert record["pd"]["flip_rate"] == pytest.approx(flip_rates(*_reference(rows_file, 1, 2)).flip_rate)
+    assert record["thresholds"]["max_relative_pd"] == limit and record["thresholds"]["max_topk_churn"] == 1.0
     assert (record["target_version_before"], record["candidate_version"], record["target_version_after"]) == (
         1,
         2,
@@ -154,10 +155,10 @@ def test_failing_gate_changes_nothing(setup, rows_file):
     before = Path(config_file).read_bytes()
     want = _expected_pd(rows_file, 1, 2)
     record = _promotion(
-        server, config_file, rows_file, thresholds=Thresholds(relative=want.relative.mean * 0.5)
+        server, config_file, rows_file, thresholds=Thresholds(max_relative_pd=want.relative.mean * 0.5)
     )
     assert record["decision"] == "refused" and EXIT_CODES[record["decision"]] == 1 and not record["applied"]
-    assert record["alerts"] and record["alerts"][0].startswith("relative=")
+    assert record["alerts"] and record["alerts"][0].startswith("relative_pd=")
     assert record["pd"]["relative"] == pytest.approx(want.relative.mean, rel=1e-5)
     assert record["target_version_after"] == 1
     assert Path(config_file).read_bytes() == before
@@ -305,8 +306,9 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
         assert json.loads(refused.stdout)["decision"] == "refused" and "REFUSED" in refused.stderr
         assert config_file.read_bytes() == original
 
-        promoted = _cli(*base, "--max_relative_pd=1", "--max_churn=1")
+        promoted = _cli(*base, "--max_relative_pd=1", "--max_churn=1")  # the deprecated alias still works
         assert promoted.returncode == 0, promoted.stderr
+        assert "--max_churn is deprecated" in promoted.stderr
         record = json.loads(promoted.stdout)
         assert record["decision"] == "promoted" and record["target_version_after"] == 2
         assert "PROMOTED" in promoted.stderr and "relative PD" in promoted.stderr
@@ -352,7 +354,7 @@ def test_every_server_moves(setup, rows_file, serve, stubs):
             model="tiny",
             model_config_file=config_file,
             rows=rows_file,
-            thresholds=Thresholds(relative=1.0),
+            thresholds=Thresholds(max_relative_pd=1.0),
         )
     )
     try:
@@ -369,3 +371,12 @@ def test_cli_usage_errors_exit_2_not_1():
     assert bad_flag.returncode == 2 and "Flags parsing error" in bad_flag.stderr
     missing = _cli("--server=127.0.0.1:1")
     assert missing.returncode == 2 and "--model and --model_config_file are required" in missing.stderr
+
+
+def test_write_atomically_replaces_the_file_and_keeps_its_mode(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("old")
+    os.chmod(path, 0o640)
+    write_atomically(str(path), "new")
+    assert path.read_text() == "new" and (os.stat(path).st_mode & 0o777) == 0o640
+    assert os.listdir(tmp_path) == ["models.config"]  # no temp file left

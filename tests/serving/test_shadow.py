@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys import repro
 from serving import codec
 from serving.model_config import parse_config
+from serving.pd import pairwise_pd
 from serving.shadow import ShadowConfig
 from tests.serving.conftest import expected, predict_request, scrape
 from tests.serving.test_grpc import CONFIG
@@ -50,7 +50,7 @@ def test_shadow_records_pd_and_leaves_primary_unchanged(base_path, serve, stubs,
         )
     values = server.shadow.flush()
     assert server.shadow.mirrored == 30 and server.shadow.errors == 0
-    offline = repro.pairwise_pd([np.concatenate(primary), np.concatenate(shadowed)])
+    offline = pairwise_pd([np.concatenate(primary), np.concatenate(shadowed)])
     assert values["rows"] == 240
     assert values["relative"] == pytest.approx(offline.relative.mean, rel=1e-6)
     assert values["absolute"] == pytest.approx(offline.absolute.mean, rel=1e-6)

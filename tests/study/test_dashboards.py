@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 from recsys.repro import accuracy
-from recsys.repro.pd import pairwise_pd
 from recsys.repro.summaries import group_tag
 from recsys.study import analysis, dashboards
 from recsys.study.variants import plan_replica
+from serving.pd import pairwise_pd
 
 VARIANTS = ("relu", "smelu(beta=0.5)", "smelu(beta=1)", "gelu", "swish")
 NOISE = (0.6, 0.3, 0.2, 0.35, 0.45)  # per-replica logit noise: sets each variant's PD
