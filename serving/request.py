@@ -37,14 +37,14 @@ class ServingCore:
         self,
         manager: ModelManager,
         batcher: Batcher | None = None,
-        max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+        limits: inference.RequestLimits | None = None,
         registry: CollectorRegistry | None = None,
         shadow=None,
         request_log=None,
     ):
         self.manager = manager
         self.batcher = batcher
-        self.max_elements = max_elements
+        self.limits = limits if limits is not None else inference.RequestLimits()
         self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
         self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
@@ -84,8 +84,12 @@ class ServingCore:
         return self._timed("predict", self._predict, request, spec=request.model_spec, entrypoint=entrypoint)
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        inputs = inference.decode_inputs(request, self.max_elements)
-        servable, signature, out = self._run(request.model_spec, inputs, tuple(request.output_filter))
+        # the model and signature first: an unknown model or a wrong input costs no decoding
+        servable, signature, out = self._serve(
+            request.model_spec,
+            lambda sig: inference.decode_inputs(request, sig, self.limits),
+            tuple(request.output_filter),
+        )
         response = predict_pb2.PredictResponse(model_spec=inference.model_spec(servable, signature.key))
         for alias, value in out.items():
             response.outputs[alias].CopyFrom(codec.from_numpy(value))
@@ -95,17 +99,21 @@ class ServingCore:
         self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter=(), entrypoint="REST"
     ) -> tuple[Servable, Signature, dict[str, np.ndarray]]:
         """Predict on decoded arrays (the REST path); returns the servable and signature used."""
+        self.limits.check_arrays(inputs)
         return self._timed(
-            "predict", self._run, spec, inputs, tuple(output_filter), spec=spec, entrypoint=entrypoint
+            "predict", self._serve, spec, lambda sig: inputs, tuple(output_filter), spec=spec,
+            entrypoint=entrypoint,
         )
 
-    def _run(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter: tuple):
+    def _serve(self, spec: model_pb2.ModelSpec, decode, output_filter: tuple):
+        """Resolve and hold the servable, ``decode(signature)`` the inputs, validate, run, offer."""
         servable = self.manager.get(spec)
         self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
-            signature, out = inference.run_inputs(
-                servable, spec.signature_name, inputs, output_filter, self.runner
-            )
+            signature = servable.signature(spec.signature_name)
+            inputs = decode(signature)
+            outputs = signature.validate(inputs, output_filter)
+            out = self.runner(signature, inputs, outputs)
         finally:
             servable.release()
         if self.shadow is not None:

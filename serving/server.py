@@ -16,7 +16,7 @@ import tensorflow as tf
 from prometheus_client import CollectorRegistry
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import codec, grpc_service, prometheus
+from serving import codec, grpc_service, inference, prometheus
 from serving.batching import Batcher, BatchingParameters
 from serving.manager import ModelManager
 from serving.request import ServingCore
@@ -44,12 +44,19 @@ class ServerOptions:
     max_receive_message_bytes: int = 64 << 20
     grpc_channel_arguments: str = ""  # TF Serving's "key=value,key=value"; overrides the line above
     max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
+    max_request_elements: int = inference.DEFAULT_MAX_REQUEST_ELEMENTS  # all inputs of one request
+    max_decoded_request_bytes: int = inference.DEFAULT_MAX_DECODED_BYTES
     max_rest_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     require_compatible_signatures: bool = False
     max_num_load_retries: int = 5
     load_retry_interval_seconds: float = 60.0
     ssl_cert_file: str = ""
     ssl_key_file: str = ""
+    ssl_client_ca: str = ""  # PEM CA bundle: clients must present a certificate it signed (mutual TLS)
+    allow_config_reload: bool = False  # ModelService.HandleReloadConfigRequest (off: PERMISSION_DENIED)
+    allowed_model_roots: tuple[str, ...] = ()  # reloaded base paths must lie under one; () = startup roots
+    rest_max_connections: int = 256  # open REST connections; more are answered 503 and closed
+    rest_idle_timeout_seconds: float = 30.0  # a REST connection silent this long (TLS handshake too) closes
     shadow: ShadowConfig | None = None
     request_log_file: str = ""  # PredictionLog TFRecords of sampled Predict requests
     request_log_sample_rate: float = 0.01
@@ -105,7 +112,9 @@ class ModelServer:
         self.core = ServingCore(
             self.manager,
             self.batcher,
-            options.max_tensor_elements,
+            inference.RequestLimits(
+                options.max_tensor_elements, options.max_request_elements, options.max_decoded_request_bytes
+            ),
             self.registry,
             shadow=self.shadow,
             request_log=request_log,
