@@ -27,6 +27,7 @@ from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.manager import ModelManager
 from serving.metrics import RequestMetrics
+from serving.reload_policy import ReloadPolicy
 from serving.servable import Servable, Signature
 
 
@@ -41,11 +42,13 @@ class ServingCore:
         registry: CollectorRegistry | None = None,
         shadow=None,
         request_log=None,
+        reload_policy: ReloadPolicy | None = None,
     ):
         self.manager = manager
         self.batcher = batcher
         self.limits = limits if limits is not None else inference.RequestLimits()
         self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
+        self.reload_policy = reload_policy if reload_policy is not None else ReloadPolicy()
         self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.metrics = RequestMetrics(self.registry)
@@ -180,8 +183,12 @@ class ServingCore:
 
         def run():
             if request.config.WhichOneof("config") != "model_config_list":
+                if not self.reload_policy.allowed:
+                    self.reload_policy.check([])  # PERMISSION_DENIED first: nothing told to a stranger
                 raise invalid("ReloadConfigRequest needs a model_config_list")
-            self.manager.reload(list(request.config.model_config_list.config))
+            configs = list(request.config.model_config_list.config)
+            self.reload_policy.check(configs)
+            self.manager.reload(configs)
             return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
         return self._timed("reload_config", run)

@@ -19,6 +19,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving import codec, grpc_service, inference, prometheus
 from serving.batching import Batcher, BatchingParameters
 from serving.manager import ModelManager
+from serving.reload_policy import ReloadPolicy
 from serving.request import ServingCore
 from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
 from serving.shadow import Shadow, ShadowConfig
@@ -118,6 +119,9 @@ class ModelServer:
             self.registry,
             shadow=self.shadow,
             request_log=request_log,
+            reload_policy=ReloadPolicy.for_models(
+                options.allow_config_reload, tuple(options.allowed_model_roots), options.models
+            ),
         )
         self.registry.register(prometheus.Collect(self.collect))
         self.grpc_server: grpc.Server | None = None
@@ -126,14 +130,33 @@ class ModelServer:
         self.rest_port = 0
 
     def _credentials(self):
+        """TLS for gRPC; with ``ssl_client_ca`` clients must present a certificate it signed."""
         with open(self.options.ssl_cert_file, "rb") as f:
             cert = f.read()
         with open(self.options.ssl_key_file, "rb") as f:
             key = f.read()
-        return grpc.ssl_server_credentials([(key, cert)])
+        ca = None
+        if self.options.ssl_client_ca:
+            with open(self.options.ssl_client_ca, "rb") as f:
+                ca = f.read()
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+    def _ssl_context(self):
+        """TLS for REST (same certificate; client certificates required with ``ssl_client_ca``)."""
+        import ssl
+
+        o = self.options
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
+        if o.ssl_client_ca:
+            context.load_verify_locations(o.ssl_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     def start(self) -> ModelServer:
         o = self.options
+        if o.ssl_client_ca and not o.ssl_cert_file:
+            raise ValueError("--ssl_client_ca needs --ssl_cert_file and --ssl_key_file (mutual TLS)")
         self.manager.start()
         channel_options = dict(
             [
@@ -167,12 +190,7 @@ class ModelServer:
             )
         self.grpc_server.start()
         if o.rest_api_port is not None:
-            ssl_context = None
-            if tls:
-                import ssl
-
-                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ssl_context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
+            ssl_context = self._ssl_context() if tls else None
             try:
                 self.rest = RestServer(
                     self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
