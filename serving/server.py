@@ -193,7 +193,8 @@ class ModelServer:
             ssl_context = self._ssl_context() if tls else None
             try:
                 self.rest = RestServer(
-                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
+                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context,
+                    o.rest_max_connections, o.rest_idle_timeout_seconds,
                 )
             except OSError as err:
                 self.stop(grace=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -154,3 +155,44 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(base_path,
         with pytest.raises((ssl.SSLError, ConnectionError)):
             rest_get(who)
     assert rest_get("client") == 200
+
+
+def test_an_idle_connection_does_not_block_the_tls_rest_port(base_path, serve, cert):
+    """A raw TCP connection that never starts its handshake: other clients and /metrics still answer."""
+    crt, key = cert
+    base_path(1)
+    server = serve(base=base_path.path, rest_api_port=0, ssl_cert_file=crt, ssl_key_file=key)
+    idle = socket.create_connection(("127.0.0.1", server.rest_port), timeout=30)
+    try:
+        context = ssl.create_default_context(cafile=crt)
+        for path in ("/v1/models/tiny", "/monitoring/prometheus/metrics"):
+            conn = http.client.HTTPSConnection("localhost", server.rest_port, context=context, timeout=20)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            assert resp.status == 200, path
+            resp.read()
+            conn.close()
+    finally:
+        idle.close()
+
+
+def test_connections_beyond_the_cap_get_503_and_idle_ones_time_out(base_path, serve):
+    base_path(1)
+    server = serve(base=base_path.path, rest_api_port=0, rest_max_connections=2, rest_idle_timeout_seconds=3.0)
+    idle = [socket.create_connection(("127.0.0.1", server.rest_port), timeout=30) for _ in range(2)]
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+        conn.request("GET", "/v1/models/tiny")
+        resp = conn.getresponse()
+        assert resp.status == 503  # the two idle connections hold both slots until their timeout
+        assert "too many open connections" in json.loads(resp.read())["error"]
+        conn.close()
+        for s in idle:  # the server closed them: a read returns end-of-file instead of blocking
+            assert s.recv(1) == b""
+        conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+        conn.request("GET", "/v1/models/tiny")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        for s in idle:
+            s.close()
