@@ -92,7 +92,7 @@ def decode_inputs(
         if np_dtype.kind == "O":
             nbytes += sum(len(v) for v in proto.string_val)  # a broadcast value is shared, not copied
         limits.check(elements, nbytes)
-    return {alias: codec.to_numpy(proto, limits.max_tensor_elements) for alias, proto in request.inputs.items()}
+    return {a: codec.to_numpy(proto, limits.max_tensor_elements) for a, proto in request.inputs.items()}
 
 
 def run_inputs(

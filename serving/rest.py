@@ -304,7 +304,7 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         request.settimeout(self.idle_timeout)  # bounds the TLS handshake and every read
         if self.ssl_context is None:
-            self.RequestHandlerClass(request, client_address, self)
+            super().finish_request(request, client_address)
             return
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
@@ -312,7 +312,7 @@ class _Server(ThreadingHTTPServer):
             log.debug("REST: TLS handshake with %s failed: %s", client_address[0], err)
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            super().finish_request(tls, client_address)
         finally:
             tls.close()
 

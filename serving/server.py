@@ -139,7 +139,9 @@ class ModelServer:
         if self.options.ssl_client_ca:
             with open(self.options.ssl_client_ca, "rb") as f:
                 ca = f.read()
-        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+        )
 
     def _ssl_context(self):
         """TLS for REST (same certificate; client certificates required with ``ssl_client_ca``)."""

@@ -93,7 +93,9 @@ class GrpcClient:
         tls = root_certificates or client_cert
         credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
         self.channel = (
-            grpc.secure_channel(address, credentials, options) if tls else grpc.insecure_channel(address, options)
+            grpc.secure_channel(address, credentials, options)
+            if tls
+            else grpc.insecure_channel(address, options)
         )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.timeout = timeout

@@ -96,7 +96,8 @@ def test_an_explicit_root_lets_a_reload_add_models_there(base_path, serve, expor
     root = tmp_path_factory.mktemp("models")
     other = str(root / "other")
     testing.copy_version(exported[3], other, 4)
-    server = serve(base=base_path.path, allow_config_reload=True, allowed_model_roots=(str(root), base_path.path))
+    roots = (str(root), base_path.path)
+    server = serve(base=base_path.path, allow_config_reload=True, allowed_model_roots=roots)
     s = Stubs(server.port)
     assert _reload(s, _config(("tiny", base_path.path), ("other", other))).status.error_code == 0
     assert s.predict.Predict(predict_request(name="other"), timeout=60).model_spec.version.value == 4

@@ -1,4 +1,4 @@
-"""The request log appends across restarts; the source ignores version directories that are not ASCII digits."""
+"""The request log appends across restarts; version directories are ASCII digits only."""
 
 from __future__ import annotations
 

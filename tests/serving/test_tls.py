@@ -77,7 +77,7 @@ def _pki(tmp_path: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     out: dict[str, str] = {}
 
     def issue(name: str, issuer_key, issuer_name, ca: bool, san=None):
@@ -128,16 +128,17 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(base_path,
     for who in (None, "stranger"):
         c = client.GrpcClient(
             f"localhost:{server.port}", 30.0, ca,
-            Path(pki[who]).read_bytes() if who else None, Path(pki[who + "_key"]).read_bytes() if who else None,
+            Path(pki[who]).read_bytes() if who else None,
+            Path(pki[who + "_key"]).read_bytes() if who else None,
         )
         with pytest.raises(grpc.RpcError) as err:
             c.predict(request.model_spec, inputs)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         c.close()
-    good = client.GrpcClient(
-        f"localhost:{server.port}", 30.0, ca, Path(pki["client"]).read_bytes(), Path(pki["client_key"]).read_bytes()
-    )
-    np.testing.assert_allclose(good.predict(request.model_spec, inputs)["probability"], expected(1), rtol=1e-6)
+    cert, key = Path(pki["client"]).read_bytes(), Path(pki["client_key"]).read_bytes()
+    good = client.GrpcClient(f"localhost:{server.port}", 30.0, ca, cert, key)
+    out = good.predict(request.model_spec, inputs)
+    np.testing.assert_allclose(out["probability"], expected(1), rtol=1e-6)
     good.close()
 
     def rest_get(cert: str | None) -> int:
@@ -178,7 +179,9 @@ def test_an_idle_connection_does_not_block_the_tls_rest_port(base_path, serve, c
 
 def test_connections_beyond_the_cap_get_503_and_idle_ones_time_out(base_path, serve):
     base_path(1)
-    server = serve(base=base_path.path, rest_api_port=0, rest_max_connections=2, rest_idle_timeout_seconds=3.0)
+    server = serve(
+        base=base_path.path, rest_api_port=0, rest_max_connections=2, rest_idle_timeout_seconds=3.0
+    )
     idle = [socket.create_connection(("127.0.0.1", server.rest_port), timeout=30) for _ in range(2)]
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
