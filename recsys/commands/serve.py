@@ -82,5 +82,12 @@ class ServeSettings:
         for name in ("request_log_sample_rate", "shadow_sample_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("max_request_elements", "max_decoded_request_bytes", "rest_max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.rest_idle_timeout_seconds <= 0:
+            raise ValueError(f"rest_idle_timeout_seconds must be > 0, got {self.rest_idle_timeout_seconds}")
+        if self.ssl_client_ca and not (self.ssl_cert_file and self.ssl_key_file):
+            raise ValueError("ssl_client_ca needs ssl_cert_file and ssl_key_file (mutual TLS)")
         if self.shadow and "=" not in self.shadow:
             raise ValueError(f"shadow must be PRIMARY=TARGET, got {self.shadow!r}")
