@@ -69,26 +69,61 @@ def test_an_empty_config_is_refused_even_when_reloads_are_allowed(base_path, ser
     s.channel.close()
 
 
-def test_a_base_path_outside_the_allowed_roots_is_never_loaded(base_path, serve, exported, tmp_path_factory):
-    """A SavedModel the client wrote elsewhere (directly or behind a symlink under the root): refused."""
+def _booby_trapped(base: str, marker: str) -> str:
+    """A SavedModel version whose init op (run by the loader) writes ``marker``: what an attacker ships."""
+    import tensorflow as tf
+
+    path = os.path.join(base, "1")
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        y = tf.identity(x, name="y")
+        write = tf.io.write_file(marker, "written by the model's init op")
+        builder = tf.compat.v1.saved_model.Builder(path)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            signature = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": signature}, main_op=write
+            )
+        builder.save()
+    return path
+
+
+def test_a_base_path_outside_the_allowed_roots_is_never_loaded(base_path, serve, tmp_path_factory):
+    """A SavedModel the client wrote elsewhere (directly or behind a symlink under the root): refused.
+
+    The same model under an allowed root is loaded and its init op runs: the marker file proves it.
+    """
     base_path(1)
-    attacker = str(tmp_path_factory.mktemp("attacker") / "evil")
-    testing.copy_version(exported[2], attacker, 1)
+    attacker = tmp_path_factory.mktemp("attacker")
+    marker = str(attacker / "marker")
+    evil = str(attacker / "evil")
+    _booby_trapped(evil, marker)
     link = os.path.join(os.path.dirname(base_path.path), "link")
-    os.symlink(attacker, link)
+    os.symlink(evil, link)
     server = serve(base=base_path.path, allow_config_reload=True)
     s = Stubs(server.port)
-    for path in (attacker, link):
+    for path in (evil, link):
         with pytest.raises(grpc.RpcError) as err:
             _reload(s, _config(("tiny", base_path.path), ("evil", path)))
         assert err.value.code() == C.PERMISSION_DENIED
         assert "--allowed_model_roots" in err.value.details()
+    assert not os.path.exists(marker)
     assert server.manager.model_names() == ["tiny"]
     with pytest.raises(grpc.RpcError) as err:
-        s.model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="evil")))
+        s.model.GetModelStatus(
+            get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name="evil"))
+        )
     assert err.value.code() == C.NOT_FOUND
     _still_serves(s)
     s.channel.close()
+    # the control: where the operator allows it, the same reload loads the model and runs its init op
+    trusting = serve(base=base_path.path, allow_config_reload=True, allowed_model_roots=(str(attacker),
+                                                                                         base_path.path))
+    t = Stubs(trusting.port)
+    assert _reload(t, _config(("tiny", base_path.path), ("evil", evil))).status.error_code == 0
+    assert os.path.exists(marker)
+    t.channel.close()
 
 
 def test_an_explicit_root_lets_a_reload_add_models_there(base_path, serve, exported, tmp_path_factory):
