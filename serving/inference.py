@@ -74,10 +74,8 @@ class RequestLimits:
         self.check(sum(v.size for v in inputs.values()), sum(v.nbytes for v in inputs.values()))
 
 
-def decode_inputs(
-    request: predict_pb2.PredictRequest, signature: Signature, limits: RequestLimits
-) -> dict[str, np.ndarray]:
-    """Check names, dtypes, declared shapes and total size against ``signature``, then decode.
+def check_inputs(request: predict_pb2.PredictRequest, signature: Signature, limits: RequestLimits) -> int:
+    """Check names, dtypes, declared shapes and total size against ``signature``; the decoded bytes.
 
     Everything is checked on what the request declares before any array is allocated, so a small
     message declaring huge broadcast tensors costs nothing.
@@ -92,6 +90,19 @@ def decode_inputs(
         if np_dtype.kind == "O":
             nbytes += sum(len(v) for v in proto.string_val)  # a broadcast value is shared, not copied
         limits.check(elements, nbytes)
+    return nbytes
+
+
+def decode_inputs(
+    request: predict_pb2.PredictRequest, signature: Signature, limits: RequestLimits
+) -> dict[str, np.ndarray]:
+    """:func:`check_inputs`, then decode."""
+    check_inputs(request, signature, limits)
+    return decode_checked(request, limits)
+
+
+def decode_checked(request: predict_pb2.PredictRequest, limits: RequestLimits) -> dict[str, np.ndarray]:
+    """Decode inputs :func:`check_inputs` accepted."""
     return {a: codec.to_numpy(proto, limits.max_tensor_elements) for a, proto in request.inputs.items()}
 
 

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec, inference
+from serving.admission import InFlightBytes
 from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.manager import ModelManager
@@ -43,11 +44,13 @@ class ServingCore:
         shadow=None,
         request_log=None,
         reload_policy: ReloadPolicy | None = None,
+        in_flight: InFlightBytes | None = None,
     ):
         self.manager = manager
         self.batcher = batcher
         self.limits = limits if limits is not None else inference.RequestLimits()
         self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
+        self.in_flight = in_flight if in_flight is not None else InFlightBytes()
         self.reload_policy = reload_policy if reload_policy is not None else ReloadPolicy()
         self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
@@ -90,7 +93,10 @@ class ServingCore:
         # the model and signature first: an unknown model or a wrong input costs no decoding
         servable, signature, out = self._serve(
             request.model_spec,
-            lambda sig: inference.decode_inputs(request, sig, self.limits),
+            lambda sig: (
+                inference.check_inputs(request, sig, self.limits),
+                lambda: inference.decode_checked(request, self.limits),
+            ),
             tuple(request.output_filter),
         )
         response = predict_pb2.PredictResponse(model_spec=inference.model_spec(servable, signature.key))
@@ -103,20 +109,24 @@ class ServingCore:
     ) -> tuple[Servable, Signature, dict[str, np.ndarray]]:
         """Predict on decoded arrays (the REST path); returns the servable and signature used."""
         self.limits.check_arrays(inputs)
+        nbytes = sum(v.nbytes for v in inputs.values())
         return self._timed(
-            "predict", self._serve, spec, lambda sig: inputs, tuple(output_filter), spec=spec,
-            entrypoint=entrypoint,
+            "predict", self._serve, spec, lambda sig: (nbytes, lambda: inputs), tuple(output_filter),
+            spec=spec, entrypoint=entrypoint,
         )
 
-    def _serve(self, spec: model_pb2.ModelSpec, decode, output_filter: tuple):
-        """Resolve and hold the servable, ``decode(signature)`` the inputs, validate, run, offer."""
+    def _serve(self, spec: model_pb2.ModelSpec, prepare, output_filter: tuple):
+        """Resolve and hold the servable; ``prepare(signature)`` checks the inputs and returns (decoded
+        bytes, decode); admit those bytes, decode, validate, run, offer."""
         servable = self.manager.get(spec)
         self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
             signature = servable.signature(spec.signature_name)
-            inputs = decode(signature)
-            outputs = signature.validate(inputs, output_filter)
-            out = self.runner(signature, inputs, outputs)
+            nbytes, decode = prepare(signature)
+            with self.in_flight.hold(nbytes):
+                inputs = decode()
+                outputs = signature.validate(inputs, output_filter)
+                out = self.runner(signature, inputs, outputs)
         finally:
             servable.release()
         if self.shadow is not None:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import codec, grpc_service, inference, prometheus
+from serving.admission import DEFAULT_MAX_INFLIGHT_BYTES, InFlightBytes
 from serving.batching import Batcher, BatchingParameters
 from serving.manager import ModelManager
 from serving.reload_policy import ReloadPolicy
@@ -47,6 +48,7 @@ class ServerOptions:
     max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
     max_request_elements: int = inference.DEFAULT_MAX_REQUEST_ELEMENTS  # all inputs of one request
     max_decoded_request_bytes: int = inference.DEFAULT_MAX_DECODED_BYTES
+    max_inflight_decoded_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES  # all requests in progress together
     max_rest_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     require_compatible_signatures: bool = False
     max_num_load_retries: int = 5
@@ -119,6 +121,7 @@ class ModelServer:
             self.registry,
             shadow=self.shadow,
             request_log=request_log,
+            in_flight=InFlightBytes(options.max_inflight_decoded_bytes),
             reload_policy=ReloadPolicy.for_models(
                 options.allow_config_reload, tuple(options.allowed_model_roots), options.models
             ),

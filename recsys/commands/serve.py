@@ -46,6 +46,8 @@ class ServeSettings:
                                         "counted from the shapes it declares (larger: RESOURCE_EXHAUSTED / "
                                         "HTTP 413)")
     max_decoded_request_bytes: int = setting(64 << 20, "most bytes one Predict's inputs may take decoded")
+    max_inflight_decoded_bytes: int = setting(512 << 20, "most decoded input bytes of all requests in "
+                                              "progress together; more: RESOURCE_EXHAUSTED / HTTP 429")
     require_compatible_signatures: bool = setting(False, "refuse a new version whose signatures drop or "
                                                   "change the inputs of the version it replaces "
                                                   "(FAILED_PRECONDITION in status)")
@@ -82,7 +84,8 @@ class ServeSettings:
         for name in ("request_log_sample_rate", "shadow_sample_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("max_request_elements", "max_decoded_request_bytes", "rest_max_connections"):
+        for name in ("max_request_elements", "max_decoded_request_bytes", "max_inflight_decoded_bytes",
+                     "rest_max_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.rest_idle_timeout_seconds <= 0:

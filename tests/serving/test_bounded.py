@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
+import time
 import tracemalloc
 
 import grpc
@@ -13,8 +13,9 @@ import pytest
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
+from serving import codec
 from serving.batching import BatchingParameters
-from tests.serving.conftest import Stubs, predict_request
+from tests.serving.conftest import ROWS, Stubs, expected, predict_request
 
 C = grpc.StatusCode
 MB = 1 << 20
@@ -35,6 +36,14 @@ def _attack(model: str, names: list[str]) -> predict_pb2.PredictRequest:
     for name in names:
         req.inputs[name].CopyFrom(_broadcast(types_pb2.DT_FLOAT, 1 << 24, "float_val", 1.0))
     return req
+
+
+def _until(predicate, timeout: float = 60.0) -> None:
+    """Wait for a condition of the server's state (polled: the batcher does not signal these)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
 
 
 def _peak_bytes_during(call) -> tuple[BaseException | None, int]:
@@ -89,7 +98,9 @@ def test_a_wrong_name_or_dtype_is_refused_before_decoding(server):
     assert error is not None and error.code() == C.INVALID_ARGUMENT
     assert "Sent extra: ['nope']" in error.details()
     assert peak < 50 * MB
-    wrong_dtype = _attack("tiny", ["x1", "x2", "cat"])  # cat is a string input
+    wrong_dtype = predict_request()
+    # cat is a string input
+    wrong_dtype.inputs["cat"].CopyFrom(_broadcast(types_pb2.DT_FLOAT, 1 << 24, "float_val", 1.0))
     error, peak = _peak_bytes_during(lambda: s.predict.Predict(wrong_dtype, timeout=60))
     s.channel.close()
     assert error is not None and error.code() == C.INVALID_ARGUMENT
@@ -118,9 +129,9 @@ def test_the_cap_is_a_setting_and_rest_answers_413(base_path, serve):
 
 
 def test_a_request_whose_deadline_passes_in_the_batch_queue_is_not_run(base_path, serve):
-    """The batch waits 30 s for company; the client's 0.3 s deadline passes first: never run."""
+    """The batch waits 1.5 s for company; the client's 0.3 s deadline passes first: the batch runs empty."""
     base_path(1)
-    params = BatchingParameters(max_batch_size=1000, batch_timeout_micros=30_000_000, num_batch_threads=1)
+    params = BatchingParameters(max_batch_size=1000, batch_timeout_micros=1_500_000, num_batch_threads=1)
     server = serve(base=base_path.path, batching=params)
     s = Stubs(server.port)
     with pytest.raises(grpc.RpcError) as err:
@@ -129,9 +140,30 @@ def test_a_request_whose_deadline_passes_in_the_batch_queue_is_not_run(base_path
     assert err.value.code() == C.DEADLINE_EXCEEDED
     batcher = server.batcher
     assert batcher is not None
-    done = threading.Event()
-    with batcher._cv:  # wait on the condition: the server thread has given up on the task
-        batcher._cv.wait_for(lambda: batcher.tasks_expired == 1, timeout=60)
-        done.set()
-    assert done.is_set() and batcher.tasks_expired == 1
+    _until(lambda: batcher.tasks_expired == 1)
+    # the batch's turn came (its timeout passed) and it ran without the expired request
+    _until(lambda: not batcher._open and not batcher._ready and batcher._running == 0)
     assert batcher.tasks_run == 0
+
+
+def test_requests_in_progress_share_one_memory_budget(base_path, serve):
+    """A queued request holds its decoded bytes; a second one over the budget gets RESOURCE_EXHAUSTED."""
+    base_path(1)
+    params = BatchingParameters(max_batch_size=4, batch_timeout_micros=30_000_000, num_batch_threads=1)
+    server = serve(base=base_path.path, batching=params, max_inflight_decoded_bytes=100)
+    s = Stubs(server.port)
+    two_rows = {k: v[:2] for k, v in ROWS.items()}
+    waiting = s.predict.Predict.future(predict_request(rows=two_rows), timeout=2.0)  # waits for 2 more rows
+    batcher = server.batcher
+    assert batcher is not None
+    _until(lambda: server.core.in_flight.used > 0)
+    with pytest.raises(grpc.RpcError) as err:
+        s.predict.Predict(predict_request(), timeout=60)
+    assert err.value.code() == C.RESOURCE_EXHAUSTED
+    assert "--max_inflight_decoded_bytes" in err.value.details()
+    assert waiting.exception().code() == C.DEADLINE_EXCEEDED
+    _until(lambda: server.core.in_flight.used == 0)  # the expired request let go of its bytes
+    r = s.predict.Predict(predict_request(), timeout=60)
+    np.testing.assert_allclose(codec.to_numpy(r.outputs["probability"]), expected(1), rtol=1e-6)
+    assert server.core.in_flight.refused == 1
+    s.channel.close()
