@@ -7,10 +7,13 @@ passed, or -- with timeout 0 -- as soon as a batch thread is free, so batches gr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import threading
 import time
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -94,8 +97,27 @@ class BatchingParameters:
         return params
 
 
+# The monotonic time by which the current request must be answered (the gRPC client's deadline);
+# set by the front end around each call, read by the batcher on the request's own thread.
+REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_in(seconds: float | None) -> Iterator[None]:
+    """Run the block with a request deadline ``seconds`` from now (None: no deadline)."""
+    token = REQUEST_DEADLINE.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        REQUEST_DEADLINE.reset(token)
+
+
+def _expired(what: str) -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline exceeded {what}")
+
+
 class _Task:
-    __slots__ = ("inputs", "rows", "result", "error", "done")
+    __slots__ = ("inputs", "rows", "result", "error", "done", "started", "cancelled")
 
     def __init__(self, inputs: dict[str, np.ndarray], rows: int):
         self.inputs = inputs
@@ -103,6 +125,8 @@ class _Task:
         self.result: dict[str, np.ndarray] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self.started = False  # picked by a batch thread (under the batcher's lock)
+        self.cancelled = False  # its deadline passed while queued: never run
 
 
 class _Batch:
@@ -129,6 +153,7 @@ class Batcher:
         self._running = 0  # model calls in progress (batch threads and inline runs)
         self.batches_run = 0
         self.tasks_run = 0
+        self.tasks_expired = 0  # requests dropped from the queue because their deadline passed
         self._threads = [
             threading.Thread(target=self._loop, name=f"batch-{i}", daemon=True)
             for i in range(params.num_batch_threads)
@@ -139,7 +164,14 @@ class Batcher:
     def run(
         self, signature: Signature, inputs: dict[str, np.ndarray], outputs: tuple[str, ...]
     ) -> dict[str, np.ndarray]:
-        """Run validated inputs, merged with other requests when the signature is batchable."""
+        """Run validated inputs, merged with other requests when the signature is batchable.
+
+        A request whose deadline (:data:`REQUEST_DEADLINE`) passes while it is queued is taken out of
+        its batch and answered DEADLINE_EXCEEDED; a full queue is UNAVAILABLE (HTTP 503).
+        """
+        deadline = REQUEST_DEADLINE.get()
+        if deadline is not None and deadline <= time.monotonic():
+            raise _expired("before the request was queued")
         rows = next(iter(inputs.values())).shape[0] if inputs else 0
         if not signature.batchable or rows == 0 or rows > self.params.max_batch_size:
             return signature.run(inputs, outputs)
@@ -180,7 +212,13 @@ class Batcher:
             if batch.rows >= self.params.max_batch_size:
                 self._close(key, batch)
             self._cv.notify()
-        task.done.wait()
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not task.done.wait(timeout):
+            with self._cv:
+                if not task.started:
+                    task.cancelled = True
+                    self.tasks_expired += 1
+            raise _expired("while the request was queued for batching")
         if task.error is not None:
             raise task.error
         if task.result is None:  # _execute sets a result or an error before it sets done
@@ -228,7 +266,13 @@ class Batcher:
                     self._cv.notify_all()
 
     def _execute(self, batch: _Batch) -> None:
-        tasks = batch.tasks
+        with self._cv:
+            tasks = [t for t in batch.tasks if not t.cancelled]
+            for t in tasks:
+                t.started = True
+        if not tasks:
+            return
+        rows = sum(t.rows for t in tasks)
         try:
             if len(tasks) == 1:
                 results = [batch.signature.run(tasks[0].inputs, batch.outputs)]
@@ -236,9 +280,9 @@ class Batcher:
                 merged = {a: np.concatenate([t.inputs[a] for t in tasks]) for a in tasks[0].inputs}
                 out = batch.signature.run(merged, batch.outputs)
                 for alias, value in out.items():
-                    if value.ndim == 0 or value.shape[0] != batch.rows:
+                    if value.ndim == 0 or value.shape[0] != rows:
                         raise invalid(
-                            f"output '{alias}' has no batch dimension of size {batch.rows}; "
+                            f"output '{alias}' has no batch dimension of size {rows}; "
                             "this signature cannot be batched"
                         )
                 offsets = np.cumsum([0] + [t.rows for t in tasks])

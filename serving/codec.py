@@ -57,12 +57,28 @@ def shape_of(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...]:
     return dims
 
 
-def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
-    """Decode a request TensorProto (tensor_content or the typed value field, a single value broadcast)."""
+def value_count(proto: tensor_pb2.TensorProto) -> int:
+    """How many values a request tensor carries (tensor_content counts in whole elements, rounded up)."""
     entry = _DTYPES.get(proto.dtype)
     if entry is None:
         raise invalid(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
     np_dtype, field = entry
+    if proto.tensor_content:
+        return -(-len(proto.tensor_content) // np_dtype.itemsize)
+    return len(getattr(proto, field))
+
+
+def declared(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEMENTS) -> tuple[
+    tuple[int, ...], np.dtype, int
+]:
+    """(shape, numpy dtype, element count) a request tensor declares, checked against what it carries.
+
+    Nothing is allocated: a tensor declaring 2^24 values and sending one is priced here, before decoding.
+    """
+    entry = _DTYPES.get(proto.dtype)
+    if entry is None:
+        raise invalid(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
+    np_dtype = entry[0]
     dims = shape_of(proto.tensor_shape)
     size = 1
     for d in dims:
@@ -78,8 +94,24 @@ def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEM
                 f"tensor_content has {len(content)} bytes, shape {list(dims)} of "
                 f"{dtype_name(proto.dtype)} needs {size * np_dtype.itemsize}"
             )
-        return np.frombuffer(content, dtype=np_dtype).reshape(dims)
-    values = getattr(proto, field)
+        return dims, np_dtype, size
+    n = value_count(proto)
+    if n not in (size, 0, 1):
+        raise invalid(f"tensor has {n} values, shape {list(dims)} needs {size}")
+    return dims, np_dtype, size
+
+
+def decoded_bytes(np_dtype: np.dtype, size: int) -> int:
+    """Memory a decoded tensor of ``size`` elements takes (a pointer per element for strings)."""
+    return size * np_dtype.itemsize
+
+
+def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
+    """Decode a request TensorProto (tensor_content or the typed value field, a single value broadcast)."""
+    dims, np_dtype, size = declared(proto, max_elements)
+    if proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(dims)
+    values = getattr(proto, _DTYPES[proto.dtype][1])
     n = len(values)
     if np_dtype.kind == "O":
         arr = np.empty(n, dtype=object)
@@ -95,12 +127,11 @@ def to_numpy(proto: tensor_pb2.TensorProto, max_elements: int = DEFAULT_MAX_ELEM
             raise invalid(f"tensor value out of range for {dtype_name(proto.dtype)}: {err}") from err
     if n == size:
         return arr.reshape(dims)
-    if n == 1 or n == 0:  # TF semantics: one value fills the tensor; none means all default values
-        fill = arr[0] if n == 1 else (b"" if np_dtype.kind == "O" else np_dtype.type(0))
-        out = np.empty(size, dtype=np_dtype)
-        out[:] = [fill] * size if np_dtype.kind == "O" else fill
-        return out.reshape(dims)
-    raise invalid(f"tensor has {n} values, shape {list(dims)} needs {size}")
+    # TF semantics: one value fills the tensor; none means all default values
+    fill = arr[0] if n == 1 else (b"" if np_dtype.kind == "O" else np_dtype.type(0))
+    out = np.empty(size, dtype=np_dtype)
+    out.fill(fill)
+    return out.reshape(dims)
 
 
 def from_numpy(array: np.ndarray) -> tensor_pb2.TensorProto:

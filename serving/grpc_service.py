@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from serving.batching import deadline_in
 from serving.errors import ServingError
 from serving.request import ServingCore
 
@@ -45,7 +46,8 @@ def _call(context: grpc.ServicerContext, fn, request):
     if isinstance(request, _Undecodable):
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"could not parse the request: {request.error}")
     try:
-        return fn(request)
+        with deadline_in(context.time_remaining()):  # the batcher drops a request its client gave up on
+            return fn(request)
     except ServingError as err:
         context.abort(err.code, err.message)
     except Exception as err:  # noqa: BLE001

@@ -6,8 +6,10 @@ ServingErrors carrying TF Serving's status codes and messages.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
+import grpc
 import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -20,7 +22,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec
-from serving.errors import invalid, precondition
+from serving.errors import ServingError, invalid, precondition
 from serving.servable import Servable, Signature
 
 # runner(signature, inputs, outputs) -> outputs: Signature.run directly or through the batcher.
@@ -37,8 +39,71 @@ def model_spec(servable: Servable, signature_name: str = "") -> model_pb2.ModelS
     return spec
 
 
-def decode_inputs(request: predict_pb2.PredictRequest, max_elements: int) -> dict[str, np.ndarray]:
-    return {alias: codec.to_numpy(proto, max_elements) for alias, proto in request.inputs.items()}
+DEFAULT_MAX_REQUEST_ELEMENTS = 1 << 22  # values decoded for one request, all inputs together
+DEFAULT_MAX_DECODED_BYTES = 64 << 20  # bytes those values take once decoded
+
+
+def _too_large(message: str) -> ServingError:
+    """RESOURCE_EXHAUSTED on gRPC, 413 on REST (the request, not the server's load, is too large)."""
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, http_status=413)
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """The most one request may make the server decode, whatever its inputs declare."""
+
+    max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
+    max_request_elements: int = DEFAULT_MAX_REQUEST_ELEMENTS
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+
+    def check(self, elements: int, nbytes: int) -> None:
+        """RESOURCE_EXHAUSTED when a request's inputs add up to more than the limits."""
+        if elements > self.max_request_elements:
+            raise _too_large(
+                f"the request's inputs hold {elements} values, more than the limit of "
+                f"{self.max_request_elements} (--max_request_elements)"
+            )
+        if nbytes > self.max_decoded_bytes:
+            raise _too_large(
+                f"the request's inputs take {nbytes} bytes decoded, more than the limit of "
+                f"{self.max_decoded_bytes} (--max_decoded_request_bytes)"
+            )
+
+    def check_arrays(self, inputs: dict[str, np.ndarray]) -> None:
+        """The same limits on inputs already decoded (the REST path, whose body size is capped)."""
+        self.check(sum(v.size for v in inputs.values()), sum(v.nbytes for v in inputs.values()))
+
+
+def check_inputs(request: predict_pb2.PredictRequest, signature: Signature, limits: RequestLimits) -> int:
+    """Check names, dtypes, declared shapes and total size against ``signature``; the decoded bytes.
+
+    Everything is checked on what the request declares before any array is allocated, so a small
+    message declaring huge broadcast tensors costs nothing.
+    """
+    signature.check_names(request.inputs.keys())
+    elements = nbytes = 0
+    for alias, proto in request.inputs.items():
+        dims, np_dtype, size = codec.declared(proto, limits.max_tensor_elements)
+        signature.inputs[alias].check_declared(np_dtype, dims)
+        elements += size
+        nbytes += codec.decoded_bytes(np_dtype, size)
+        if np_dtype.kind == "O":
+            nbytes += sum(len(v) for v in proto.string_val)  # a broadcast value is shared, not copied
+        limits.check(elements, nbytes)
+    return nbytes
+
+
+def decode_inputs(
+    request: predict_pb2.PredictRequest, signature: Signature, limits: RequestLimits
+) -> dict[str, np.ndarray]:
+    """:func:`check_inputs`, then decode."""
+    check_inputs(request, signature, limits)
+    return decode_checked(request, limits)
+
+
+def decode_checked(request: predict_pb2.PredictRequest, limits: RequestLimits) -> dict[str, np.ndarray]:
+    """Decode inputs :func:`check_inputs` accepted."""
+    return {a: codec.to_numpy(proto, limits.max_tensor_elements) for a, proto in request.inputs.items()}
 
 
 def run_inputs(
@@ -58,9 +123,10 @@ def predict(
     servable: Servable,
     request: predict_pb2.PredictRequest,
     runner: Runner = direct,
-    max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+    limits: RequestLimits = RequestLimits(),
 ) -> predict_pb2.PredictResponse:
-    inputs = decode_inputs(request, max_elements)
+    signature = servable.signature(request.model_spec.signature_name)
+    inputs = decode_inputs(request, signature, limits)
     signature, out = run_inputs(
         servable, request.model_spec.signature_name, inputs, tuple(request.output_filter), runner
     )

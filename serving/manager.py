@@ -24,7 +24,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.errors import ServingError, invalid, not_found
 from serving.servable import Servable
 from serving.source import FileSystemPoller, versions_on_disk
-from serving.version_policy import wanted_versions
+from serving.version_policy import aspired_versions
 from serving.warmup import warmup
 
 log = logging.getLogger(__name__)
@@ -163,15 +163,17 @@ class ModelManager:
         statuses = self._status.setdefault(name, {})
         view = self._views.get(name, ModelView({}, {}))
         servables = dict(view.servables)
+        # labelled versions (configured, and those still applied while a label move is pending) stay
+        labelled = {int(v) for v in config.version_labels.values()} | set(view.labels.values())
         candidates = [v for v in on_disk if (name, v) not in self._failed]
-        for version in sorted(wanted_versions(config, candidates) - set(servables), reverse=True):
+        for version in sorted(aspired_versions(config, candidates, labelled) - set(servables), reverse=True):
             servable = self._load(
                 name, version, os.path.join(config.base_path, str(version)), on_disk[version], servables
             )
             if servable is not None:
                 servables[version] = servable
         candidates = [v for v in on_disk if (name, v) not in self._failed]
-        keep = wanted_versions(config, candidates)
+        keep = aspired_versions(config, candidates, labelled)
         retired = [servables.pop(v) for v in list(servables) if v not in keep]
         labels = self._labels(name, config, view, servables)
         new_view = ModelView(servables, labels)

@@ -23,10 +23,12 @@ from tensorflow_serving.apis import (
 )
 
 from serving import codec, inference
+from serving.admission import InFlightBytes
 from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.manager import ModelManager
 from serving.metrics import RequestMetrics
+from serving.reload_policy import ReloadPolicy
 from serving.servable import Servable, Signature
 
 
@@ -37,15 +39,19 @@ class ServingCore:
         self,
         manager: ModelManager,
         batcher: Batcher | None = None,
-        max_elements: int = codec.DEFAULT_MAX_ELEMENTS,
+        limits: inference.RequestLimits | None = None,
         registry: CollectorRegistry | None = None,
         shadow=None,
         request_log=None,
+        reload_policy: ReloadPolicy | None = None,
+        in_flight: InFlightBytes | None = None,
     ):
         self.manager = manager
         self.batcher = batcher
-        self.max_elements = max_elements
+        self.limits = limits if limits is not None else inference.RequestLimits()
         self.shadow = shadow  # serving.shadow.Shadow: offered each Predict after the response is built
+        self.in_flight = in_flight if in_flight is not None else InFlightBytes()
+        self.reload_policy = reload_policy if reload_policy is not None else ReloadPolicy()
         self.request_log = request_log  # serving.requestlog.RequestLogger: samples Predict requests
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.metrics = RequestMetrics(self.registry)
@@ -84,8 +90,15 @@ class ServingCore:
         return self._timed("predict", self._predict, request, spec=request.model_spec, entrypoint=entrypoint)
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        inputs = inference.decode_inputs(request, self.max_elements)
-        servable, signature, out = self._run(request.model_spec, inputs, tuple(request.output_filter))
+        # the model and signature first: an unknown model or a wrong input costs no decoding
+        servable, signature, out = self._serve(
+            request.model_spec,
+            lambda sig: (
+                inference.check_inputs(request, sig, self.limits),
+                lambda: inference.decode_checked(request, self.limits),
+            ),
+            tuple(request.output_filter),
+        )
         response = predict_pb2.PredictResponse(model_spec=inference.model_spec(servable, signature.key))
         for alias, value in out.items():
             response.outputs[alias].CopyFrom(codec.from_numpy(value))
@@ -95,17 +108,25 @@ class ServingCore:
         self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter=(), entrypoint="REST"
     ) -> tuple[Servable, Signature, dict[str, np.ndarray]]:
         """Predict on decoded arrays (the REST path); returns the servable and signature used."""
+        self.limits.check_arrays(inputs)
+        nbytes = sum(v.nbytes for v in inputs.values())
         return self._timed(
-            "predict", self._run, spec, inputs, tuple(output_filter), spec=spec, entrypoint=entrypoint
+            "predict", self._serve, spec, lambda sig: (nbytes, lambda: inputs), tuple(output_filter),
+            spec=spec, entrypoint=entrypoint,
         )
 
-    def _run(self, spec: model_pb2.ModelSpec, inputs: dict[str, np.ndarray], output_filter: tuple):
+    def _serve(self, spec: model_pb2.ModelSpec, prepare, output_filter: tuple):
+        """Resolve and hold the servable; ``prepare(signature)`` checks the inputs and returns (decoded
+        bytes, decode); admit those bytes, decode, validate, run, offer."""
         servable = self.manager.get(spec)
         self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
-            signature, out = inference.run_inputs(
-                servable, spec.signature_name, inputs, output_filter, self.runner
-            )
+            signature = servable.signature(spec.signature_name)
+            nbytes, decode = prepare(signature)
+            with self.in_flight.hold(nbytes):
+                inputs = decode()
+                outputs = signature.validate(inputs, output_filter)
+                out = self.runner(signature, inputs, outputs)
         finally:
             servable.release()
         if self.shadow is not None:
@@ -172,8 +193,12 @@ class ServingCore:
 
         def run():
             if request.config.WhichOneof("config") != "model_config_list":
+                if not self.reload_policy.allowed:
+                    self.reload_policy.check([])  # PERMISSION_DENIED first: nothing told to a stranger
                 raise invalid("ReloadConfigRequest needs a model_config_list")
-            self.manager.reload(list(request.config.model_config_list.config))
+            configs = list(request.config.model_config_list.config)
+            self.reload_policy.check(configs)
+            self.manager.reload(configs)
             return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
         return self._timed("reload_config", run)

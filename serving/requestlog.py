@@ -16,13 +16,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from pipelines.example_codec import tfrecord_frames
 from serving import codec
 
 log = logging.getLogger(__name__)
 
 
 class RequestLogger:
-    """Appends sampled requests to ``path`` until ``max_records`` (0: no limit)."""
+    """Appends sampled requests to ``path`` until ``max_records`` (0: no limit).
+
+    Appends: a restarted server adds to the records earlier runs wrote (TFRecord framing written
+    here, since ``tf.io.TFRecordWriter`` can only truncate). ``max_records`` counts this run's records.
+    """
 
     def __init__(
         self,
@@ -40,7 +45,7 @@ class RequestLogger:
         self.dropped = 0
         self._random = random.Random(seed)
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        self._writer = tf.io.TFRecordWriter(path)
+        self._writer = tf.io.gfile.GFile(path, "ab")
         self._thread = threading.Thread(target=self._loop, name="request-log", daemon=True)
         self._thread.start()
 
@@ -68,7 +73,7 @@ class RequestLogger:
                 record = prediction_log_pb2.PredictionLog(
                     predict_log=prediction_log_pb2.PredictLog(request=request)
                 )
-                self._writer.write(record.SerializeToString())
+                self._writer.write(tfrecord_frames([record.SerializeToString()]))
                 self.written += 1
                 if self.written % 100 == 0:
                     self._writer.flush()

@@ -39,6 +39,8 @@ _ROUTE = re.compile(
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 _DRAIN_MAX_BYTES = 8 << 20  # bodies above the limit but below this are read (and dropped) before 413
 _DRAIN_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
 
 
 def _decode_arg(text: str, what: str) -> str:
@@ -260,6 +262,69 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"results": results})
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections``; TLS handshakes happen in that thread.
+
+    The accept loop only accepts: a client that connects and sends nothing (or stalls in the TLS
+    handshake) holds its own thread until ``idle_timeout`` and never the loop, so it cannot block other
+    clients or the metrics URL. Connections beyond the cap are answered 503 (plain HTTP) and closed.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, ssl_context, max_connections: int, idle_timeout: float):
+        super().__init__(address, handler)
+        self.ssl_context = ssl_context
+        self.idle_timeout = idle_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            log.warning("REST: %s refused, every connection slot is in use", client_address[0])
+            if self.ssl_context is None:
+                try:
+                    request.settimeout(1.0)
+                    request.sendall(_BUSY)
+                except OSError:
+                    pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def finish_request(self, request, client_address):
+        request.settimeout(self.idle_timeout)  # bounds the TLS handshake and every read
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (OSError, ValueError) as err:  # a failed or timed-out handshake (or no client cert)
+            log.debug("REST: TLS handshake with %s failed: %s", client_address[0], err)
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
+_BUSY_BODY = b'{"error":"too many open connections; retry later"}\n'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
+
+
 class RestServer:
     """A threading HTTP server for the REST API; ``port`` is the bound port (0 picks a free one)."""
 
@@ -271,6 +336,8 @@ class RestServer:
         metrics_text=None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         ssl_context=None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
     ):
         handler = type(
             "Handler",
@@ -279,12 +346,10 @@ class RestServer:
                 "core": core,
                 "metrics_text": staticmethod(metrics_text) if metrics_text else None,
                 "max_body_bytes": max_body_bytes,
+                "timeout": idle_timeout_seconds,  # StreamRequestHandler: a silent connection is closed
             },
         )
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        if ssl_context is not None:
-            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = _Server((host, port), handler, ssl_context, max_connections, idle_timeout_seconds)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="rest", daemon=True)
 

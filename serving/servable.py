@@ -60,18 +60,18 @@ class TensorSpec:
 
     def check(self, value: np.ndarray) -> None:
         """INVALID_ARGUMENT unless ``value`` has this spec's dtype and a compatible shape."""
+        self.check_declared(value.dtype, value.shape)
+
+    def check_declared(self, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        """The same check on a dtype and shape a request declares, before anything is decoded."""
         want, rank, fixed = self._expect
-        if value.dtype != want and not (want.kind == "O" and value.dtype.kind in "SO"):
-            raise invalid(
-                f"input '{self.alias}' expects {dtype_name(self.dtype)} but got {_np_name(value.dtype)}"
-            )
+        if dtype != want and not (want.kind == "O" and dtype.kind in "SO"):
+            raise invalid(f"input '{self.alias}' expects {dtype_name(self.dtype)} but got {_np_name(dtype)}")
         if rank is None:
             return
-        shape = value.shape
         if len(shape) != rank or any(shape[i] != s for i, s in fixed):
             raise invalid(
-                f"input '{self.alias}' expects shape {_shape_str(self.shape or ())} but got "
-                f"{list(value.shape)}"
+                f"input '{self.alias}' expects shape {_shape_str(self.shape or ())} but got {list(shape)}"
             )
 
 
@@ -115,16 +115,21 @@ class Signature:
         self._callables: dict[tuple[str, ...], Callable[[list[np.ndarray]], list[np.ndarray]]] = {}
         self._lock = threading.Lock()
 
-    def validate(self, inputs: dict[str, np.ndarray], output_filter=()) -> tuple[str, ...]:
-        """Check input names, dtypes and shapes; return the output aliases to fetch."""
-        if inputs.keys() != self.inputs.keys():
-            extra = sorted(set(inputs) - set(self.inputs))
-            missing = sorted(set(self.inputs) - set(inputs))
+    def check_names(self, names) -> None:
+        """INVALID_ARGUMENT unless the request's input aliases are exactly the signature's."""
+        if set(names) != self.inputs.keys():
+            sent = sorted(names)
+            extra = sorted(set(sent) - set(self.inputs))
+            missing = sorted(set(self.inputs) - set(sent))
             raise invalid(
-                f"input size does not match signature: {len(inputs)}!={len(self.inputs)} "
-                f"len({sorted(inputs)}) != len({list(self.inputs)}). Sent extra: {extra}. "
+                f"input size does not match signature: {len(sent)}!={len(self.inputs)} "
+                f"len({sent}) != len({list(self.inputs)}). Sent extra: {extra}. "
                 f"Missing but required: {missing}."
             )
+
+    def validate(self, inputs: dict[str, np.ndarray], output_filter=()) -> tuple[str, ...]:
+        """Check input names, dtypes and shapes; return the output aliases to fetch."""
+        self.check_names(inputs.keys())
         for alias, value in inputs.items():
             self.inputs[alias].check(value)
         if self.batchable and len({v.shape[0] for v in inputs.values()}) > 1:

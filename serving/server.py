@@ -16,9 +16,11 @@ import tensorflow as tf
 from prometheus_client import CollectorRegistry
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import codec, grpc_service, prometheus
+from serving import codec, grpc_service, inference, prometheus
+from serving.admission import DEFAULT_MAX_INFLIGHT_BYTES, InFlightBytes
 from serving.batching import Batcher, BatchingParameters
 from serving.manager import ModelManager
+from serving.reload_policy import ReloadPolicy
 from serving.request import ServingCore
 from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
 from serving.shadow import Shadow, ShadowConfig
@@ -44,12 +46,20 @@ class ServerOptions:
     max_receive_message_bytes: int = 64 << 20
     grpc_channel_arguments: str = ""  # TF Serving's "key=value,key=value"; overrides the line above
     max_tensor_elements: int = codec.DEFAULT_MAX_ELEMENTS
+    max_request_elements: int = inference.DEFAULT_MAX_REQUEST_ELEMENTS  # all inputs of one request
+    max_decoded_request_bytes: int = inference.DEFAULT_MAX_DECODED_BYTES
+    max_inflight_decoded_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES  # all requests in progress together
     max_rest_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     require_compatible_signatures: bool = False
     max_num_load_retries: int = 5
     load_retry_interval_seconds: float = 60.0
     ssl_cert_file: str = ""
     ssl_key_file: str = ""
+    ssl_client_ca: str = ""  # PEM CA bundle: clients must present a certificate it signed (mutual TLS)
+    allow_config_reload: bool = False  # ModelService.HandleReloadConfigRequest (off: PERMISSION_DENIED)
+    allowed_model_roots: tuple[str, ...] = ()  # reloaded base paths must lie under one; () = startup roots
+    rest_max_connections: int = 256  # open REST connections; more are answered 503 and closed
+    rest_idle_timeout_seconds: float = 30.0  # a REST connection silent this long (TLS handshake too) closes
     shadow: ShadowConfig | None = None
     request_log_file: str = ""  # PredictionLog TFRecords of sampled Predict requests
     request_log_sample_rate: float = 0.01
@@ -105,10 +115,16 @@ class ModelServer:
         self.core = ServingCore(
             self.manager,
             self.batcher,
-            options.max_tensor_elements,
+            inference.RequestLimits(
+                options.max_tensor_elements, options.max_request_elements, options.max_decoded_request_bytes
+            ),
             self.registry,
             shadow=self.shadow,
             request_log=request_log,
+            in_flight=InFlightBytes(options.max_inflight_decoded_bytes),
+            reload_policy=ReloadPolicy.for_models(
+                options.allow_config_reload, tuple(options.allowed_model_roots), options.models
+            ),
         )
         self.registry.register(prometheus.Collect(self.collect))
         self.grpc_server: grpc.Server | None = None
@@ -117,14 +133,35 @@ class ModelServer:
         self.rest_port = 0
 
     def _credentials(self):
+        """TLS for gRPC; with ``ssl_client_ca`` clients must present a certificate it signed."""
         with open(self.options.ssl_cert_file, "rb") as f:
             cert = f.read()
         with open(self.options.ssl_key_file, "rb") as f:
             key = f.read()
-        return grpc.ssl_server_credentials([(key, cert)])
+        ca = None
+        if self.options.ssl_client_ca:
+            with open(self.options.ssl_client_ca, "rb") as f:
+                ca = f.read()
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+    def _ssl_context(self):
+        """TLS for REST (same certificate; client certificates required with ``ssl_client_ca``)."""
+        import ssl
+
+        o = self.options
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
+        if o.ssl_client_ca:
+            context.load_verify_locations(o.ssl_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     def start(self) -> ModelServer:
         o = self.options
+        if o.ssl_client_ca and not o.ssl_cert_file:
+            raise ValueError("--ssl_client_ca needs --ssl_cert_file and --ssl_key_file (mutual TLS)")
         self.manager.start()
         channel_options = dict(
             [
@@ -158,15 +195,11 @@ class ModelServer:
             )
         self.grpc_server.start()
         if o.rest_api_port is not None:
-            ssl_context = None
-            if tls:
-                import ssl
-
-                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ssl_context.load_cert_chain(o.ssl_cert_file, o.ssl_key_file)
+            ssl_context = self._ssl_context() if tls else None
             try:
                 self.rest = RestServer(
-                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context
+                    self.core, o.host, o.rest_api_port, self.metrics_text, o.max_rest_body_bytes, ssl_context,
+                    o.rest_max_connections, o.rest_idle_timeout_seconds,
                 )
             except OSError as err:
                 self.stop(grace=0)

@@ -22,7 +22,7 @@ def versions_on_disk(base_path: str) -> dict[int, int] | None:
         return None
     out = {}
     for e in entries:
-        if e.name.isdigit() and e.is_dir():
+        if e.name.isascii() and e.name.isdecimal() and e.is_dir():  # not "١٢" or "²"
             out[int(e.name)] = e.stat().st_mtime_ns
     return out
 

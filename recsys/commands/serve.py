@@ -42,11 +42,27 @@ class ServeSettings:
     rest_api_max_body_bytes: int | None = setting(None, "largest accepted REST body, larger gets HTTP 413 "
                                                   "(ours: TF Serving has no such limit); default "
                                                   "--max_request_bytes")
+    max_request_elements: int = setting(1 << 22, "most values one Predict may decode, all inputs together, "
+                                        "counted from the shapes it declares (larger: RESOURCE_EXHAUSTED / "
+                                        "HTTP 413)")
+    max_decoded_request_bytes: int = setting(64 << 20, "most bytes one Predict's inputs may take decoded")
+    max_inflight_decoded_bytes: int = setting(512 << 20, "most decoded input bytes of all requests in "
+                                              "progress together; more: RESOURCE_EXHAUSTED / HTTP 429")
     require_compatible_signatures: bool = setting(False, "refuse a new version whose signatures drop or "
                                                   "change the inputs of the version it replaces "
                                                   "(FAILED_PRECONDITION in status)")
     ssl_cert_file: str = setting("", "PEM server certificate: serve gRPC and REST over TLS")
     ssl_key_file: str = setting("", "PEM private key for --ssl_cert_file")
+    ssl_client_ca: str = setting("", "PEM CA bundle: gRPC and REST clients must present a certificate it "
+                                 "signed (mutual TLS; TF Serving's client_verify); needs --ssl_cert_file")
+    allow_config_reload: bool = setting(False, "accept ModelService.HandleReloadConfigRequest (off: "
+                                        "PERMISSION_DENIED); any client that reaches --port could change "
+                                        "what is served")
+    allowed_model_roots: str = setting("", "comma-separated directories a reloaded config's base paths must "
+                                       "lie under (default: the parent directories of the startup models)")
+    rest_max_connections: int = setting(256, "open REST connections; more are answered 503 and closed")
+    rest_idle_timeout_seconds: float = setting(30.0, "close a REST connection (TLS handshake included) "
+                                               "silent this long")
     request_log_file: str = setting("", "write sampled Predict requests here as PredictionLog TFRecords "
                                     "(replay them with recsys monitor --request_log)")
     request_log_sample_rate: float = setting(0.01, "share of Predict requests logged")
@@ -68,6 +84,14 @@ class ServeSettings:
         for name in ("request_log_sample_rate", "shadow_sample_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("max_request_elements", "max_decoded_request_bytes", "max_inflight_decoded_bytes",
+                     "rest_max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.rest_idle_timeout_seconds <= 0:
+            raise ValueError(f"rest_idle_timeout_seconds must be > 0, got {self.rest_idle_timeout_seconds}")
+        if self.ssl_client_ca and not (self.ssl_cert_file and self.ssl_key_file):
+            raise ValueError("ssl_client_ca needs ssl_cert_file and ssl_key_file (mutual TLS)")
         primary, _, target = self.shadow.partition("=")
         if self.shadow and not (primary and target):
             raise ValueError(f"shadow must be PRIMARY=TARGET, got {self.shadow!r}")

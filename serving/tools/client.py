@@ -72,16 +72,29 @@ class Replica:
 
 
 class GrpcClient:
-    """PredictionService over one channel (TLS when ``root_certificates`` is given)."""
+    """PredictionService over one channel (TLS when ``root_certificates`` is given).
 
-    def __init__(self, address: str, timeout: float = 30.0, root_certificates: bytes | None = None):
+    ``client_cert`` / ``client_key`` (PEM): the certificate presented to a server started with
+    ``--ssl_client_ca`` (mutual TLS).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 30.0,
+        root_certificates: bytes | None = None,
+        client_cert: bytes | None = None,
+        client_key: bytes | None = None,
+    ):
         options = [
             ("grpc.max_receive_message_length", 256 << 20),
             ("grpc.max_send_message_length", 256 << 20),
         ]
+        tls = root_certificates or client_cert
+        credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
         self.channel = (
-            grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates), options)
-            if root_certificates
+            grpc.secure_channel(address, credentials, options)
+            if tls
             else grpc.insecure_channel(address, options)
         )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
@@ -179,11 +192,17 @@ class RestClient:
         pass
 
 
-def connect(replica: Replica, timeout: float = 30.0, root_certificates: bytes | None = None):
+def connect(
+    replica: Replica,
+    timeout: float = 30.0,
+    root_certificates: bytes | None = None,
+    client_cert: bytes | None = None,
+    client_key: bytes | None = None,
+):
     return (
         RestClient(replica.address, timeout)
         if replica.rest
-        else GrpcClient(replica.address, timeout, root_certificates)
+        else GrpcClient(replica.address, timeout, root_certificates, client_cert, client_key)
     )
 
 

@@ -48,6 +48,8 @@ def serve():
 
     def start(models=None, base=None, name="tiny", **kwargs) -> ModelServer:
         kwargs.setdefault("file_system_poll_wait_seconds", 0.1)
+        # the label and promotion tests drive HandleReloadConfigRequest; test_lockdown.py turns it off
+        kwargs.setdefault("allow_config_reload", True)
         models = models or [single_model_config(name, base)]
         server = ModelServer(ServerOptions(models, **kwargs)).start()
         servers.append(server)

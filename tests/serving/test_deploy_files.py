@@ -13,6 +13,7 @@ import yaml
 
 from serving.batching import BatchingParameters
 from serving.model_config import parse_config
+from serving.version_policy import wanted_versions
 from tests import k8s_schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,11 +39,21 @@ def test_manifests_and_configs():
     }
     (config,) = parse_config(Path(k8s, "config", "models.config").read_text())
     assert dict(config.version_labels) == {"stable": 1, "canary": 2}
+    # TF Serving unloads what the policy drops, labelled or not: the policy itself must keep the labelled
+    # versions, however many later exports appear on disk
+    for newest in range(2, 8):
+        assert set(config.version_labels.values()) <= wanted_versions(config, list(range(1, newest + 1)))
     batching = BatchingParameters.parse(Path(k8s, "config", "batching.config").read_text())
     assert batching.max_batch_size == 256
     monitor = next(yaml.safe_load_all(Path(k8s, "monitor.yaml").read_text()))
     args = monitor["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "monitor" and sum(a.startswith("--replica=") for a in args) == 2
+
+
+def test_readiness_follows_the_stable_label():
+    serving = next(d for d in _docs("serving.yaml") if d["kind"] == "Deployment")
+    (server,) = serving["spec"]["template"]["spec"]["containers"]
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v1/models/ranker/labels/stable/metadata"
 
 
 def _k8s_files() -> list[str]:

@@ -100,3 +100,54 @@ def test_label_moves_under_load_have_zero_failures(base_path, serve, stubs):
     assert len(finished) == 3  # no client thread died
     assert failures == []
     assert moves == 5 and set(seen) == {1, 2}
+
+
+SHIPPED = """
+model_config_list {
+  config {
+    name: "tiny" base_path: "%s" model_platform: "tensorflow"
+    model_version_policy { latest { num_versions: 2 } }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+}
+"""
+
+
+def _ready(server) -> int:
+    """The readiness URL of docker/k8s/serving.yaml: the stable label's metadata."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    conn.request("GET", "/v1/models/tiny/labels/stable/metadata")
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_labelled_version_outlives_the_latest_n_policy_and_readiness_follows_it(base_path, serve, stubs):
+    """latest {2} + stable on v1, then v3 is exported: v1 stays (the label pins it); v2 and v3 serve too.
+
+    Once v1 leaves the disk the label cannot be served: the readiness URL fails instead of staying 200.
+    """
+    import shutil
+
+    base_path(1)
+    base_path(2)
+    server = serve(models=parse_config(SHIPPED % base_path.path), rest_api_port=0)
+    s = stubs(server)
+    assert _stable(s) == 1 and _ready(server) == 200
+    base_path(3)
+    _wait(lambda: 3 in server.manager.view("tiny").servables)
+    assert sorted(server.manager.view("tiny").servables) == [1, 2, 3]
+    r = s.predict.Predict(predict_request(label="stable"), timeout=10)
+    assert r.model_spec.version.value == 1
+    np.testing.assert_allclose(codec.to_numpy(r.outputs["probability"]), expected(1), rtol=1e-6)
+    assert s.predict.Predict(predict_request(), timeout=10).model_spec.version.value == 3
+    assert _ready(server) == 200
+    shutil.rmtree(f"{base_path.path}/1")
+    _wait(lambda: 1 not in server.manager.view("tiny").servables)
+    assert _ready(server) == 404
+    with pytest.raises(grpc.RpcError) as err:
+        _stable(s)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
