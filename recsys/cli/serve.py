@@ -71,6 +71,11 @@ def server_options(s: ServeSettings) -> ServerOptions:
         ssl_cert_file=s.ssl_cert_file, ssl_key_file=s.ssl_key_file, shadow=shadow,
         request_log_file=s.request_log_file, request_log_sample_rate=s.request_log_sample_rate,
         request_log_max_records=s.request_log_max_records,
+        max_request_elements=s.max_request_elements, max_decoded_request_bytes=s.max_decoded_request_bytes,
+        max_inflight_decoded_bytes=s.max_inflight_decoded_bytes, ssl_client_ca=s.ssl_client_ca,
+        allow_config_reload=s.allow_config_reload,
+        allowed_model_roots=tuple(r for r in s.allowed_model_roots.split(",") if r),
+        rest_max_connections=s.rest_max_connections, rest_idle_timeout_seconds=s.rest_idle_timeout_seconds,
     )  # fmt: skip
 
 

@@ -258,6 +258,7 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
             f"--model_config_file={config_file}",
             "--model_config_file_poll_wait_seconds=0.2",
             "--file_system_poll_wait_seconds=0.2",
+            "--allow_config_reload=true",  # promote moves the label with a reload request
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
