@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("recsys.cli.demo", "run the main job end to end on embedded defaults"),
     "train": ("recsys.cli.train", "train, evaluate and export a ranking model (TFRS, multi-worker)"),
     "serve": ("recsys.cli.serve", "model server with TF Serving's gRPC and REST APIs (versions, batching)"),
+    "rows": ("recsys.cli.rows", "write query rows (JSON lines of raw features) from a preprocessed split"),
     "query": ("recsys.cli.query", "send rows (JSON lines, CSV, Criteo TSV) to a server, print predictions"),
     "monitor": ("recsys.cli.monitor", "replica-divergence monitor: online PD, Prometheus, --check gate"),
     "promote": ("recsys.cli.promote", "move a version label to a candidate version if the PD gate passes"),

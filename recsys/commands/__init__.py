@@ -12,6 +12,7 @@ from recsys.commands.monitor import MonitorSettings
 from recsys.commands.plan import PlanSettings
 from recsys.commands.preprocess import PreprocessSettings
 from recsys.commands.query import QuerySettings
+from recsys.commands.rows import RowsSettings
 from recsys.commands.serve import ServeSettings
 from recsys.commands.study import StudySettings
 from recsys.commands.submit import SubmitSettings
@@ -27,7 +28,9 @@ COMMANDS: dict[str, type] = {
     "plan": PlanSettings,
     "query": QuerySettings,
     "activations": ActivationsSettings,
+    "rows": RowsSettings,
 }
 
 __all__ = ["COMMANDS", "ActivationsSettings", "DemoSettings", "MonitorSettings", "PlanSettings",
-           "PreprocessSettings", "QuerySettings", "ServeSettings", "StudySettings", "SubmitSettings"]
+           "PreprocessSettings", "QuerySettings", "RowsSettings", "ServeSettings", "StudySettings",
+           "SubmitSettings"]

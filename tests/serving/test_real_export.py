@@ -116,3 +116,35 @@ def test_real_export_serves_with_keras_blocked(real_export):
     assert len(np.ravel(grpc_values)) == len(np.ravel(want)) > 0
     np.testing.assert_allclose(np.ravel(grpc_values), np.ravel(want), rtol=1e-5, atol=1e-7)
     assert np.ravel(report["rest"]) == pytest.approx(np.ravel(grpc_values), rel=1e-6)
+
+
+def test_rows_from_the_eval_split_query_like_the_saved_model(real_export, serve, tmp_path):
+    """`recsys rows` then `recsys query`, as a user types them (relative paths, their own directory):
+    every row is served, and each probability is the SavedModel's on the same eval example."""
+    import subprocess
+    import sys
+
+    from pipelines import feature_spec
+    from recsys.data.input import make_dataset
+    from recsys.export.warmup import raw_batch
+
+    path, spec = real_export
+    server = serve(models=[single_model_config("ranker", os.path.dirname(path))])
+    work = tmp_path / "user"
+    work.mkdir()
+    data = os.path.relpath(spec.root, work)
+    recsys = [sys.executable, "-m", "recsys.cli"]
+    made = subprocess.run([*recsys, "rows", f"--data={data}", "--count=40", "--output=rows.jsonl"], cwd=work,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert "wrote 40 eval rows to rows.jsonl" in made.stderr
+    query = subprocess.run([*recsys, "query", f"--server=127.0.0.1:{server.port}", "--model_name=ranker",
+                            "--rows=rows.jsonl", "--output=probability"], cwd=work, capture_output=True,
+                           text=True, timeout=120)
+    assert query.returncode == 0, query.stderr
+    got = np.array([json.loads(line)["probability"] for line in query.stdout.splitlines()], np.float32)
+    features, _ = next(iter(make_dataset(feature_spec.load(spec.root), "eval", 40)))
+    raw = {k: tf.constant(v) for k, v in raw_batch(features, spec).items()}
+    want = tf.saved_model.load(path).signatures["serving_default"](**raw)["probability"].numpy().ravel()
+    assert got.shape == (40,)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
