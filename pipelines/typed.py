@@ -12,6 +12,7 @@ e.g. ``"relu,smelu"`` -> a tuple) and ``serialize=False`` (left out of :func:`to
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -148,8 +149,11 @@ class _Coercer:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(mapping) - set(fields))
         if unknown:
-            raise self.error(f"unknown {self.what} key(s) {[prefix + str(k) for k in unknown]}; valid keys: "
-                             + ", ".join(valid_keys(cls, prefix)))
+            close = [prefix + m for k in unknown
+                     for m in difflib.get_close_matches(str(k), list(fields), n=1, cutoff=0.6)]
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise self.error(f"unknown {self.what} key(s) {[prefix + str(k) for k in unknown]}; {hint}"
+                             "valid keys: " + ", ".join(valid_keys(cls, prefix)))
         missing = [n for n, f in fields.items() if n not in mapping and f.init and _required(f)]
         if missing:
             raise self.error(f"{prefix.rstrip('.') or self.what}: missing required key(s) "

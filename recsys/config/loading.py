@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import os
 import pathlib
 from collections.abc import Iterable, Mapping
@@ -72,7 +73,10 @@ def parse_override(text: str, keys: Iterable[str] | None = None) -> tuple[list[s
     key = key.strip()
     valid = list(valid_keys() if keys is None else keys)
     if key not in valid:
-        raise ConfigError(f"unknown config key {key!r} in --set {text!r}; valid keys: " + ", ".join(valid))
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ConfigError(f"unknown config key {key!r} in --set {text!r}; {hint}valid keys: "
+                          + ", ".join(valid))
     value = yaml.safe_load(raw) if raw.strip() else ""
     return key.split("."), value
 

@@ -101,7 +101,8 @@ def test_list_multi_and_text_flags():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "serve.prot=1"], r"unknown config key 'serve.prot'.*valid keys: serve\.port, "),
+    (["--set", "serve.prot=1"], r"unknown config key 'serve.prot'.*did you mean serve\.port\? valid keys: "
+                                r"serve\.port, "),
     (["--set", "study.replicas=3"], r"this command has no 'study' section \(its sections: serve\.\*\)"),
     (["--set", "serve.port=many"], r"serve\.port: expected int, got 'many'"),
     (["--port=70000"], r"serve\.port must be in \[0, 65535\], got 70000"),
@@ -115,7 +116,8 @@ def test_bad_input_names_the_key(argv, message):
 def test_a_bad_key_in_the_section_lists_the_valid_keys(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("monitor: {replicas: [a, b]}\n")
-    with pytest.raises(loading.ConfigError, match=r"\['monitor.replicas'\]; valid keys: monitor\.replica, "):
+    with pytest.raises(loading.ConfigError, match=r"\['monitor.replicas'\]; did you mean monitor\.replica\? "
+                       r"valid keys: monitor\.replica, "):
         _flags(MonitorSettings, "monitor", f"--config={path}").resolve()
 
 
@@ -127,3 +129,11 @@ def test_source_choices_are_the_pipelines_sources():
 
 def test_sections_are_the_commands():
     assert tuple(COMMANDS) == loading.SECTIONS
+
+
+def test_a_typo_gets_a_suggestion_and_a_far_miss_does_not():
+    with pytest.raises(loading.ConfigError, match=r"'trian\.steps'.*; did you mean train\.steps\? valid"):
+        loading.load("synthetic_small", ["trian.steps=5"])
+    with pytest.raises(loading.ConfigError, match=r"'zzz'.*; valid keys") as err:
+        loading.load("synthetic_small", ["zzz=5"])
+    assert "did you mean" not in str(err.value)

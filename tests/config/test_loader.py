@@ -62,7 +62,8 @@ def test_feature_spec_of_an_older_writer_loads_with_defaults(tmp_path):
 @pytest.mark.parametrize("patch, message", [
     ({"dataset": "x", "label": {}, "features": [{"name": "a", "kind": "numeric", "dtype": "float32",
                                                   "colour": 1}]},
-     r"unknown feature spec key\(s\) \['features\[0\]\.colour'\]; valid keys: .*features\[0\]\.kind"),
+     r"unknown feature spec key\(s\) \['features\[0\]\.colour'\]; (did you mean .*)?valid keys: "
+     r".*features\[0\]\.kind"),
     ({"dataset": "x", "label": {}, "features": [{"name": "a", "kind": "text", "dtype": "string"}]},
      r"features\[0\]\.kind must be one of \['numeric', 'categorical', 'multi_categorical'\], got 'text'"),
     ({"label": {}, "features": []}, r"missing required key\(s\) \['dataset'\]"),
@@ -103,8 +104,8 @@ def test_schema_errors_are_schema_errors_with_the_key():
     with pytest.raises(SchemaError, match=r"columns\[0\]\.log1p: expected true/false, got 'maybe'"):
         schema_from_dict({"columns": [{"name": "a", "kind": "numeric", "log1p": "maybe"},
                                       {"name": "y", "kind": "label"}], "label": "y"})
-    with pytest.raises(SchemaError, match=r"unknown schema key\(s\) \['split\.methd'\]; valid keys: "
-                                          r".*split\.method"):
+    with pytest.raises(SchemaError, match=r"unknown schema key\(s\) \['split\.methd'\]; did you mean "
+                                          r"split\.method\? valid keys: .*split\.method"):
         schema_from_dict({"columns": ["a", {"name": "y", "kind": "label"}], "label": "y",
                           "split": {"methd": "time"}})
 
