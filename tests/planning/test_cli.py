@@ -68,7 +68,7 @@ def test_what_if_hashing_shrinks_the_table(spec_dir):
 def test_submit_dry_run_prints_the_plan_on_stderr_and_yaml_on_stdout(spec_dir):
     proc = run("submit", "--config", "criteo_dcn", f"--set=data.spec_dir={spec_dir}", "--cluster",
                "kubernetes", "--dry_run", "--image", "img", "--memory", "4Gi", "--workers", "3",
-               "--model_dir", "/mnt/recsys/runs/x")  # fmt: skip
+               "--model_dir", "gs://bucket/runs/x")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "[plan] plan for criteo_dcn: 3 worker(s)" in proc.stderr and "DOES NOT FIT" in proc.stderr
     assert all(doc for doc in yaml.safe_load_all(proc.stdout))
@@ -79,6 +79,6 @@ def test_submit_dry_run_prints_the_plan_on_stderr_and_yaml_on_stdout(spec_dir):
 
 def test_submit_dry_run_without_a_local_spec_skips_the_plan():
     proc = run("submit", "--config", "criteo_dcn", "--set=data.spec_dir=/mnt/recsys/data/criteo", "--cluster",
-               "kubernetes", "--dry_run", "--image", "img", "--model_dir", "/mnt/recsys/runs/x")  # fmt: skip
+               "kubernetes", "--dry_run", "--image", "img", "--model_dir", "gs://bucket/runs/x")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "[plan] skipped: no feature_spec.json" in proc.stderr and "kind:" in proc.stdout
