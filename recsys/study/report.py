@@ -78,6 +78,9 @@ def finding_line(payload: dict[str, Any]) -> str:
     verdict = next((w for k, w in word.items() if pick["verdict"].startswith(k)), pick["verdict"])
     k = stats.get("replicas")
     scope = " over eval examples only" if k == 2 else ""  # K = 2: the replica level adds nothing
+    if k == 2 and "significant" in verdict:  # one pair: the interval knows nothing of replica noise
+        verdict += ("; weak at K=2: the interval covers example noise only, not how much another pair "
+                    "of replicas would differ (--replicas 4 or more to call it)")
     return (f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
             f"[95% CI {_ratio(ratio['ci_lower'])}–{_ratio(ratio['ci_upper'])}{scope}] at AUC "
             f"{delta['estimate']:+.4f} [{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={k}, "

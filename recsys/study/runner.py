@@ -217,7 +217,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                                                           strict=True)]})
         _log(f"{activation!r} at step {step} ({'best validation AUC' if rec.validation else 'last'}): "
              f"relative PD {pd_summary.relative.mean * 100:.4g}% "
-             f"(± {pd_summary.relative.std * 100:.2g}% over {len(pd_summary.pairs)} pairs), "
+             f"({_spread(pd_summary.relative.std, len(pd_summary.pairs))}), "
              f"AUC {row['auc']['mean']:.4f}")
     assert labels is not None, "a study has at least one variant"
     _log(f"bootstrap: {options.bootstrap_draws} draws over examples and replicas, at every evaluation step")
@@ -267,3 +267,8 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
          f"{best.auc.estimate:.4f} [{best.auc.lower:.4f}, {best.auc.upper:.4f}] ({best.verdict})")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload
+
+
+def _spread(std: float, pairs: int) -> str:
+    """The PD spread over replica pairs, or that one pair has none (not a misleading ``± 0%``)."""
+    return f"± {std * 100:.2g}% over {pairs} pairs" if pairs > 1 else "one pair: no spread over pairs"

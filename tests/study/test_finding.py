@@ -33,6 +33,10 @@ def test_the_finding_names_the_recommended_variant_with_both_intervals():
     other = {**PAYLOAD, "statistics": {**PAYLOAD["statistics"], "recommended": "relu", "replicas": 2}}
     assert finding_line(other).startswith("smelu(beta=1) had 3.1e-03× relu's relative PD [95% CI "
                                           "4.0e-04–5.2e-03 over eval examples only]")
+    assert finding_line(other).endswith("fewer disagreements (significant); weak at K=2: the interval covers "
+                                        "example noise only, not how much another pair of replicas would "
+                                        "differ (--replicas 4 or more to call it)")
+    assert "weak at K=2" not in finding_line(PAYLOAD)
     alone = {"statistics": {"baseline": "relu"}, "variants": PAYLOAD["variants"][:1]}
     assert finding_line(alone) == "Only `relu` was measured: nothing to compare."
 
