@@ -38,8 +38,9 @@ def main(argv: list[str]) -> None:
                                    overwrite=FLAGS.overwrite, sections={"study": settings})
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         raise SystemExit(f"error: {err}") from None
-    with open(os.path.join(settings.output, runner.RESULTS_MD), encoding="utf-8") as fh:
-        print(fh.read())
+    # The report is a file to read; the terminal gets where it is and the one-line finding.
+    print(f"report: {os.path.join(settings.output, runner.RESULTS_MD)} (tables with 95% CIs; JSON: "
+          f"{os.path.join(settings.output, runner.RESULTS_JSON)})")
     print(f"frontier plot: {os.path.join(settings.output, runner.FRONTIER_PNG)}")
     print(f"PD distribution: {os.path.join(settings.output, runner.DISTRIBUTION_PNG)}")
     print("PD dashboards (Custom Scalars tab: one line per variant, 95% CI margin charts; HParams tab: "

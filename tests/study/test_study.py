@@ -163,3 +163,5 @@ def test_the_study_command_runs_end_to_end(data_dir, tmp_path):
     assert [v["variant"] for v in payload["variants"]] == ["relu", "smelu"]
     assert all(len(v["replica_results"]) == 2 for v in payload["variants"])
     assert "Finding:" in res.stdout
+    assert f"report: {out / 'results.md'}" in res.stdout
+    assert "| variant" not in res.stdout  # the report's tables stay in the file, not on the terminal
