@@ -145,7 +145,11 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
     from recsys.train import run_state
 
     if FLAGS.overwrite:
-        run_state.clear(model_dir)
+        try:
+            run_state.clear(model_dir)
+        except ValueError as err:  # not a run's directory: nothing deleted
+            print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
+            return 1
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
     try:

@@ -31,6 +31,7 @@ STATUS_FILE = "status.json"
 FINGERPRINT_FILE = "fingerprint.json"
 CONFIG_FILE = "config.yaml"  # == recsys.config.loading.RESOLVED_FILENAME
 EVAL_PREDICTIONS = "eval_predictions.npz"
+SUBMIT = "submit"  # the supervisor's logs (recsys submit's default --logs_dir)
 # Everything a run writes into its model_dir: what clear() (--overwrite) removes; other files stay.
 # The supervisor's logs (<model_dir>/submit) are the submitter's to clear, not the trainer's.
 RUN_OUTPUTS = (BACKUP, CHECKPOINTS, LOGS, EVALS, VISITS, EXPORT, STATE_FILE, STATUS_FILE,
@@ -38,6 +39,10 @@ RUN_OUTPUTS = (BACKUP, CHECKPOINTS, LOGS, EVALS, VISITS, EXPORT, STATE_FILE, STA
 _EVAL_NAME = re.compile(r"^step-(\d{9})\.npz$")
 
 Evaluation = tuple[int, Any, Any, dict[str, Any]]  # (step, predictions, labels, metrics)
+
+
+class NotARun(ValueError):
+    """``--overwrite`` into a directory that holds files but no recsys run: nothing is deleted."""
 
 
 class RunDir:
@@ -183,8 +188,21 @@ class RunDir:
                                  suffix=".npz")
 
     # -- clearing ---------------------------------------------------------------------------
+    def holds_run(self) -> bool:
+        """Whether this is a run's directory (its ``train_state.json``), absent or empty (but for the
+        supervisor's logs): where ``--overwrite`` may delete."""
+        return (not os.path.exists(self.root) or os.path.isfile(self.state_file)
+                or (os.path.isdir(self.root) and not set(os.listdir(self.root)) - {SUBMIT}))
+
     def clear(self) -> None:
-        """Remove every output of a previous run (:data:`RUN_OUTPUTS`, ``--overwrite``); other files stay."""
+        """Remove every output of a previous run (:data:`RUN_OUTPUTS`, ``--overwrite``); other files
+        stay. Raises :class:`NotARun` (deleting nothing) unless :meth:`holds_run`: a user's
+        ``config.yaml`` in some other directory is not recsys's to delete."""
+        if not self.holds_run():
+            entries = sorted(os.listdir(self.root)) if os.path.isdir(self.root) else []
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise NotARun(f"--overwrite refused: {self.root} holds no recsys run (no {STATE_FILE}) and is "
+                          f"not empty ({shown}); nothing was deleted: pick another --model_dir")
         for name in RUN_OUTPUTS:
             path = self.path(name)
             if os.path.isdir(path) and not os.path.islink(path):

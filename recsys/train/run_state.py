@@ -23,7 +23,7 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.data.order import STREAM_VERSION
 from recsys.train import fingerprint
-from recsys.train.run_dir import RunDir
+from recsys.train.run_dir import NotARun, RunDir
 
 CHANGES = ("config", "data", "workers")  # what --allow_resume_change may name
 
@@ -123,7 +123,10 @@ def prepare(model_dir: str, ident: RunIdentity, *, has_backup: bool, overwrite: 
         raise ValueError(f"unknown resume change(s) {unknown}; allowed: {list(CHANGES)}")
     state = load(model_dir)
     if overwrite and write:
-        clear(model_dir)
+        try:
+            clear(model_dir)
+        except NotARun as err:
+            raise ResumeRefused(str(err)) from None
         state = None
     elif overwrite:
         state = None

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
-from recsys.train.run_dir import RUN_OUTPUTS, RunDir
+import pytest
+
+from recsys.train.run_dir import RUN_OUTPUTS, NotARun, RunDir
 
 
 def test_the_root_is_absolute_whatever_form_the_path_had(tmp_path, monkeypatch):
@@ -69,3 +71,34 @@ def test_clear_removes_only_what_it_lists(tmp_path):
     run_dir.clear()
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "submit"]
     assert (outside / "keep").read_text() == "keep"
+
+
+def test_overwrite_refuses_a_directory_without_a_run_and_deletes_nothing(tmp_path):
+    from recsys.train import run_state
+
+    (tmp_path / "config.yaml").write_text("my own config")
+    (tmp_path / "evals").mkdir()
+    run_dir = RunDir(tmp_path)
+    assert not run_dir.holds_run()
+    with pytest.raises(NotARun, match=rf"{tmp_path} holds no recsys run .*config\.yaml, evals"):
+        run_dir.clear()
+    ident = run_state.RunIdentity({"model": {}}, {"digest": "d"}, 1)
+    with pytest.raises(run_state.ResumeRefused, match=str(tmp_path)):
+        run_state.prepare(str(tmp_path), ident, has_backup=False, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["config.yaml", "evals"]
+    assert (tmp_path / "config.yaml").read_text() == "my own config"
+
+
+def test_overwrite_clears_an_empty_or_absent_directory_and_a_run(tmp_path):
+    from recsys.train import run_state
+
+    ident = run_state.RunIdentity({"model": {}}, {"digest": "d"}, 1)
+    (tmp_path / "empty" / "submit").mkdir(parents=True)  # only the supervisor's logs
+    for name in ("absent", "empty"):
+        assert RunDir(tmp_path / name).holds_run()
+        assert run_state.prepare(str(tmp_path / name), ident, has_backup=False, overwrite=True)[0] == "new"
+    run = tmp_path / "absent"  # now holds a run: its train_state.json
+    (run / "config.yaml").write_text("resolved")
+    assert RunDir(run).holds_run()
+    RunDir(run).clear()
+    assert os.listdir(run) == []
