@@ -32,6 +32,7 @@ FINGERPRINT_FILE = "fingerprint.json"
 CONFIG_FILE = "config.yaml"  # == recsys.config.loading.RESOLVED_FILENAME
 EVAL_PREDICTIONS = "eval_predictions.npz"
 SUBMIT = "submit"  # the supervisor's logs (recsys submit's default --logs_dir)
+LOCK = ".lock"  # held by a running job's chief (recsys.train.run_lock); never cleared
 # Everything a run writes into its model_dir: what clear() (--overwrite) removes; other files stay.
 # The supervisor's logs (<model_dir>/submit) are the submitter's to clear, not the trainer's.
 RUN_OUTPUTS = (BACKUP, CHECKPOINTS, LOGS, EVALS, VISITS, EXPORT, STATE_FILE, STATUS_FILE,
@@ -97,6 +98,10 @@ class RunDir:
     @property
     def config_file(self) -> str:
         return self.path(CONFIG_FILE)
+
+    @property
+    def lock_file(self) -> str:
+        return self.path(LOCK)
 
     @property
     def eval_predictions(self) -> str:
@@ -190,9 +195,9 @@ class RunDir:
     # -- clearing ---------------------------------------------------------------------------
     def holds_run(self) -> bool:
         """Whether this is a run's directory (its ``train_state.json``), absent or empty (but for the
-        supervisor's logs): where ``--overwrite`` may delete."""
+        supervisor's logs and the lock): where ``--overwrite`` may delete."""
         return (not os.path.exists(self.root) or os.path.isfile(self.state_file)
-                or (os.path.isdir(self.root) and not set(os.listdir(self.root)) - {SUBMIT}))
+                or (os.path.isdir(self.root) and not set(os.listdir(self.root)) - {SUBMIT, LOCK}))
 
     def clear(self) -> None:
         """Remove every output of a previous run (:data:`RUN_OUTPUTS`, ``--overwrite``); other files

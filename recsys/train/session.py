@@ -17,6 +17,7 @@ from recsys.train import run_state
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.run_dir import RunDir
+from recsys.train.run_lock import RunLock
 from recsys.train.strategy import Role, make_strategy
 from recsys.train.task import RankingTask
 
@@ -53,6 +54,11 @@ class Opening:
     ident: run_state.RunIdentity
     action: str
     state: run_state.RunState | None
+    lock: RunLock | None  # the chief's, held until release()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 @dataclass(frozen=True)
@@ -70,16 +76,26 @@ class Session:
 
 
 def open_run(config: Experiment, run_dir: RunDir, *, overwrite: bool, allow: tuple[str, ...]) -> Opening:
-    """Strategy first (before any other TF op), the config checks, then the run record's decision."""
+    """Strategy first (before any other TF op), the config checks, the chief's lock on the model_dir
+    (:class:`~recsys.train.run_lock.RunLocked` when another job holds it), then the run record's
+    decision."""
     strategy, role = make_strategy(config.determinism.collective)
     if config.train.verbose:  # an early sign of life for a supervisor (and a person)
         print(f"recsys train: worker {role.task_index} of {role.num_workers} starting in {run_dir.root}",
               file=sys.stderr, flush=True)
     task = RankingTask(config, check_config(config))
     ident = run_state.identity(config, role.num_workers)
-    action, state = run_state.prepare(run_dir.root, ident, has_backup=run_dir.has_backup(),
-                                      overwrite=overwrite, allow=allow, write=role.is_chief)
-    return Opening(strategy, role, task, ident, action, state)
+    lock = RunLock(run_dir) if role.is_chief else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        action, state = run_state.prepare(run_dir.root, ident, has_backup=run_dir.has_backup(),
+                                          overwrite=overwrite, allow=allow, write=role.is_chief)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Opening(strategy, role, task, ident, action, state, lock)
 
 
 def build(config: Experiment, run_dir: RunDir, o: Opening) -> Session:

@@ -58,20 +58,24 @@ def train(
     ``overwrite`` discards a previous run in ``model_dir``; ``allow_resume_change`` (any of
     "config", "data", "workers") lets a restart resume despite that change (recorded in the
     fingerprint). ``stop_at_step`` ends the process's training early, state saved (tests, tools).
-    Raises :class:`~recsys.train.run_state.ResumeRefused` when a restart does not match its run.
+    Raises :class:`~recsys.train.run_state.ResumeRefused` when a restart does not match its run, or
+    (:class:`~recsys.train.run_lock.RunLocked`) when another job's chief holds the model_dir.
     """
     run_dir = RunDir(model_dir)
     opening = session.open_run(config, run_dir, overwrite=overwrite, allow=allow_resume_change)
-    if opening.action == "finished":
-        if opening.role.is_chief:
-            fp = run_dir.read_fingerprint() or {}
-            print(f"{run_dir.root} already holds this run, finished at step {fp.get('final_step')} "
-                  f"(weights {str(fp.get('weights_sha256'))[:16]}...); nothing to do (--overwrite starts "
-                  "over)", file=sys.stderr, flush=True)
-        return already_finished(run_dir, opening.role, config)
-    s = session.build(config, run_dir, opening)
-    loop = build_loop(config, run_dir, s, predict_eval=predict_eval, export=export,
-                      caveats=bitwise_caveats(config, opening.state))
-    end = config.train.steps if stop_at_step is None else min(config.train.steps, stop_at_step)
-    step = loop.controller.run(s.start, end)
-    return loop.result(config, run_dir, s, step, predict_eval)
+    try:
+        if opening.action == "finished":
+            if opening.role.is_chief:
+                fp = run_dir.read_fingerprint() or {}
+                print(f"{run_dir.root} already holds this run, finished at step {fp.get('final_step')} "
+                      f"(weights {str(fp.get('weights_sha256'))[:16]}...); nothing to do (--overwrite "
+                      "starts over)", file=sys.stderr, flush=True)
+            return already_finished(run_dir, opening.role, config)
+        s = session.build(config, run_dir, opening)
+        loop = build_loop(config, run_dir, s, predict_eval=predict_eval, export=export,
+                          caveats=bitwise_caveats(config, opening.state))
+        end = config.train.steps if stop_at_step is None else min(config.train.steps, stop_at_step)
+        step = loop.controller.run(s.start, end)
+        return loop.result(config, run_dir, s, step, predict_eval)
+    finally:
+        opening.release()

@@ -97,3 +97,25 @@ def test_changed_data_is_refused(tmp_path):
     os.rename(tmp_path / "d1", tmp_path / "moved")
     resumed = train(_exp(tmp_path / "moved", "data.batch_size=64"), str(tmp_path / "m"))
     assert resumed.fingerprint["resumes"][0]["step"] == 3
+
+
+def test_a_model_dir_held_by_another_job_is_refused_untouched(tiny_data, tmp_path):
+    """Another live process holds the model_dir's lock: train() refuses, naming it, writing nothing."""
+    import subprocess
+    import sys
+
+    root, _ = tiny_data
+    code = ("import sys; from recsys.train.run_dir import RunDir; from recsys.train.run_lock import "
+            "RunLock; RunLock(RunDir(sys.argv[1])).acquire(wait=0); print('locked', flush=True); "
+            "sys.stdin.read()")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=repo))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(run_state.ResumeRefused, match=rf"in use by another job: pid {holder.pid} "):
+            train(_exp(root), str(tmp_path), overwrite=True)
+        assert os.listdir(tmp_path) == [".lock"]
+    finally:
+        holder.communicate("")  # end of stdin: it exits, releasing the lock
+    assert train(_exp(root), str(tmp_path), stop_at_step=2).stopped_at == 2
