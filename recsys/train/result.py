@@ -59,7 +59,7 @@ def already_finished(run_dir: RunDir, role: Role, config: Experiment) -> TrainRe
     """The result of a start into a finished run of the same config: its recorded fingerprint."""
     fp = run_dir.read_fingerprint()
     if fp is None:
-        raise RuntimeError(f"{run_dir.root} is recorded as finished but has no readable "
+        raise FileNotFoundError(f"{run_dir.root} is recorded as finished but has no readable "
                            f"{run_dir.fingerprint_file}; --overwrite starts over")
     return TrainResult(model_dir=run_dir.root, config=config, role=role, stopped_at=int(fp["final_step"]),
                        eval=fp.get("eval", {}), export_path=fp.get("export_path"), fingerprint=fp,
