@@ -51,8 +51,8 @@ def run_worker(args: argparse.Namespace) -> None:
 
     exp = cfg.load(CONFIG, [f"data.spec_dir={args.data_dir}", *args.set])
     result = train(exp, args.model_dir, export=False)
-    rate = exp.train.steps * exp.data.batch_size / result["loop_seconds"]
-    print("RESULT " + json.dumps({"ex_per_s": rate, "loop_seconds": result["loop_seconds"]}), flush=True)
+    rate = exp.train.steps * exp.data.batch_size / result.loop_seconds
+    print("RESULT " + json.dumps({"ex_per_s": rate, "loop_seconds": result.loop_seconds}), flush=True)
 
 
 def _throughput(data_dir: str, sets: list[str]) -> float:

@@ -22,6 +22,7 @@ from absl import flags
 from recsys.cli.flagging import Flags, resolve_or_exit
 from recsys.commands.submit import K8S_KEYS, SubmitSettings
 from recsys.config import loading
+from recsys.train.run_dir import RunDir
 
 FLAGS = flags.FLAGS
 # Run arguments (what this invocation does), not settings of the job.
@@ -123,7 +124,7 @@ def _run_local(s: SubmitSettings) -> int:
         backoff_limit=s.backoff_limit, backoff_delay=s.backoff_delay,
         backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
         status_every=s.status_every, heartbeat_every=s.heartbeat_every,
-        stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=os.path.join(model_dir, "backup"),
+        stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
         pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network)
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "
           f"model_dir {model_dir}, logs in {spec.log_dir}", flush=True)
@@ -144,7 +145,11 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
     from recsys.train import run_state
 
     if FLAGS.overwrite:
-        run_state.clear(model_dir)
+        try:
+            run_state.clear(model_dir)
+        except ValueError as err:  # not a run's directory: nothing deleted
+            print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
+            return 1
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
     try:
@@ -152,7 +157,7 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
     except (OSError, ValueError, KeyError):
         return None  # an unreadable spec: every worker reports it with the details
     try:
-        has_backup = os.path.isfile(os.path.join(model_dir, "backup", "checkpoint"))
+        has_backup = RunDir(model_dir).has_backup()
         action, state = run_state.prepare(model_dir, ident, has_backup=has_backup,
                                           allow=tuple(FLAGS.allow_resume_change), write=False)
     except (run_state.ResumeRefused, ValueError) as err:

@@ -57,16 +57,15 @@ def main(argv: list[str]) -> None:
         sys.exit(EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"recsys train: {err}") from None
-    fp = result.get("fingerprint", {})
     print(
         json.dumps(
             {
-                "eval": result["eval"],
-                "export_path": result["export_path"],
-                "is_chief": result["role"].is_chief,
-                "train_seconds": round(result["train_seconds"], 2),
-                "weights_sha256": fp.get("weights_sha256"),
-                "already_finished": bool(result.get("already_finished")),
+                "eval": result.eval,
+                "export_path": result.export_path,
+                "is_chief": result.role.is_chief,
+                "train_seconds": round(result.train_seconds, 2),
+                "weights_sha256": result.weights_sha256,
+                "already_finished": result.already_finished,
             },
             indent=2,
         )

@@ -5,6 +5,7 @@ Every field has a default so a YAML file or ``--set`` override only names what d
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,6 +17,34 @@ Optimizer = Literal["adam", "adagrad", "sgd"]
 Collective = Literal["AUTO", "RING", "NCCL"]
 Sharding = Literal["global_batch", "file"]
 DataFormat = Literal["auto", "columnar", "tfexample"]
+
+
+# A field whose value cannot change the trained model (output, logging, backup interval, paths: the
+# data fingerprint covers the data): left out of the config digest, so changing it is no config change
+# on resume. Declare it with ``neutral(default)`` (or ``neutral(default_factory=...)``).
+NEUTRAL = "neutral"
+
+
+def neutral(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that cannot change the model (see :data:`NEUTRAL`)."""
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata={NEUTRAL: True})
+    return field(default=default, metadata={NEUTRAL: True})
+
+
+def neutral_fields(cls: type | None = None, prefix: str = "") -> tuple[str, ...]:
+    """Dotted names of every field declared :func:`neutral` in ``cls`` (default :class:`Experiment`)
+    and its nested config sections; a neutral section is named whole."""
+    cls = Experiment if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    out: list[str] = []
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name}"
+        if f.metadata.get(NEUTRAL):
+            out.append(name)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out += neutral_fields(hints[f.name], f"{name}.")
+    return tuple(out)
 
 
 def check_choice(value: Any, choices: Any, field_name: str) -> None:
@@ -35,7 +64,7 @@ def check(ok: bool, field_name: str, requirement: str, value: Any) -> None:
 class DataConfig:
     """Where the shards are and how they are batched (batch sizes are global, over all replicas)."""
 
-    spec_dir: str = ""  # directory holding feature_spec.json (written by `recsys preprocess`)
+    spec_dir: str = neutral("")  # directory holding feature_spec.json (written by `recsys preprocess`)
     batch_size: int = 4096
     eval_batch_size: int = 8192
     # Records are shuffled in blocks of this many (stateless, seeded by data_seed, epoch and block),
@@ -54,7 +83,7 @@ class DataConfig:
     # Which copy of the train split the stream reads: "columnar" (pre-batched columns written by
     # `recsys preprocess`: parsed once per chunk, several times cheaper), "tfexample" (one record per
     # row), or "auto" (columnar when the spec has it). Both give the same batches, bit for bit.
-    format: DataFormat = "auto"
+    format: DataFormat = neutral("auto")  # both give the same batches (tests/data/test_columnar.py)
 
     def __post_init__(self) -> None:
         check_choice(self.sharding, Sharding, "sharding")
@@ -112,19 +141,19 @@ class TrainConfig:
     # Embedding tables up to this many elements get dense gradients: one dense all-reduce is cheaper
     # across workers than all-gathering sparse rows, until the table gets big. 0 = always sparse.
     dense_grad_max_elements: int = 4_000_000
-    checkpoint: bool = True  # keep a checkpoint (weights + optimizer) at every evaluation
+    checkpoint: bool = neutral(True)  # keep a checkpoint (weights + optimizer) at every evaluation
     # Save the complete training state (weights, optimizer slots, global step; the input position and
     # every random state follow from the step) every N global steps, atomically, to <model_dir>/backup.
     # A restarted job resumes from it bit-exactly. 0 = only at evaluations and at the end.
-    backup_every_steps: int = 100
+    backup_every_steps: int = neutral(100)
     # Debugging/tests: every worker appends the fingerprints of the examples of each step to
     # <model_dir>/visits/worker-<i>.jsonl.
-    record_visits: bool = False
-    tensorboard: bool = True
+    record_visits: bool = neutral(False)
+    tensorboard: bool = neutral(True)
     # Keep the eval predictions of every evaluation; the chief writes them to eval_predictions.npz
     # (steps, predictions [evaluations, examples], labels) for PD-over-time between replicas.
-    record_eval_predictions: bool = False
-    verbose: int = 2  # 0 silent; otherwise one line of train and eval metrics per evaluation
+    record_eval_predictions: bool = neutral(False)
+    verbose: int = neutral(2)  # 0 silent; otherwise one line of train and eval metrics per evaluation
 
     def __post_init__(self) -> None:
         check_choice(self.optimizer, Optimizer, "optimizer")
@@ -170,9 +199,9 @@ class ExportConfig:
 class Experiment:
     """A named, fully resolved experiment; saved as YAML next to the model."""
 
-    name: str = "default"
+    name: str = neutral("default")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     determinism: DeterminismConfig = field(default_factory=DeterminismConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
+    export: ExportConfig = neutral(default_factory=ExportConfig)

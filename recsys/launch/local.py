@@ -10,7 +10,6 @@ retried). Worker 0 (the chief) exiting 0 ends the job successfully.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -18,13 +17,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from pipelines import atomic
 from recsys.launch import netns
 from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS, local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
 from recsys.train import heartbeat
-from recsys.train.fingerprint import FINGERPRINT_FILE
+from recsys.train.run_dir import STATUS_FILE, RunDir
 from recsys.train.run_state import EXIT_REFUSED
 
 # A worker exiting with this code (the trainer's refusal) would fail the same way again: not retried.
@@ -295,11 +295,7 @@ def _barrier_reason(spec: LocalJobSpec, workers: list[Worker], codes: list[int |
 
 def _fingerprint(model_dir: str) -> dict | None:
     """The trainer's fingerprint.json (export path, weights digest, resumes), or None."""
-    try:
-        with open(os.path.join(model_dir, FINGERPRINT_FILE), encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
+    return RunDir(model_dir).read_fingerprint()
 
 
 def _write_status(spec: LocalJobSpec, attempts: list[AttemptResult], result: JobResult | None,
@@ -309,5 +305,4 @@ def _write_status(spec: LocalJobSpec, attempts: list[AttemptResult], result: Job
               "seconds": round(seconds, 2), "export_path": result.export_path if result else None,
               "fingerprint": result.fingerprint if result else None,
               "num_workers": spec.num_workers, "attempts": [asdict(a) for a in attempts]}
-    with open(os.path.join(spec.log_dir, "status.json"), "w") as fh:
-        json.dump(status, fh, indent=2)
+    atomic.write_json(os.path.join(spec.log_dir, STATUS_FILE), status)

@@ -64,9 +64,8 @@ def train_replica(config: Experiment, model_dir: str) -> dict[str, Any]:
     from recsys.train import trainer
 
     result = trainer.train(config, model_dir, predict_eval=True)
-    return _replica_outcome(result["eval_history"], result["eval_labels"], result["train_seconds"],
-                            result["export_path"], result.get("validation_history", []),
-                            result.get("validation_labels"))
+    return _replica_outcome(result.eval_history, result.eval_labels, result.train_seconds,
+                            result.export_path, result.validation_history, result.validation_labels)
 
 
 def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: int) -> dict[str, Any]:
@@ -75,7 +74,7 @@ def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: 
     The all-reduce across workers is then one of the replica's real nondeterminism sources.
     """
     from recsys.launch.local import LocalJobSpec, run_local_job
-    from recsys.train.trainer import EVAL_PREDICTIONS
+    from recsys.train.run_dir import RunDir
 
     os.makedirs(model_dir, exist_ok=True)
     config_path = loading.save(config, model_dir)
@@ -83,10 +82,10 @@ def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: 
                f"--model_dir={model_dir}"]
     job = run_local_job(LocalJobSpec(command=command, num_workers=workers,
                                      log_dir=os.path.join(model_dir, "workers"), stream_logs=False,
-                                     backup_dir=os.path.join(model_dir, "backup")))
+                                     backup_dir=RunDir(model_dir).backup))
     if not job.ok:
         raise RuntimeError(f"replica job in {model_dir} failed: {job.message}")
-    with np.load(os.path.join(model_dir, EVAL_PREDICTIONS)) as saved:
+    with np.load(RunDir(model_dir).eval_predictions) as saved:
         history = list(zip(saved["steps"].tolist(), saved["predictions"], strict=True))
         labels = saved["labels"]
         val_history, val_labels = [], None

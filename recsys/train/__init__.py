@@ -1,7 +1,8 @@
 """Training: strategy selection, determinism, the task, the trainer and prediction helpers.
 
-The names below are imported lazily, so the TensorFlow-free modules of this package (``run_state``,
-``fingerprint``) can be used by the supervisor without starting TensorFlow. (``predict`` and
+The names below are imported lazily, so the TensorFlow-free modules of this package (``run_dir``,
+``run_state``, ``run_lock``, ``fingerprint``, ``controller``) can be used by the supervisor without
+starting TensorFlow. (``predict`` and
 ``labels`` live in :mod:`recsys.train.predict`: a lazy name equal to a submodule's would be shadowed
 by the submodule once it is imported.)
 """

@@ -19,28 +19,24 @@ import shutil
 import sys
 
 from recsys.compat import tf
+from recsys.train.run_dir import BACKUP, RunDir
 from recsys.train.strategy import Role
 
-BACKUP_DIR = "backup"
 KEEP = 2  # the latest save and the one before it (the fallback for a torn latest)
 
 
 class Backup:
     """Save/restore the training state of one worker (see the module docstring)."""
 
-    def __init__(self, model_dir: str, checkpoint: tf.train.Checkpoint, role: Role,
-                 subdir: str = BACKUP_DIR, keep: int | None = KEEP) -> None:
-        self.directory = os.path.join(model_dir, subdir)
+    def __init__(self, run_dir: RunDir, checkpoint: tf.train.Checkpoint, role: Role,
+                 subdir: str = BACKUP, keep: int | None = KEEP) -> None:
+        self.directory = run_dir.path(subdir)  # absolute: the index's relative paths resolve once
         self.role = role
         self.checkpoint = checkpoint
-        write_dir = self.directory if role.is_chief else os.path.join(
-            model_dir, f".{subdir}-worker-{role.task_index}")
+        write_dir = self.directory if role.is_chief else run_dir.scratch(subdir, role.task_index)
         self._write_dir = write_dir
         self._manager = tf.train.CheckpointManager(checkpoint, write_dir,
                                                    max_to_keep=keep if role.is_chief else 1)
-
-    def has_state(self) -> bool:
-        return bool(tf.train.get_checkpoint_state(self.directory))
 
     def candidates(self) -> list[str]:
         """Saved states in the chief's directory, newest first."""

@@ -4,7 +4,8 @@
   independent of variable names and order, so the trainer's in-memory model and its SavedModel
   export give the same digest.
 - :func:`config_digest`: SHA-256 of the resolved config without the fields that cannot change the
-  model (output, logging, backup interval, the data path: the data fingerprint covers the data).
+  model (output, logging, backup interval, the data path: the data fingerprint covers the data),
+  which the schema declares with ``neutral(...)``.
 - :func:`data_fingerprint`: the feature spec's digest plus a digest per shard (content, or size and
   mtime above a size limit, with the reason recorded).
 
@@ -22,22 +23,12 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from recsys.config.schema import neutral_fields
 from recsys.repro.digest import tensor_digest as tensor_digest  # re-exported: the trainer's digest
 from recsys.repro.digest import weights_digest as weights_digest
 
-# Config fields that a user expects to be neutral: changing them must not change the model.
-NEUTRAL_FIELDS = (
-    "name",
-    "data.spec_dir",
-    "data.format",  # both formats give the same batches (tests/data/test_columnar.py)
-    "train.verbose",
-    "train.tensorboard",
-    "train.checkpoint",
-    "train.backup_every_steps",
-    "train.record_visits",
-    "train.record_eval_predictions",
-    "export",
-)
+# Config fields that cannot change the model, as declared on the fields (recsys.config.schema.neutral).
+NEUTRAL_FIELDS = neutral_fields()
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "numpy", "apache-beam",
              "tensorflow-serving-api", "recsys")
 HASH_LIMIT_BYTES = 2 << 30  # shards past this total are fingerprinted by size and mtime
@@ -51,17 +42,18 @@ def _drop(d: dict[str, Any], dotted: str) -> None:
     d.pop(last, None)
 
 
-def model_relevant_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config dict without :data:`NEUTRAL_FIELDS`."""
+def model_relevant_config(config: Mapping[str, Any],
+                          neutral: Iterable[str] = NEUTRAL_FIELDS) -> dict[str, Any]:
+    """The config dict without the ``neutral`` fields (:data:`NEUTRAL_FIELDS`: the schema's)."""
     d = json.loads(json.dumps(config))  # a deep copy
-    for key in NEUTRAL_FIELDS:
+    for key in neutral:
         _drop(d, key)
     return d
 
 
-def config_digest(config: Mapping[str, Any]) -> str:
+def config_digest(config: Mapping[str, Any], neutral: Iterable[str] = NEUTRAL_FIELDS) -> str:
     """SHA-256 of :func:`model_relevant_config` as canonical JSON."""
-    text = json.dumps(model_relevant_config(config), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(model_relevant_config(config, neutral), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

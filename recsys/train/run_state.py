@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pipelines.feature_spec as feature_spec
+from pipelines import atomic
 from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.data.order import STREAM_VERSION
 from recsys.train import fingerprint
+from recsys.train.run_dir import NotARun, RunDir
 
-STATE_FILE = "train_state.json"
 CHANGES = ("config", "data", "workers")  # what --allow_resume_change may name
-# Everything a run writes into its model_dir (removed by --overwrite; other files are left alone).
-# The supervisor's logs (<model_dir>/submit) are the submitter's to clear, not the trainer's.
-RUN_OUTPUTS = ("backup", "checkpoints", "logs", "evals", "visits", "export", STATE_FILE,
-               "status.json", "fingerprint.json", "config.yaml", "eval_predictions.npz")
 
 
 # The exit code of a refused start (EX_CONFIG): a restart would fail the same way, so the supervisor
@@ -79,7 +75,7 @@ def identity(config: Experiment, num_workers: int) -> RunIdentity:
 
 
 def load(model_dir: str) -> RunState | None:
-    path = os.path.join(model_dir, STATE_FILE)
+    path = RunDir(model_dir).state_file
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as fh:
@@ -89,12 +85,7 @@ def load(model_dir: str) -> RunState | None:
 
 def save(model_dir: str, state: RunState) -> None:
     """Atomic write (a kill leaves the previous record)."""
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, STATE_FILE)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(state.__dict__, fh, indent=2)
-    os.replace(tmp, path)
+    atomic.write_json(RunDir(model_dir).state_file, state.__dict__)
 
 
 def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
@@ -132,7 +123,10 @@ def prepare(model_dir: str, ident: RunIdentity, *, has_backup: bool, overwrite: 
         raise ValueError(f"unknown resume change(s) {unknown}; allowed: {list(CHANGES)}")
     state = load(model_dir)
     if overwrite and write:
-        clear(model_dir)
+        try:
+            clear(model_dir)
+        except NotARun as err:
+            raise ResumeRefused(str(err)) from None
         state = None
     elif overwrite:
         state = None
@@ -169,9 +163,4 @@ def record_resume(model_dir: str, state: RunState, step: int, ident: RunIdentity
 
 def clear(model_dir: str) -> None:
     """Remove every output of a previous run (``--overwrite``); other files stay."""
-    for name in RUN_OUTPUTS:
-        path = os.path.join(model_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.unlink(path)
+    RunDir(model_dir).clear()

@@ -152,15 +152,15 @@ def test_the_format_is_neutral_for_training_and_for_a_resume(toy_spec, tmp_path)
 
     a = run(str(tmp_path / "tfexample"), "tfexample")
     b = run(str(tmp_path / "columnar"), "columnar")
-    assert a["fingerprint"]["weights_sha256"] == b["fingerprint"]["weights_sha256"]
-    assert a["fingerprint"]["config_sha256"] == b["fingerprint"]["config_sha256"]
-    np.testing.assert_array_equal(a["eval_predictions"], b["eval_predictions"])  # PD = 0
+    assert a.fingerprint["weights_sha256"] == b.fingerprint["weights_sha256"]
+    assert a.fingerprint["config_sha256"] == b.fingerprint["config_sha256"]
+    np.testing.assert_array_equal(a.eval_predictions, b.eval_predictions)  # PD = 0
     switched = str(tmp_path / "switched")
-    assert run(switched, "tfexample", stop_at_step=12)["stopped_at"] == 12
+    assert run(switched, "tfexample", stop_at_step=12).stopped_at == 12
     c = run(switched, "columnar")
-    assert c["fingerprint"]["weights_sha256"] == a["fingerprint"]["weights_sha256"]
-    assert [r["step"] for r in c["fingerprint"]["resumes"]] == [12]
-    assert c["fingerprint"]["bitwise_caveats"] == []  # not a change: nothing to caveat
+    assert c.fingerprint["weights_sha256"] == a.fingerprint["weights_sha256"]
+    assert [r["step"] for r in c.fingerprint["resumes"]] == [12]
+    assert c.fingerprint["bitwise_caveats"] == []  # not a change: nothing to caveat
 
 
 @pytest.mark.parametrize("block", [0, 256])

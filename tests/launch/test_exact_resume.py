@@ -188,25 +188,73 @@ def test_killed_job_rerun_with_the_same_command_resumes_exactly(data, tmp_path, 
     print(f"\n{workers} worker(s), whole job killed and resubmitted: relative PD {pd}")
 
 
-def test_recsys_train_rerun_after_kill_resumes_exactly(data, tmp_path, reference):
-    """`recsys train` itself (no supervisor): kill it mid-run, run the same command again."""
-    cmd = [sys.executable, "-m", "recsys.cli", "train", "--config", "synthetic_small",
-           *[f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]], "--model_dir", str(tmp_path / "m")]
-    env = dict(os.environ, RECSYS_HEARTBEAT_FILE=str(tmp_path / "hb"), RECSYS_HEARTBEAT_EVERY="1",
-               PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def train_command(data: str, model_dir) -> list[str]:
+    return [sys.executable, "-m", "recsys.cli", "train", "--config", "synthetic_small",
+            *[f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]], "--model_dir", str(model_dir)]
+
+
+def train_env(heartbeat_file) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, RECSYS_HEARTBEAT_FILE=str(heartbeat_file), RECSYS_HEARTBEAT_EVERY="1",
+                PYTHONUNBUFFERED="1", PYTHONPATH=path)
+
+
+def train_then_kill(cmd: list[str], env: dict[str, str], at_least: int, cwd=None) -> str:
+    """Run ``recsys train`` and SIGKILL it at its first heartbeat at a step >= ``at_least`` (a backup
+    is saved every 4 steps, so one exists by then); returns its stderr up to the kill."""
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    seen = []
     for line in proc.stderr:
+        seen.append(line)
         m = re.match(r"recsys-heartbeat step=(\d+) phase=train", line)
-        if m and int(m.group(1)) >= 10:
+        if m and int(m.group(1)) >= at_least:
             proc.kill()
             break
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-30:])
+    return "".join(seen)
+
+
+def test_recsys_train_rerun_after_kill_resumes_exactly(data, tmp_path, reference):
+    """`recsys train` itself (no supervisor): kill it mid-run, run the same command again."""
+    cmd, env = train_command(data, tmp_path / "m"), train_env(tmp_path / "hb")
+    train_then_kill(cmd, env, 10)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     resumed_at = re.search(r"resuming from .*backup/ckpt-\d+ at global step (\d+)", done.stderr)
     assert resumed_at and 8 <= int(resumed_at.group(1)) < STEPS, done.stderr[-2000:]
     assert_same_model(outcome(tmp_path / "m"), reference(1))
+
+
+def test_relative_model_dir_resumes_from_any_path_form(data, tmp_path, reference):
+    """A relative --model_dir, killed, resumed through another cwd, a ``..`` and a symlink, then
+    finished in the first form: the weights of the run that never stopped (it used to fail with
+    "no backup in out/run1/backup can be restored: out/run1/backup/out/run1/backup/ckpt-8")."""
+    work, other = tmp_path / "work", tmp_path / "other"
+    work.mkdir()
+    other.mkdir()
+    os.symlink(work, tmp_path / "link")
+    env = train_env(tmp_path / "hb")
+    train_then_kill(train_command(data, "out/run1"), env, 10, cwd=work)
+    second = train_then_kill(train_command(data, "../link/out/run1"), env, 22, cwd=other)
+    resumed = re.search(r"resuming from (\S+) at global step (\d+)", second)
+    assert resumed, second[-3000:]
+    assert resumed.group(1).startswith(str(tmp_path / "link" / "out" / "run1" / "backup" / "ckpt-"))
+    assert 8 <= int(resumed.group(2)) < 22
+    done = subprocess.run(train_command(data, "out/run1"), env=env, cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"resuming from \S+/work/out/run1/backup/ckpt-\d+ at global step (2[0-9])",
+                     done.stderr), done.stderr[-3000:]
+    assert_same_model(outcome(work / "out" / "run1"), reference(1))
+    again = subprocess.run(train_command(data, "../work/out/run1"), env=env, cwd=other,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already holds this run, finished at step 40" in again.stderr, \
+        again.stderr[-3000:]
+    assert json.loads(again.stdout[again.stdout.index("{"):])["weights_sha256"] == \
+        reference(1)["fingerprint"]["weights_sha256"]
 
 
 def test_resume_refuses_changed_config_and_worker_count(data, tmp_path, submit_factory, reference):

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     preds = []
     for i, extra in enumerate([[], [], ["determinism.data_seed=5"]]):
         r = train(cfg.load("synthetic_small", base + extra), f"{out}/r{i}", predict_eval=True)
-        preds.append(r["eval_predictions"])
+        preds.append(r.eval_predictions)
     print("RESULT " + json.dumps({"same": float(np.max(np.abs(preds[0] - preds[1]))),
                                   "other_order": float(np.max(np.abs(preds[0] - preds[2])))}))
 """)

@@ -68,7 +68,7 @@ def _eval_rows(spec, n=16):
 
 def test_layout_and_assets(exported):
     result, spec = exported
-    path = result["export_path"]
+    path = result.export_path
     parent, version = os.path.split(path)
     assert os.path.basename(parent) == "tiny" and version.isdigit()
     assert os.listdir(parent) == [version]
@@ -85,10 +85,10 @@ def test_warmup_requests_are_prediction_logs_that_run(exported):
     from tensorflow_serving.apis import prediction_log_pb2
 
     result, spec = exported
-    path = os.path.join(result["export_path"], "assets.extra", "tf_serving_warmup_requests")
+    path = os.path.join(result.export_path, "assets.extra", "tf_serving_warmup_requests")
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
     assert len(logs) == 3
-    loaded = tf.saved_model.load(result["export_path"])
+    loaded = tf.saved_model.load(result.export_path)
     for log in logs:
         req = log.predict_log.request
         assert req.model_spec.name == "tiny" and req.model_spec.signature_name == "serving_default"
@@ -106,7 +106,7 @@ def test_signatures_and_method_names(exported):
             "show",
             "--all",
             "--dir",
-            result["export_path"],
+            result.export_path,
         ],
         capture_output=True,
         text=True,
@@ -125,7 +125,7 @@ def test_signatures_and_method_names(exported):
 
 def test_graph_is_portable_no_xla(exported):
     result, _ = exported
-    with open(os.path.join(result["export_path"], "saved_model.pb"), "rb") as fh:
+    with open(os.path.join(result.export_path, "saved_model.pb"), "rb") as fh:
         blob = fh.read()
     assert b"_XlaMustCompile" not in blob and b"XlaLaunch" not in blob
 
@@ -133,7 +133,7 @@ def test_graph_is_portable_no_xla(exported):
 def test_fresh_process_reload_gives_same_predictions(exported, tmp_path):
     result, spec = exported
     features, serialized = _eval_rows(spec)
-    want = result["model"](features).numpy().ravel()
+    want = result.model(features).numpy().ravel()
     raw = raw_batch(features, spec)
     np.savez(tmp_path / "raw.npz", **raw)
     (tmp_path / "examples.json").write_text(json.dumps([s.hex() for s in serialized]))
@@ -143,7 +143,7 @@ def test_fresh_process_reload_gives_same_predictions(exported, tmp_path):
         [
             sys.executable,
             str(tmp_path / "reload.py"),
-            result["export_path"],
+            result.export_path,
             str(tmp_path / "raw.npz"),
             str(tmp_path / "examples.json"),
         ],
@@ -165,7 +165,7 @@ def test_fresh_process_reload_gives_same_predictions(exported, tmp_path):
 
 def test_raw_signature_handles_missing_and_joined_multi_values(exported):
     result, spec = exported
-    loaded = tf.saved_model.load(result["export_path"])
+    loaded = tf.saved_model.load(result.export_path)
     names = {f.name: f for f in spec.features}
     raw = {
         n: (tf.constant([np.nan, 1.0]) if f.kind == "numeric" else tf.constant(["", "C1v0"]))
@@ -179,14 +179,14 @@ def test_raw_signature_handles_missing_and_joined_multi_values(exported):
     feats["M1"] = tf.ragged.constant(
         [[], ["M1v1", "M1v2", "unknown"]], dtype=tf.string, row_splits_dtype=tf.int64
     )
-    np.testing.assert_allclose(out, result["model"](feats).numpy().ravel(), rtol=1e-5)
+    np.testing.assert_allclose(out, result.model(feats).numpy().ravel(), rtol=1e-5)
 
 
 def test_explicit_version_collision_is_an_error(exported, tmp_path):
     result, spec = exported
-    export_saved_model(result["model"], spec, str(tmp_path), "m", version=3)
+    export_saved_model(result.model, spec, str(tmp_path), "m", version=3)
     with pytest.raises(FileExistsError, match="version 3 already exists"):
-        export_saved_model(result["model"], spec, str(tmp_path), "m", version=3)
+        export_saved_model(result.model, spec, str(tmp_path), "m", version=3)
 
 
 def test_a_model_built_under_a_strategy_is_refused(exported, tmp_path):
@@ -196,7 +196,7 @@ def test_a_model_built_under_a_strategy_is_refused(exported, tmp_path):
 
     result, spec = exported
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
-        distributed = RankingModel(spec, result["config"].model)
+        distributed = RankingModel(spec, result.config.model)
         distributed.build_from_spec()
     with pytest.raises(RuntimeError, match="strategy-free copy"):
         export_saved_model(distributed, spec, str(tmp_path), "m", version=1)

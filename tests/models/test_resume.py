@@ -33,11 +33,11 @@ def test_stopped_runs_resume_to_identical_weights(tiny_data, tmp_path, uninterru
     root, _ = tiny_data
     exp = _exp(root)
     stopped = train(exp, str(tmp_path), stop_at_step=7)  # mid-way between backups at 5 and 10
-    assert stopped["stopped_at"] == 7 and "fingerprint" not in stopped
+    assert stopped.stopped_at == 7 and stopped.fingerprint is None and not stopped.finished
     resumed = train(exp, str(tmp_path), predict_eval=True)
-    assert resumed["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
-    np.testing.assert_array_equal(resumed["eval_predictions"], uninterrupted["eval_predictions"])
-    assert [r["step"] for r in resumed["fingerprint"]["resumes"]] == [7]
+    assert resumed.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]
+    np.testing.assert_array_equal(resumed.eval_predictions, uninterrupted.eval_predictions)
+    assert [r["step"] for r in resumed.fingerprint["resumes"]] == [7]
     # The evaluation at step 12 happened after the restart; both evaluations are on disk.
     assert sorted(os.listdir(tmp_path / "evals")) == ["step-000000012.npz", "step-000000024.npz"]
 
@@ -50,8 +50,8 @@ def test_torn_latest_backup_falls_back_to_the_previous_one(tiny_data, tmp_path, 
     data_file.write_bytes(data_file.read_bytes()[:100])  # a torn write
     resumed = train(exp, str(tmp_path))
     assert "backup" in capfd.readouterr().err
-    assert resumed["fingerprint"]["resumes"][0]["step"] == 12
-    assert resumed["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
+    assert resumed.fingerprint["resumes"][0]["step"] == 12
+    assert resumed.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]
 
 
 def test_finished_run_is_not_retrained_and_overwrite_starts_over(tiny_data, tmp_path, uninterrupted):
@@ -59,15 +59,15 @@ def test_finished_run_is_not_retrained_and_overwrite_starts_over(tiny_data, tmp_
     exp = _exp(root)
     first = train(exp, str(tmp_path))
     again = train(exp, str(tmp_path))
-    assert again["already_finished"] and again["model"] is None
-    assert again["fingerprint"]["weights_sha256"] == first["fingerprint"]["weights_sha256"]
-    assert again["eval"] == first["eval"]
+    assert again.already_finished and again.model is None
+    assert again.fingerprint["weights_sha256"] == first.fingerprint["weights_sha256"]
+    assert again.eval == first.eval
     # Neutral fields (verbosity, backup interval) do not make it a different run.
     neutral = train(_exp(root, "train.verbose=1", "train.backup_every_steps=3"), str(tmp_path))
-    assert neutral.get("already_finished")
+    assert neutral.already_finished
     fresh = train(exp, str(tmp_path), overwrite=True)
-    assert not fresh.get("already_finished") and not fresh["fingerprint"]["resumes"]
-    assert fresh["fingerprint"]["weights_sha256"] == uninterrupted["fingerprint"]["weights_sha256"]
+    assert not fresh.already_finished and not fresh.fingerprint["resumes"]
+    assert fresh.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]
 
 
 def test_refusals_name_what_differs(tiny_data, tmp_path):
@@ -80,8 +80,8 @@ def test_refusals_name_what_differs(tiny_data, tmp_path):
     state = json.loads((tmp_path / "train_state.json").read_text())
     assert state["config"]["model"]["activation"] == "relu" and not state["finished"]
     allowed = train(_exp(root, "train.learning_rate=0.01"), str(tmp_path), allow_resume_change=("config",))
-    assert allowed["fingerprint"]["resumes"][0]["changes"] == ["config"]
-    assert any("changed config" in c for c in allowed["fingerprint"]["bitwise_caveats"])
+    assert allowed.fingerprint["resumes"][0]["changes"] == ["config"]
+    assert any("changed config" in c for c in allowed.fingerprint["bitwise_caveats"])
 
 
 def test_changed_data_is_refused(tmp_path):
@@ -96,4 +96,26 @@ def test_changed_data_is_refused(tmp_path):
     # The same data under another path is the same data: it resumes.
     os.rename(tmp_path / "d1", tmp_path / "moved")
     resumed = train(_exp(tmp_path / "moved", "data.batch_size=64"), str(tmp_path / "m"))
-    assert resumed["fingerprint"]["resumes"][0]["step"] == 3
+    assert resumed.fingerprint["resumes"][0]["step"] == 3
+
+
+def test_a_model_dir_held_by_another_job_is_refused_untouched(tiny_data, tmp_path):
+    """Another live process holds the model_dir's lock: train() refuses, naming it, writing nothing."""
+    import subprocess
+    import sys
+
+    root, _ = tiny_data
+    code = ("import sys; from recsys.train.run_dir import RunDir; from recsys.train.run_lock import "
+            "RunLock; RunLock(RunDir(sys.argv[1])).acquire(wait=0); print('locked', flush=True); "
+            "sys.stdin.read()")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=repo))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(run_state.ResumeRefused, match=rf"in use by another job: pid {holder.pid} "):
+            train(_exp(root), str(tmp_path), overwrite=True)
+        assert os.listdir(tmp_path) == [".lock"]
+    finally:
+        holder.communicate("")  # end of stdin: it exits, releasing the lock
+    assert train(_exp(root), str(tmp_path), stop_at_step=2).stopped_at == 2

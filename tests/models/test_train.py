@@ -38,16 +38,16 @@ def trained(tiny_data, tmp_path_factory):
 def test_reaches_known_auc(trained, metrics_fns):
     result, _ = trained
     auc, logloss = metrics_fns
-    ev = result["eval"]
+    ev = result.eval
     assert ev["auc"] > 0.7, ev
     assert 0.8 < ev["calibration"] < 1.25, ev
     # the reported eval metrics are exact, over every eval example
-    labels, preds = result["eval_labels"], result["eval_predictions"]
+    labels, preds = result.eval_labels, result.eval_predictions
     assert preds.shape == labels.shape == (3000,) and ev["examples"] == 3000
     assert ev["auc"] == pytest.approx(auc(labels, preds), abs=1e-9)
     assert ev["logloss"] == pytest.approx(logloss(labels, preds), abs=1e-6)
     assert ev["calibration"] == pytest.approx(preds.sum() / labels.sum(), rel=1e-4)
-    assert len(result["history"]["val_auc"]) == 2  # evaluated every 120 of 240 steps
+    assert len(result.history["val_auc"]) == 2  # evaluated every 120 of 240 steps
 
 
 def test_writes_config_checkpoints_logs_and_export(trained, tiny_data):
@@ -55,10 +55,10 @@ def test_writes_config_checkpoints_logs_and_export(trained, tiny_data):
     saved = yaml.safe_load((model_dir / "config.yaml").read_text())
     assert saved["model"]["activation"] == "smelu(beta=0.5)"
     assert saved["data"]["spec_dir"] == str(tiny_data[0])
-    assert cfg.load(str(model_dir / "config.yaml")) == result["config"]
+    assert cfg.load(str(model_dir / "config.yaml")) == result.config
     assert os.listdir(model_dir / "checkpoints")
     assert os.listdir(model_dir / "logs" / "train") and os.listdir(model_dir / "logs" / "validation")
-    assert result["export_path"] == str(model_dir / "export" / "ranker" / "7")
+    assert result.export_path == str(model_dir / "export" / "ranker" / "7")
     assert sorted(os.listdir(model_dir / "export" / "ranker")) == ["7"]  # no temp dir left
 
 
@@ -68,19 +68,19 @@ def test_export_holds_the_trained_weights_and_nothing_else(trained):
     from recsys.repro.compare import MODEL_VARIABLE, export_weights_digest
 
     result, _ = trained
-    reader = tf.train.load_checkpoint(os.path.join(result["export_path"], "variables", "variables"))
+    reader = tf.train.load_checkpoint(os.path.join(result.export_path, "variables", "variables"))
     saved = [k for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"]
     assert all(MODEL_VARIABLE.match(k) for k in saved), saved
-    assert len(saved) == len(result["model"].get_weights()) == len(result["model"].trainable_weights)
-    assert export_weights_digest(result["export_path"]) == result["fingerprint"]["weights_sha256"]
+    assert len(saved) == len(result.model.get_weights()) == len(result.model.trainable_weights)
+    assert export_weights_digest(result.export_path) == result.fingerprint["weights_sha256"]
 
 
 def test_predict_helper_matches_model(trained, tiny_data):
     result, _ = trained
     _, spec = tiny_data
     ds = make_dataset(spec, "eval", 500)
-    preds = predict(result["model"], ds)
-    np.testing.assert_allclose(preds, result["eval_predictions"], rtol=1e-5, atol=1e-6)
+    preds = predict(result.model, ds)
+    np.testing.assert_allclose(preds, result.eval_predictions, rtol=1e-5, atol=1e-6)
 
 
 def _scalars(log_dir) -> dict[str, list[float]]:
@@ -95,14 +95,14 @@ def _scalars(log_dir) -> dict[str, list[float]]:
 
 def test_tensorboard_scalars(trained):
     result, model_dir = trained
-    history = result["history"]
+    history = result.history
     for split, prefix in (("train", ""), ("validation", "val_")):
         scalars = _scalars(model_dir / "logs" / split)
         for key in ("loss", "auc", "logloss", "calibration"):  # the values of each of the 2 evaluations
             assert scalars[f"epoch_{key}"] == pytest.approx(history[f"{prefix}{key}"], rel=1e-6), key
         assert len(scalars["epoch_auc"]) == 2
     assert _scalars(model_dir / "logs" / "validation")["epoch_auc"][-1] == pytest.approx(
-        result["eval"]["auc"], abs=1e-6
+        result.eval["auc"], abs=1e-6
     )
 
 
@@ -117,7 +117,7 @@ def test_compare_cli_on_the_export_against_itself(trained, tiny_data):
 
     result, _ = trained
     root, _ = tiny_data
-    export = result["export_path"]
+    export = result.export_path
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run(
         [sys.executable, "-m", "recsys.cli", "compare", export, export, f"--data={root}", "--max_churn=0.1",
@@ -131,7 +131,7 @@ def test_compare_cli_on_the_export_against_itself(trained, tiny_data):
     assert diff["relative_pd"] == diff["absolute_pd"] == diff["flip_rate"] == diff["topk_churn"] == 0.0
     assert diff["relative_pd_percentiles"] == {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p100": 0.0}
     assert diff["thresholds"]["max_flip_rate"] == 0.1 and diff["thresholds"]["max_topk_churn"] is None
-    labels, preds = result["eval_labels"], result["eval_predictions"]
+    labels, preds = result.eval_labels, result.eval_predictions
     assert diff["a"]["auc"] == pytest.approx(accuracy.auc(labels, preds), abs=1e-4)
     from recsys.repro.compare import format_report
 

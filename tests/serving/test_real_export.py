@@ -41,7 +41,7 @@ def real_export(tmp_path_factory):
         ],
     )
     result = train_mod.train(exp, str(tmp_path_factory.mktemp("real_model")))
-    return result["export_path"], spec
+    return result.export_path, spec
 
 
 def _warmup_request(path: str) -> predict_pb2.PredictRequest:

@@ -1,0 +1,121 @@
+"""The controller's schedule: chunk boundaries at every action's interval, due actions in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recsys.train.actions import Heartbeat, Saves
+from recsys.train.controller import Action, Controller
+
+
+class Recorder(Action):
+    """Records begin, every due call (with the chunk's metrics) and end."""
+
+    def __init__(self, name: str, every: int, log: list[tuple[str, str, int]]) -> None:
+        self.name, self.every, self.log = name, every, log
+
+    def begin(self, step: int) -> None:
+        self.log.append((self.name, "begin", step))
+
+    def __call__(self, step: int, metrics: Any) -> None:
+        assert metrics == ("chunk ending at", step)
+        self.log.append((self.name, "call", step))
+
+    def end(self, step: int) -> None:
+        self.log.append((self.name, "end", step))
+
+
+def _controller(total: int, chunk: int, actions: list[Action]) -> tuple[Controller, list[int]]:
+    chunks: list[int] = []
+    position = [0]
+
+    def run_chunk(n: int) -> tuple[str, int]:
+        chunks.append(n)
+        position[0] += n
+        return ("chunk ending at", position[0])
+
+    return Controller(run_chunk, total=total, chunk=chunk, actions=actions), chunks
+
+
+def test_chunks_stop_at_every_interval_and_due_actions_run_in_order():
+    log: list[tuple[str, str, int]] = []
+    first, second = Recorder("backup", 4, log), Recorder("eval", 6, log)
+    controller, chunks = _controller(12, 5, [first, second])
+    assert controller.run(0, 12) == 12
+    # chunks of at most 5 steps, cut at 4, 6, 8 and 12 (multiples of 4 and 6) and at the total
+    assert chunks == [4, 2, 2, 4]
+    assert log == [("backup", "begin", 0), ("eval", "begin", 0),
+                   ("backup", "call", 4), ("eval", "call", 6), ("backup", "call", 8),
+                   ("backup", "call", 12), ("eval", "call", 12),  # same step: list order
+                   ("backup", "end", 12), ("eval", "end", 12)]
+    times = controller.times
+    assert times.train_seconds > 0 and times.loop_seconds >= times.train_seconds
+
+
+def test_a_resumed_run_stopping_early_cuts_chunks_at_the_same_absolute_steps():
+    log: list[tuple[str, str, int]] = []
+    controller, chunks = _controller(20, 100, [Recorder("eval", 10, log)])
+    controller.run_chunk(7)  # the input position of a job restored at step 7
+    chunks.clear()
+    assert controller.run(7, 15) == 15  # stop_at_step=15
+    assert chunks == [3, 5]
+    assert log == [("eval", "begin", 7), ("eval", "call", 10), ("eval", "end", 15)]
+
+
+def test_nothing_runs_when_start_is_the_end():
+    log: list[tuple[str, str, int]] = []
+    controller, chunks = _controller(10, 5, [Recorder("eval", 5, log)])
+    assert controller.run(10, 10) == 10
+    assert chunks == [] and log == [("eval", "begin", 10), ("eval", "end", 10)]
+
+
+class FakeBackup:
+    """Stands in for recsys.train.backup.Backup (a TF checkpoint manager): the steps it saved."""
+
+    def __init__(self) -> None:
+        self.saved: list[int] = []
+        self.cleaned = False
+
+    def save(self, step: int) -> str:
+        self.saved.append(step)
+        return f"ckpt-{step}"
+
+    def cleanup(self) -> None:
+        self.cleaned = True
+
+
+def test_saves_at_its_interval_at_every_evaluation_and_where_the_process_stops():
+    backup = FakeBackup()
+    saves = Saves(backup, every=5, also=lambda step: step % 7 == 0 or step == 30)
+    controller, _ = _controller(30, 100, [saves, Recorder("eval", 7, [])])
+    assert controller.run(0, 23) == 23
+    assert backup.saved == [5, 7, 10, 14, 15, 20, 21, 23] and backup.cleaned
+
+
+def test_saves_without_an_interval_only_at_evaluations_and_the_end():
+    backup = FakeBackup()
+    controller, chunks = _controller(12, 100, [Saves(backup, every=0, also=lambda step: step == 12)])
+    controller.run(0, 12)
+    assert backup.saved == [12] and chunks == [12]
+
+
+def test_heartbeat_writes_the_file_the_supervisor_reads(tmp_path, capfd):
+    from recsys.train import heartbeat
+
+    path = str(tmp_path / "hb")
+    beat = Heartbeat(path, every=3)
+    controller, chunks = _controller(7, 100, [beat])
+    beat.begin(0)
+    assert heartbeat.read_heartbeat(path).phase == "begin"
+    controller.run(0, 7)
+    assert chunks == [3, 3, 1]
+    last = heartbeat.read_heartbeat(path)
+    assert (last.step, last.phase) == (7, "end")
+    lines = [heartbeat.parse_line(x) for x in capfd.readouterr().err.splitlines()]
+    assert [x for x in lines if x] == [(0, "begin"), (0, "begin"), (3, "train"), (6, "train"), (7, "end")]
+
+
+def test_heartbeat_without_a_file_still_sets_the_chunk_length():
+    controller, chunks = _controller(25, 100, [Heartbeat("", every=10)])
+    controller.run(0, 25)
+    assert chunks == [10, 10, 5]
