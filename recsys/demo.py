@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-from recsys.commands.demo import DemoSettings
 from recsys.launch.ports import free_ports
+from recsys.settings.demo import DemoSettings
 
 STAGES = 7
 

@@ -1,12 +1,12 @@
 """``recsys activations``: list the registered activations with their parameters and defaults.
 
-Flags are generated from :class:`recsys.commands.activations.ActivationsSettings`.
+Flags are generated from :class:`recsys.settings.activations.ActivationsSettings`.
 """
 
 from __future__ import annotations
 
 from recsys.cli.flagging import Flags
-from recsys.commands.activations import ActivationsSettings
+from recsys.settings.activations import ActivationsSettings
 
 SETTINGS = Flags(ActivationsSettings, "activations")
 

@@ -6,13 +6,13 @@ the accuracy / PD table and the command that opens the TensorBoard PD dashboards
 
 ``--config`` may name the experiment (default: the source's named one) and hold a ``demo:`` section;
 ``--set train.KEY=...`` changes the experiment, ``--set demo.KEY=...`` the demo. Flags are generated
-from :class:`recsys.commands.demo.DemoSettings`.
+from :class:`recsys.settings.demo.DemoSettings`.
 """
 
 from __future__ import annotations
 
 from recsys.cli.flagging import Flags, resolve_or_exit
-from recsys.commands.demo import DemoSettings
+from recsys.settings.demo import DemoSettings
 
 SETTINGS = Flags(DemoSettings, "demo", config_help="Experiment YAML file or name (default: the source's "
                  "named experiment); may hold a demo: section with this command's settings.")

@@ -6,7 +6,7 @@
       (exit 0: within thresholds; 1: a threshold crossed -- do not move the label; 2: error)
     recsys monitor --config job.yaml --set monitor.max_relative_pd=0.05   (settings under ``monitor:``)
 
-Flags are generated from :class:`recsys.commands.monitor.MonitorSettings`; its threshold flags are
+Flags are generated from :class:`recsys.settings.monitor.MonitorSettings`; its threshold flags are
 ``recsys compare``'s and ``recsys promote``'s (:class:`serving.gate.Thresholds`). ``--max_churn`` is a
 deprecated alias of ``--max_topk_churn``.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys.cli import gateflags
 from recsys.cli.flagging import Flags
-from recsys.commands.monitor import MonitorSettings
+from recsys.settings.monitor import MonitorSettings
 
 if TYPE_CHECKING:
     from serving.tools.monitor import MonitorConfig

@@ -4,7 +4,7 @@ embedding tables cost per worker (weights, optimizer slots, peak memory) and on 
 Instant: computed from the feature spec and the resolved config, without TensorFlow. Exits 1, naming
 the biggest table, when a worker's ``--memory`` would be exceeded (``--nostrict`` only warns); exits 0
 when it fits or no ``--memory`` is given; a bad flag or config exits 2. The model behind the numbers:
-``recsys/planning/cost.py``. Flags are generated from :class:`recsys.commands.plan.PlanSettings`
+``recsys/planning/cost.py``. Flags are generated from :class:`recsys.settings.plan.PlanSettings`
 (``--set plan.KEY=...``; ``--set model.KEY=...`` changes the experiment).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from absl import flags
 
 from recsys.cli.flagging import Flags
-from recsys.commands.plan import PlanSettings
+from recsys.settings.plan import PlanSettings
 
 SETTINGS = Flags(PlanSettings, "plan", config_help="Experiment YAML file or name in configs/ (e.g. "
                  "criteo_dcn); may hold a plan: section with this command's settings.")

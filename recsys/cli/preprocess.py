@@ -12,7 +12,7 @@ Examples::
 
 Beam options: ``--runner``, ``--direct_num_workers`` and ``--direct_running_mode`` are flags here;
 any other Beam option goes after a ``--`` separator and is handed to ``PipelineOptions`` unchanged.
-Flags are generated from :class:`recsys.commands.preprocess.PreprocessSettings`; a config file's
+Flags are generated from :class:`recsys.settings.preprocess.PreprocessSettings`; a config file's
 ``preprocess:`` section and ``--set preprocess.KEY=VALUE`` set the same fields.
 """
 
@@ -27,7 +27,7 @@ from absl import flags
 
 from pipelines.config import PreprocessConfig
 from recsys.cli.flagging import Flags
-from recsys.commands.preprocess import PreprocessSettings
+from recsys.settings.preprocess import PreprocessSettings
 
 FLAGS = flags.FLAGS
 SETTINGS = Flags(PreprocessSettings, "preprocess")

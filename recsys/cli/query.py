@@ -4,7 +4,7 @@
     recsys query --rest --server=127.0.0.1:8501 --model_name=ranker --label=stable --rows=rows.csv
 Rows: JSON lines of {feature: value}, CSV with a header, or Criteo TSV (label, I1-I13, C1-C26). The
 client reads the signature's inputs from GetModelMetadata, so any model's feature names work. Flags are
-generated from :class:`recsys.commands.query.QuerySettings`.
+generated from :class:`recsys.settings.query.QuerySettings`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from recsys.cli.flagging import Flags
-from recsys.commands.query import QuerySettings
+from recsys.settings.query import QuerySettings
 
 SETTINGS = Flags(QuerySettings, "query")
 

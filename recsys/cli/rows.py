@@ -6,7 +6,7 @@
 Each line is one JSON object of raw feature values by name, taken from a split that ``recsys
 preprocess`` wrote (so every feature the model expects is there, as it arrived in the raw data; a
 missing number is ``null``, a multi-valued feature its values joined by the spec's separator). Flags
-are generated from :class:`recsys.commands.rows.RowsSettings`.
+are generated from :class:`recsys.settings.rows.RowsSettings`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import sys
 
 from recsys.cli.flagging import Flags
-from recsys.commands.rows import RowsSettings
+from recsys.settings.rows import RowsSettings
 
 SETTINGS = Flags(RowsSettings, "rows")
 

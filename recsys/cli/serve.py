@@ -4,7 +4,7 @@ recsys serve --port=8500 --rest_api_port=8501 --model_name=ranker --model_base_p
 recsys serve --model_config_file=models.config --enable_batching --batching_parameters_file=batch.config
 recsys serve --config job.yaml --set serve.port=9000   (settings under ``serve:`` in the file)
 
-Flags are generated from :class:`recsys.commands.serve.ServeSettings`.
+Flags are generated from :class:`recsys.settings.serve.ServeSettings`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from recsys.cli.flagging import Flags
-from recsys.commands.serve import ServeSettings
+from recsys.settings.serve import ServeSettings
 
 if TYPE_CHECKING:
     from serving.server import ModelServer, ServerOptions

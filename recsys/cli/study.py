@@ -6,7 +6,7 @@
 
 One ``--config`` holds the experiment (top-level keys) and the study's settings (a ``study:`` section);
 ``--set train.KEY=...`` changes the experiment, ``--set study.KEY=...`` the study. Flags are generated
-from :class:`recsys.commands.study.StudySettings`. The resolved file is saved as
+from :class:`recsys.settings.study.StudySettings`. The resolved file is saved as
 ``<output>/config.yaml``: ``recsys study --config <output>/config.yaml`` reruns the same study.
 """
 
@@ -17,7 +17,7 @@ import os
 from absl import flags
 
 from recsys.cli.flagging import Flags
-from recsys.commands.study import StudySettings
+from recsys.settings.study import StudySettings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("overwrite", False, "Replace an existing study in --output.")

@@ -20,8 +20,8 @@ from typing import Any
 from absl import flags
 
 from recsys.cli.flagging import Flags, resolve_or_exit
-from recsys.commands.submit import K8S_KEYS, SubmitSettings
 from recsys.config import loading
+from recsys.settings.submit import K8S_KEYS, SubmitSettings
 from recsys.train.run_dir import RunDir
 
 FLAGS = flags.FLAGS

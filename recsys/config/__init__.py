@@ -1,5 +1,5 @@
-"""Configs: typed frozen dataclasses (the experiment; each command's settings in ``commands``), YAML files
-and named experiments, ``--set`` overrides."""
+"""Configs: typed frozen dataclasses (the experiment; each command's settings in
+:mod:`recsys.settings`), YAML files and named experiments, ``--set`` overrides."""
 
 from recsys.config.loading import (
     CONFIG_DIR,

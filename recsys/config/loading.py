@@ -32,7 +32,7 @@ class ConfigError(TypedError):
 
 
 # Per-command sections a config file may hold beside the experiment's keys (``serve: {port: 9000}``);
-# :mod:`recsys.commands` has their dataclasses. The experiment ignores them.
+# :mod:`recsys.settings` has their dataclasses. The experiment ignores them.
 SECTIONS = ("preprocess", "submit", "study", "serve", "monitor", "demo", "plan", "query", "activations",
             "rows")
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from recsys.commands import COMMANDS
+from recsys.settings import COMMANDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLI = os.path.join(REPO, "recsys", "cli")

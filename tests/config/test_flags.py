@@ -10,12 +10,12 @@ import pytest
 from absl import flags
 
 from recsys.cli.flagging import Flags
-from recsys.commands import COMMANDS
-from recsys.commands.monitor import MonitorSettings
-from recsys.commands.preprocess import PreprocessSettings
-from recsys.commands.serve import ServeSettings
-from recsys.commands.study import StudySettings
 from recsys.config import loading
+from recsys.settings import COMMANDS
+from recsys.settings.monitor import MonitorSettings
+from recsys.settings.preprocess import PreprocessSettings
+from recsys.settings.serve import ServeSettings
+from recsys.settings.study import StudySettings
 
 
 def _flags(cls, section, *argv):

@@ -13,7 +13,7 @@ from absl import flags
 
 from recsys.cli import SUBCOMMANDS
 from recsys.cli.flagging import Flags
-from recsys.commands import COMMANDS
+from recsys.settings import COMMANDS
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

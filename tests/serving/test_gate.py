@@ -64,7 +64,7 @@ def test_deprecated_max_churn_maps_to_what_it_meant(command, means, args):
 
 def test_monitor_maps_max_churn_to_topk_churn(capsys):
     from recsys.cli.monitor import monitor_config
-    from recsys.commands.monitor import MonitorSettings
+    from recsys.settings.monitor import MonitorSettings
 
     config = monitor_config(MonitorSettings(replica=("a:1/m", "a:1/n"), rows="r", max_churn=0.25,
                                             max_relative_pd=-1.0))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.typed import setting
-from recsys.commands.study import activations, check_study, sources, worker_counts
+from recsys.settings.study import activations, check_study, sources, worker_counts
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@ holds the experiment's keys at the top level and these under their section name 
 
 from __future__ import annotations
 
-from recsys.commands.activations import ActivationsSettings
-from recsys.commands.demo import DemoSettings
-from recsys.commands.monitor import MonitorSettings
-from recsys.commands.plan import PlanSettings
-from recsys.commands.preprocess import PreprocessSettings
-from recsys.commands.query import QuerySettings
-from recsys.commands.rows import RowsSettings
-from recsys.commands.serve import ServeSettings
-from recsys.commands.study import StudySettings
-from recsys.commands.submit import SubmitSettings
+from recsys.settings.activations import ActivationsSettings
+from recsys.settings.demo import DemoSettings
+from recsys.settings.monitor import MonitorSettings
+from recsys.settings.plan import PlanSettings
+from recsys.settings.preprocess import PreprocessSettings
+from recsys.settings.query import QuerySettings
+from recsys.settings.rows import RowsSettings
+from recsys.settings.serve import ServeSettings
+from recsys.settings.study import StudySettings
+from recsys.settings.submit import SubmitSettings
 
 # section -> settings (recsys.config.loading.SECTIONS holds the same names; a test keeps them equal).
 COMMANDS: dict[str, type] = {
