@@ -69,7 +69,11 @@ class RunState:
 def identity(config: Experiment, num_workers: int) -> RunIdentity:
     """What a run of ``config`` on ``num_workers`` workers is a function of."""
     spec = feature_spec.load(config.data.spec_dir)
-    data = fingerprint.data_fingerprint(spec.root, [spec.data.train_pattern, spec.data.eval_pattern])
+    # Every file training may read: the tf.Example shards and, when the spec names it, the columnar copy
+    # of the train split that the stream reads by default (covered whatever data.format says, so that
+    # neutral setting stays neutral for a resume).
+    patterns = [spec.data.train_pattern, spec.data.eval_pattern, spec.data.columnar_pattern]
+    data = fingerprint.data_fingerprint(spec.root, [p for p in patterns if p])
     data["stream_version"] = STREAM_VERSION
     return RunIdentity(loading.to_dict(config), data, num_workers)
 

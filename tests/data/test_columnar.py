@@ -178,3 +178,26 @@ def test_the_workers_rows_make_up_the_global_batches(toy_spec, block, columnar_)
             for name in ("__example_id__", "price", "country"):
                 np.testing.assert_array_equal(np.concatenate([p[k][0][name] for p in parts]), features[name])
             assert sum((p[k][0]["tags"] for p in parts), []) == features["tags"]
+
+
+def test_the_run_identity_covers_the_columnar_copy(toy_spec, tmp_path):
+    """The trainer reads the columnar shards by default: a change to them is a data change for a
+    resume, whatever data.format says (the format stays a neutral setting)."""
+    import shutil
+
+    from recsys.config import loading
+    from recsys.train import run_state
+
+    copy = tmp_path / "data"
+    shutil.copytree(toy_spec.root, copy)
+    ident = {fmt: run_state.identity(loading.load("synthetic_small", [f"data.spec_dir={copy}",
+                                                                      f"data.format={fmt}"]), 1)
+             for fmt in ("auto", "tfexample")}
+    shards = ident["auto"].data["shards"]
+    columnar_shards = sorted(k for k in shards if k.startswith(columnar.COLUMNAR_DIR + "/"))
+    assert len(columnar_shards) == 3 and ident["tfexample"].data == ident["auto"].data
+    victim = copy / columnar_shards[0]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    state = run_state.RunState(ident["auto"].config_sha256, ident["auto"].config, ident["auto"].data, 1, 0.0)
+    after = run_state.identity(loading.load("synthetic_small", [f"data.spec_dir={copy}"]), 1)
+    assert run_state.differences(state, after) == {"data": [f"shard {columnar_shards[0]} changed"]}
