@@ -51,8 +51,9 @@ class Controller:
     """Run ``run_chunk(n)`` (n steps; returns the train metrics) from ``start`` to ``end``."""
 
     def __init__(self, run_chunk: Callable[[int], Any], *, total: int, chunk: int,
-                 actions: Sequence[Action]) -> None:
+                 actions: Sequence[Action], stop: Callable[[], bool] | None = None) -> None:
         self.run_chunk, self.total, self.chunk, self.actions = run_chunk, total, max(1, chunk), actions
+        self.stop = stop  # asked after every chunk: True ends the run there (a Ctrl-C), state saved
         self.times = LoopTimes()
 
     def next_event(self, step: int) -> int:
@@ -71,6 +72,8 @@ class Controller:
             metrics = self.run_chunk(n)
             self.times.train_seconds += time.perf_counter() - t0
             step += n
+            if step < end and self.stop is not None and self.stop():
+                end = step  # the actions see the end here: the backup saves this step
             for a in self.actions:
                 if a.due(step, end):
                     a(step, metrics)

@@ -4,6 +4,7 @@ controller; and turn what the actions hold at the end into a :class:`TrainResult
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ def make_chunk_fn(strategy: tf.distribute.Strategy, task: RankingTask, model: An
 
 
 def build_loop(config: Experiment, run_dir: RunDir, s: Session, *, predict_eval: bool,
-               export: bool | None, caveats: list[str]) -> Loop:
+               export: bool | None, caveats: list[str], stop: Callable[[], bool] | None = None) -> Loop:
     """Every action this run asks for, in the order they act at a step and at the end."""
     o, t = s.opening, config.train
     strategy, task, role = o.strategy, o.task, o.role
@@ -126,5 +127,5 @@ def build_loop(config: Experiment, run_dir: RunDir, s: Session, *, predict_eval:
     if role.is_chief and o.state is not None:
         steps.append(end_actions.RunRecord(run_dir, o.state, fp))
     controller = Controller(lambda n: chunk_fn(dist_it, tf.constant(n, tf.int64)), total=t.steps,
-                            chunk=t.steps_per_execution, actions=steps)
+                            chunk=t.steps_per_execution, actions=steps, stop=stop)
     return Loop(controller, evaluation, predictions, fp, exporter, plain)

@@ -17,6 +17,7 @@ are named by :class:`~recsys.train.run_dir.RunDir`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from recsys.compat import tf
 from recsys.config.schema import Experiment
@@ -51,13 +52,17 @@ def train(
     overwrite: bool = False,
     allow_resume_change: tuple[str, ...] = (),
     stop_at_step: int | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train (or resume), evaluate and (chief only) export; see :class:`TrainResult` for what it gives.
 
     ``predict_eval`` puts the eval predictions (last and per evaluation) into the result.
     ``overwrite`` discards a previous run in ``model_dir``; ``allow_resume_change`` (any of
     "config", "data", "workers") lets a restart resume despite that change (recorded in the
-    fingerprint). ``stop_at_step`` ends the process's training early, state saved (tests, tools).
+    fingerprint). ``stop_at_step`` ends the process's training early, state saved (tests, tools);
+    so does ``stop_requested()`` turning True (asked after every chunk: a Ctrl-C in ``recsys train``),
+    in a single-process run only: the workers of a cluster would stop at different steps and hang
+    in their collectives, so there a stop is a kill and the restart resumes from the last backup.
     Raises :class:`~recsys.train.run_state.ResumeRefused` when a restart does not match its run, or
     (:class:`~recsys.train.run_lock.RunLocked`) when another job's chief holds the model_dir.
     """
@@ -72,8 +77,9 @@ def train(
                       "starts over)", file=sys.stderr, flush=True)
             return already_finished(run_dir, opening.role, config)
         s = session.build(config, run_dir, opening)
+        stop = stop_requested if opening.role.num_workers == 1 else None
         loop = build_loop(config, run_dir, s, predict_eval=predict_eval, export=export,
-                          caveats=bitwise_caveats(config, opening.state))
+                          caveats=bitwise_caveats(config, opening.state), stop=stop)
         end = config.train.steps if stop_at_step is None else min(config.train.steps, stop_at_step)
         step = loop.controller.run(s.start, end)
         return loop.result(config, run_dir, s, step, predict_eval)

@@ -228,6 +228,35 @@ def test_recsys_train_rerun_after_kill_resumes_exactly(data, tmp_path, reference
     assert_same_model(outcome(tmp_path / "m"), reference(1))
 
 
+def test_ctrl_c_saves_a_backup_says_how_to_resume_and_the_rerun_ends_exactly(data, tmp_path, reference):
+    """Ctrl-C on `recsys train`: it stops at the next chunk with a backup of that very step, prints one
+    line (the step and the command to resume, no traceback) and exits 130; the same command then
+    resumes from that step and ends with the uninterrupted run's weights."""
+    cmd, env = train_command(data, tmp_path / "m"), train_env(tmp_path / "hb")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        m = re.match(r"recsys-heartbeat step=(\d+) phase=train", line)
+        if m and int(m.group(1)) >= 10:
+            proc.send_signal(signal.SIGINT)
+            break
+    lines += proc.stderr.readlines()
+    assert proc.wait(120) == 130, "".join(lines[-30:])
+    err = "".join(lines)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    stopped = re.search(r"recsys train: stopped at step (\d+) of 40 \(SIGINT\), backup saved; run the "
+                        r"same command to resume: recsys train ", err)
+    assert stopped, err[-3000:]
+    step = int(stopped.group(1))
+    assert 10 < step < STEPS
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(rf"resuming from .*backup/ckpt-{step} at global step {step}\b", done.stderr)
+    assert_same_model(outcome(tmp_path / "m"), reference(1))
+
+
 def test_relative_model_dir_resumes_from_any_path_form(data, tmp_path, reference):
     """A relative --model_dir, killed, resumed through another cwd, a ``..`` and a symlink, then
     finished in the first form: the weights of the run that never stopped (it used to fail with

@@ -119,3 +119,20 @@ def test_heartbeat_without_a_file_still_sets_the_chunk_length():
     controller, chunks = _controller(25, 100, [Heartbeat("", every=10)])
     controller.run(0, 25)
     assert chunks == [10, 10, 5]
+
+
+def test_a_stop_request_ends_the_run_at_the_next_chunk_with_the_state_saved():
+    """A Ctrl-C in `recsys train` turns `stop()` True: the chunk in flight finishes, the backup saves
+    that step (the end), and no further chunk runs."""
+    backup = FakeBackup()
+    asked: list[int] = []
+    controller, chunks = _controller(40, 3, [Saves(backup, every=10, also=lambda step: False)])
+
+    def stop() -> bool:
+        asked.append(sum(chunks))
+        return sum(chunks) >= 7  # the signal arrived during the chunk that ends at step 9
+
+    controller.stop = stop
+    assert controller.run(0, 40) == 9
+    assert chunks == [3, 3, 3] and asked == [3, 6, 9]
+    assert backup.saved == [9] and backup.cleaned
