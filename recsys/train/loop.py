@@ -13,6 +13,7 @@ from recsys.config.schema import Experiment
 from recsys.train import actions, end_actions
 from recsys.train.backup import Backup
 from recsys.train.controller import Action, Controller
+from recsys.train.progress import Progress
 from recsys.train.result import TrainResult
 from recsys.train.run_dir import CHECKPOINTS, RunDir
 from recsys.train.session import Session
@@ -98,14 +99,20 @@ def build_loop(config: Experiment, run_dir: RunDir, s: Session, *, predict_eval:
         writers = {name: tf.summary.create_file_writer(os.path.join(run_dir.logs, name))
                    for name in ("train", "validation")}
     beat = actions.Heartbeat.from_env()
-    say = (lambda line: print(line, flush=True)) if (t.verbose and role.is_chief) else (lambda line: None)
+    progress = Progress(t.steps, config.data.batch_size) if (t.verbose and role.is_chief) else None
+
+    def say(line: str) -> None:
+        if progress is not None:
+            progress.clear()
+            print(line, flush=True)
+
     evaluation = actions.Evaluation(
         every=t.eval_every if 0 < t.eval_every < t.steps else t.steps, total=t.steps, evaluate=evaluate,
         reset_metrics=reset_metrics, local_metrics=local_metrics, run_dir=run_dir, is_chief=role.is_chief,
         resumed=s.restored is not None, examples_per_step=config.data.batch_size,
         keep=Backup(run_dir, s.checkpoint, role, subdir=CHECKPOINTS, keep=None) if t.checkpoint else None,
         writers=writers, beat=beat.beat, say=say)
-    steps: list[Action] = [beat]
+    steps: list[Action] = [beat] + ([progress] if progress is not None else [])
     if t.record_visits:
         steps.append(actions.VisitLog(run_dir, role.task_index, task))
     steps += [actions.Saves(s.backup, t.backup_every_steps, lambda step: evaluation.due(step, step)),
