@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
@@ -51,12 +50,20 @@ class IsolationUnavailable(RuntimeError):
     """This machine does not let us make a network namespace (the reason is the message)."""
 
 
-@dataclass
 class Namespace:
-    """A live private network namespace, held open by ``holder``; :meth:`close` ends it."""
+    """A live private network namespace, held open by ``holder``; :meth:`close` ends it.
 
-    holder: subprocess.Popen[str]
-    user_namespace: bool
+    Everything :meth:`enter` needs (the namespace descriptors, libc's ``setns``) is prepared here, in
+    the parent: between fork and exec in a multi-threaded process (a trainer, a test runner) the child
+    must not load libraries or allocate what another thread may have been holding a lock on.
+    """
+
+    def __init__(self, holder: subprocess.Popen[str], user_namespace: bool) -> None:
+        self.holder, self.user_namespace = holder, user_namespace
+        self._setns = ctypes.CDLL(None, use_errno=True).setns
+        kinds = (("user", CLONE_NEWUSER),) if user_namespace else ()
+        self._fds = [(os.open(f"/proc/{holder.pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC), flag, kind)
+                     for kind, flag in (*kinds, ("net", CLONE_NEWNET))]
 
     @property
     def pid(self) -> int:
@@ -64,17 +71,15 @@ class Namespace:
 
     def enter(self) -> None:
         """Join the namespace (call in a child between fork and exec: ``preexec_fn``)."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        kinds = (("user", CLONE_NEWUSER),) if self.user_namespace else ()
-        for kind, flag in (*kinds, ("net", CLONE_NEWNET)):
-            fd = os.open(f"/proc/{self.pid}/ns/{kind}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, flag) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns({kind}) failed")
-            finally:
-                os.close(fd)
+        for fd, flag, kind in self._fds:
+            if self._setns(fd, flag) != 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, f"setns({kind}): {os.strerror(errno)}")
 
     def close(self) -> None:
+        for fd, _, _ in self._fds:
+            os.close(fd)
+        self._fds = []
         if self.holder.poll() is None:
             assert self.holder.stdin is not None
             self.holder.stdin.close()

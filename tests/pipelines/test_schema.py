@@ -48,7 +48,8 @@ def test_unknown_kind_lists_the_valid_kinds():
         ({"split": {"key": ["zz"]}}, "split key column 'zz'"),
         ({"split": {"method": "time", "time_column": "zz"}}, "time_column 'zz'"),
         ({"split": {"eval_fraction": 1.5}}, "eval_fraction"),
-        ({"colums": []}, r"unknown schema key\(s\) \[.colums.\]; valid keys: .*columns"),
+        ({"colums": []}, r"unknown schema key\(s\) \[.colums.\]; did you mean columns\? valid keys: "
+                         r".*columns"),
         (
             {
                 "columns": [{"name": "a", "kind": "categorical"}, {"name": "a", "kind": "label"}],
