@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TEST_STAMP := $(STAMP)-test
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist): one per core. The slow tests are scheduled first (tests/conftest.py).
-PYTEST_WORKERS ?= auto
+# Test processes (pytest-xdist): one per core plus one, since many tests wait on processes and sockets
+# rather than compute. The slow tests are scheduled first, the longest first (tests/conftest.py).
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 .PHONY: demo test test-fast install install-test lint bench clean

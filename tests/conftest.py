@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
+import shutil
+from collections.abc import Callable
 
 import pytest
 
@@ -25,6 +28,30 @@ def shared_data() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def repo_root() -> pathlib.Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def run_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[pathlib.Path], object]],
+                                                                   pathlib.Path]:
+    """``run_once(name, make)``: a directory that ``make(directory)`` fills once per test session, also
+    across the pytest-xdist workers (the first to ask builds it under a lock, the others wait for it
+    and reuse it): trained references and preprocessed data shared by every test that needs them."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this session's folder, shared by its workers (not by other sessions)
+
+    def get(name: str, make: Callable[[pathlib.Path], object]) -> pathlib.Path:
+        directory = root / f"shared-{name}"
+        with open(root / f"shared-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            if not (directory / ".done").exists():
+                shutil.rmtree(directory, ignore_errors=True)  # a builder that failed half-way
+                directory.mkdir()
+                make(directory)
+                (directory / ".done").touch()
+        return directory
+
+    return get
 
 
 # Tests that start processes or train real jobs, by node-id prefix, besides those marked in their
@@ -49,9 +76,29 @@ SLOW = (
 )
 
 
+# The longest of them, longest first (measured: the demo ~2 min, each exact-resume job up to ~1 min).
+LONGEST_FIRST = (
+    "tests/test_demo.py",
+    "tests/launch/test_exact_resume.py",
+    "tests/study/test_study.py",
+    "tests/study/test_topology.py",
+    "tests/launch/test_local_training.py",
+    "tests/serving/test_promote.py",
+    "tests/test_quiet.py",
+    "tests/planning/test_plan_memory.py",
+)
+
+
+def _schedule(item: pytest.Item) -> tuple[bool, int]:
+    """Slow before fast; among the slow, :data:`LONGEST_FIRST`'s order, then the rest."""
+    rank = next((i for i, p in enumerate(LONGEST_FIRST) if item.nodeid.startswith(p)), len(LONGEST_FIRST))
+    return item.get_closest_marker("slow") is None, rank
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the :data:`SLOW` tests, then run every slow (multi-process, end-to-end) test first.
+    """Mark the :data:`SLOW` tests, then run every slow (multi-process, end-to-end) test first, the
+    longest first.
 
     Under ``pytest -n`` (``make test``) the longest tests then start at once on separate workers
     instead of being left for the end, where one of them would run alone while the other workers
@@ -60,7 +107,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=_schedule)
 
     whole_suite = all(pathlib.Path(a).resolve() == REPO_ROOT / "tests" for a in config.args or ["tests"])
     if whole_suite and not config.getoption("-k") and not config.getoption("-m"):

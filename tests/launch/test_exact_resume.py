@@ -34,11 +34,13 @@ SETS = ["data.batch_size=64", "data.eval_batch_size=256", "data.shuffle_buffer=1
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("resume-data")
-    write_synthetic(str(root), num_train=900, num_eval=300, num_train_shards=3, seed=3,
-                    layout=SyntheticLayout(num_numeric=3, num_categorical=3, num_multi=1, cardinality=40))
-    return str(root)
+def data(run_once) -> str:
+    """The data set every job of this module trains on (written once per session)."""
+    def make(root) -> None:
+        write_synthetic(str(root), num_train=900, num_eval=300, num_train_shards=3, seed=3,
+                        layout=SyntheticLayout(num_numeric=3, num_categorical=3, num_multi=1, cardinality=40))
+
+    return str(run_once("resume-data", make))
 
 
 def submit_args(data: str, model_dir, workers: int, *extra: str) -> list[str]:
@@ -83,18 +85,20 @@ def assert_same_model(resumed: dict, reference: dict) -> float:
 
 
 @pytest.fixture(scope="module")
-def reference(data, tmp_path_factory):
-    """The uninterrupted job, per worker count (run once per module)."""
+def reference(data, run_once):
+    """The uninterrupted job, per worker count (run once per test session, shared by the xdist workers)."""
     cache: dict[int, dict] = {}
+
+    def train_reference(root, workers: int) -> None:
+        job = subprocess.run([sys.executable, "-m", "recsys.cli", "submit",
+                              *submit_args(data, root / "m", workers)], cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
+        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
 
     def get(workers: int) -> dict:
         if workers not in cache:
-            model_dir = tmp_path_factory.mktemp(f"reference-{workers}")
-            job = subprocess.run([sys.executable, "-m", "recsys.cli", "submit",
-                                  *submit_args(data, model_dir, workers)], cwd=REPO, capture_output=True,
-                                 text=True, timeout=300)
-            assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-            cache[workers] = outcome(model_dir)
+            made = run_once(f"resume-reference-{workers}", lambda root: train_reference(root, workers))
+            cache[workers] = outcome(made / "m")
             assert not cache[workers]["fingerprint"]["resumes"]
         return cache[workers]
 

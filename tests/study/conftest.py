@@ -19,11 +19,13 @@ OVERRIDES = [
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
-                    f"--output={out}"], check=True, capture_output=True, timeout=300)
-    return str(out)
+def data_dir(run_once) -> str:
+    """4,000 synthetic rows through the real `recsys preprocess` (once per session, for every worker)."""
+    def make(root) -> None:
+        subprocess.run([sys.executable, "-m", "recsys.cli", "preprocess", "--source=synthetic", "--rows=4000",
+                        f"--output={root / 'synthetic'}"], check=True, capture_output=True, timeout=300)
+
+    return str(run_once("study-data", make) / "synthetic")
 
 
 @pytest.fixture
