@@ -16,12 +16,15 @@ logged, and appended to an optional JSON-lines log.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import grpc
 from google.protobuf import text_format
@@ -95,6 +98,18 @@ def write_atomically(path: str, text: str) -> None:
         if mode is not None:
             os.fchmod(fh.fileno(), mode)
         fh.write(text)
+
+
+@contextlib.contextmanager
+def config_lock(path: str) -> Iterator[None]:
+    """Serialize the promotions and rollbacks of every model of one models.config (``<path>.lock``, an
+    flock: released when the process ends, so a killed promote never leaves it held)."""
+    with open(path + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def config_text(config: model_server_config_pb2.ModelServerConfig, header: str) -> str:
@@ -246,42 +261,47 @@ class Promotion:
             raise PromoteError(f"requests failed during the gate: {values['errors']}")
         return values
 
-    def _move(
-        self,
-        config: model_server_config_pb2.ModelServerConfig,
-        header: str,
-        version: int,
-    ) -> None:
-        """Reload every server with the label moved, read it back, then rewrite models.config."""
+    def _move(self, version: int, expect: int) -> None:
+        """Move the target label from ``expect`` to ``version``: under the models.config lock, re-read the
+        file (another promotion may have changed it since the gate started), reload every server with the
+        label moved, read it back, rewrite the file and append the history; any failure puts the servers
+        that moved back on the file's config."""
         c = self.config
-        new = with_label(config, c.model, c.target, version)
-        done = []
-        try:
-            for server, channel in self._channels.items():
-                reload_config(channel, new, c.timeout)
-                done.append(server)
-                got = served_version(channel, c.model, c.target, c.timeout)
-                if got != version:
-                    raise PromoteError(f"{server}: after the reload {c.target!r} serves {got}, not {version}")
-        except BaseException:
-            for server in done:  # best effort: put the servers that moved back where they were
-                try:
-                    reload_config(self._channels[server], config, c.timeout)
-                except (PromoteError, grpc.RpcError) as err:
-                    log.error("could not restore the config on %s: %s", server, err)
-            raise
-        write_atomically(c.model_config_file, config_text(new, header))
-        self.record["applied"] = True
-        history = read_history(c.history)
-        history.append({k: v for k, v in self.record.items() if k not in ("dry_run", "applied")})
-        write_atomically(c.history, json.dumps({"moves": history}, indent=1, sort_keys=True) + "\n")
+        with config_lock(c.model_config_file):
+            config, header, labels = self._labels()
+            if labels.get(c.target) != expect:
+                raise PromoteError(
+                    f"{c.target!r} of {c.model} moved to version {labels.get(c.target)} in "
+                    f"{c.model_config_file} while this decision was made (it was {expect}); run it again")
+            new = with_label(config, c.model, c.target, version)
+            done = []
+            try:
+                for server, channel in self._channels.items():
+                    done.append(server)
+                    reload_config(channel, new, c.timeout)
+                    got = served_version(channel, c.model, c.target, c.timeout)
+                    if got != version:
+                        raise PromoteError(f"{server}: after the reload {c.target!r} serves {got}, not "
+                                           f"{version}")
+                write_atomically(c.model_config_file, config_text(new, header))
+            except BaseException:
+                for server in done:  # best effort: put the servers that moved back where they were
+                    try:
+                        reload_config(self._channels[server], config, c.timeout)
+                    except (PromoteError, grpc.RpcError) as err:
+                        log.error("could not restore the config on %s: %s", server, err)
+                raise
+            self.record["applied"] = True
+            history = read_history(c.history)
+            history.append({k: v for k, v in self.record.items() if k not in ("dry_run", "applied")})
+            write_atomically(c.history, json.dumps({"moves": history}, indent=1, sort_keys=True) + "\n")
 
     def _promote(self) -> None:
         c = self.config
         self.record["thresholds"] = c.thresholds.as_dict()
         if not c.thresholds.limits():
             raise PromoteError("the PD gate needs a threshold (--max_relative_pd, --max_topk_churn, ...)")
-        config, header, labels = self._labels()
+        _, _, labels = self._labels()
         for label in (c.target, c.candidate):
             if label not in labels:
                 raise PromoteError(f"model {c.model} has no label {label!r} in {c.model_config_file}")
@@ -313,11 +333,11 @@ class Promotion:
             self.record["reason"] = "PD gate passed (dry run: nothing changed)"
             return
         self.record["reason"] = "PD gate passed"
-        self._move(config, header, candidate)
+        self._move(candidate, expect=before)
 
     def _rollback(self) -> None:
         c = self.config
-        config, header, labels = self._labels()
+        _, _, labels = self._labels()
         if c.target not in labels:
             raise PromoteError(f"model {c.model} has no label {c.target!r} in {c.model_config_file}")
         last = last_promotion(read_history(c.history), c.model, c.target)
@@ -339,7 +359,7 @@ class Promotion:
             reason=f"rollback of the promotion at {last['time']} ({previous} -> {current})",
         )
         if not c.dry_run:
-            self._move(config, header, previous)
+            self._move(previous, expect=current)
 
     def _report(self) -> None:
         r = self.record
