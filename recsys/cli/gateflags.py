@@ -1,6 +1,5 @@
-"""The PD gate's flags for ``recsys compare`` and ``recsys promote``, generated from
-:class:`serving.gate.Thresholds` (``recsys monitor`` generates the same flags from its settings, whose
-gate fields take their defaults and help from the same dataclass).
+"""The PD gate's values from the settings of ``recsys compare``, ``monitor`` and ``promote`` (their gate
+fields take their defaults and help from :class:`serving.gate.Thresholds`: :mod:`recsys.settings.gate`).
 
 ``--max_churn`` is a deprecated alias kept for old command lines: it meant the flip rate in compare and
 the top-k churn in monitor and promote, so each command maps it to that and says so on stderr.
@@ -11,42 +10,33 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from absl import flags
-
 from serving.gate import Thresholds, gate_flags
 
-FLAGS = flags.FLAGS
-# Flags defined here belong to the command that asked for them (its `--help` lists them), not to this module.
-flags.disclaim_key_flags()
 DEPRECATED_CHURN = "max_churn"
-
-
-def define(churn_means: str) -> None:
-    """Define every gate flag, plus ``--max_churn`` as a deprecated alias of ``--<churn_means>``."""
-    for name, default, help_text in gate_flags():
-        flags.DEFINE_float(name, default, help_text)
-    flags.DEFINE_float(DEPRECATED_CHURN, None, f"deprecated alias of --{churn_means}")
+DEPRECATED_FLIP_THRESHOLD = "churn_threshold"  # compare's old name of --flip_threshold
+FLIP_THRESHOLD = "flip_threshold"
+GATE_DEFAULTS = {name: default for name, default, _ in gate_flags()}
 
 
 def with_deprecated_churn(values: dict[str, Any], max_churn: float | None, churn_means: str,
                           command: str) -> dict[str, Any]:
     """``values`` with a given ``--max_churn`` moved to ``churn_means``, and a one-line note on stderr."""
-    if max_churn is None:
+    return with_alias(values, max_churn, DEPRECATED_CHURN, churn_means, command, " (what it means here)")
+
+
+def with_alias(values: dict[str, Any], given: float | None, alias: str, means: str, command: str,
+               why: str = "") -> dict[str, Any]:
+    """``values`` with the value of the deprecated ``--<alias>`` (if given) moved to ``means``; a note on
+    stderr, and exit 2 when both are given and disagree."""
+    if given is None:
         return values
-    print(f"recsys {command}: --max_churn is deprecated; use --{churn_means} (what it means here)",
-          file=sys.stderr)
-    if values.get(churn_means) is not None and values[churn_means] != max_churn:
-        print(f"recsys {command}: --max_churn={max_churn:g} and --{churn_means}={values[churn_means]:g} "
-              "disagree", file=sys.stderr)
+    print(f"recsys {command}: --{alias} is deprecated; use --{means}{why}", file=sys.stderr)
+    current = values.get(means)
+    default = GATE_DEFAULTS.get(means)
+    if current is not None and current != default and current != given:
+        print(f"recsys {command}: --{alias}={given:g} and --{means}={current:g} disagree", file=sys.stderr)
         sys.exit(2)
-    return {**values, churn_means: max_churn}
-
-
-def thresholds(churn_means: str, command: str) -> Thresholds:
-    """The :class:`Thresholds` the parsed flags give (a negative limit is not checked)."""
-    values = {name: FLAGS[name].value for name, _, _ in gate_flags()}
-    values = with_deprecated_churn(values, FLAGS[DEPRECATED_CHURN].value, churn_means, command)
-    return make(values)
+    return {**values, means: given}
 
 
 def make(values: dict[str, Any]) -> Thresholds:

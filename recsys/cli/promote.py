@@ -19,75 +19,41 @@ import json
 import logging
 import sys
 
-from absl import flags
-
 from recsys.cli import gateflags
+from recsys.cli.flagging import Flags
+from recsys.settings.gate import gate_values
+from recsys.settings.promote import PromoteSettings
 
-FLAGS = flags.FLAGS
-flags.DEFINE_multi_string(
-    "server",
-    [],
-    "HOST:PORT of the model server (gRPC); repeat for replicas: the "
-    "gate runs on the first, the label moves on all",
-)
-flags.DEFINE_string("model", "", "model name in the server's config")
-flags.DEFINE_string("candidate", "canary", "label whose version is promoted")
-flags.DEFINE_string("target", "stable", "label that is moved to the candidate's version")
-flags.DEFINE_string("rows", "", "rows for the PD gate: JSON lines, CSV with header, or Criteo TSV")
-flags.DEFINE_enum("format", "auto", ["auto", "jsonl", "csv", "criteo"], "format of --rows")
-flags.DEFINE_string(
-    "model_config_file",
-    "",
-    "the server's models.config (ModelServerConfig text proto), edited atomically when the label moves",
-)
-gateflags.define(churn_means="max_topk_churn")
-flags.DEFINE_integer("batch_size", 64, "rows per request (one request is one query for top-k churn)")
-flags.DEFINE_integer("k", 10, "k of top-k churn")
-flags.DEFINE_string("signature_name", "", "signature to call (default serving_default)")
-flags.DEFINE_string("output", "", "output compared (default: the only output, or probability/scores)")
-flags.DEFINE_bool("dry_run", False, "decide and print, change nothing")
-flags.DEFINE_bool("rollback", False, "move --target back to its version before the last promotion")
-flags.DEFINE_string("history_file", "", "promotion history (default <model_config_file>.history.json)")
-flags.DEFINE_string("log_file", "", "append every decision here as a JSON line")
-flags.DEFINE_float("timeout", 30.0, "seconds per RPC")
+SETTINGS = Flags(PromoteSettings, "promote")
+
+
+def run(s: PromoteSettings) -> int:
+    """Decide, move or refuse, print the decision as one JSON line; the exit status (EXIT_CODES)."""
+    from serving.tools.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
+
+    values = gateflags.with_deprecated_churn(gate_values(s), s.max_churn, "max_topk_churn", "promote")
+    config = PromoteConfig(
+        servers=list(s.server), model=s.model, model_config_file=s.model_config_file,
+        candidate=s.candidate, target=s.target, rows=s.rows, row_format=s.format,
+        batch_size=s.batch_size, k=s.k, signature_name=s.signature_name, output=s.output,
+        thresholds=gateflags.make(values), dry_run=s.dry_run, rollback=s.rollback,
+        history_file=s.history_file, log_file=s.log_file, timeout=s.timeout,
+    )  # fmt: skip
+    try:
+        promotion = Promotion(config)
+    except PromoteError as err:
+        print(f"recsys promote: {err}", file=sys.stderr)
+        return 2
+    try:
+        record = promotion.run()
+    finally:
+        promotion.close()
+    print(json.dumps(record, sort_keys=True), flush=True)
+    return EXIT_CODES[record["decision"]]
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise SystemExit(f"recsys promote: unexpected arguments {argv[1:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not FLAGS.model or not FLAGS.model_config_file:
-        print("recsys promote: --model and --model_config_file are required", file=sys.stderr)
-        sys.exit(2)
-    from serving.tools.promote import EXIT_CODES, PromoteConfig, PromoteError, Promotion
-
-    config = PromoteConfig(
-        servers=FLAGS.server,
-        model=FLAGS.model,
-        model_config_file=FLAGS.model_config_file,
-        candidate=FLAGS.candidate,
-        target=FLAGS.target,
-        rows=FLAGS.rows,
-        row_format=FLAGS.format,
-        batch_size=FLAGS.batch_size,
-        k=FLAGS.k,
-        signature_name=FLAGS.signature_name,
-        output=FLAGS.output,
-        thresholds=gateflags.thresholds("max_topk_churn", "promote"),
-        dry_run=FLAGS.dry_run,
-        rollback=FLAGS.rollback,
-        history_file=FLAGS.history_file,
-        log_file=FLAGS.log_file,
-        timeout=FLAGS.timeout,
-    )
-    try:
-        promotion = Promotion(config)
-    except PromoteError as err:
-        print(f"recsys promote: {err}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        record = promotion.run()
-    finally:
-        promotion.close()
-    print(json.dumps(record, sort_keys=True), flush=True)
-    sys.exit(EXIT_CODES[record["decision"]])
+    sys.exit(run(SETTINGS.load("promote")))

@@ -7,10 +7,12 @@ holds the experiment's keys at the top level and these under their section name 
 from __future__ import annotations
 
 from recsys.settings.activations import ActivationsSettings
+from recsys.settings.compare import CompareSettings
 from recsys.settings.demo import DemoSettings
 from recsys.settings.monitor import MonitorSettings
 from recsys.settings.plan import PlanSettings
 from recsys.settings.preprocess import PreprocessSettings
+from recsys.settings.promote import PromoteSettings
 from recsys.settings.query import QuerySettings
 from recsys.settings.rows import RowsSettings
 from recsys.settings.serve import ServeSettings
@@ -29,8 +31,10 @@ COMMANDS: dict[str, type] = {
     "query": QuerySettings,
     "activations": ActivationsSettings,
     "rows": RowsSettings,
+    "compare": CompareSettings,
+    "promote": PromoteSettings,
 }
 
-__all__ = ["COMMANDS", "ActivationsSettings", "DemoSettings", "MonitorSettings", "PlanSettings",
-           "PreprocessSettings", "QuerySettings", "RowsSettings", "ServeSettings", "StudySettings",
-           "SubmitSettings"]
+__all__ = ["COMMANDS", "ActivationsSettings", "CompareSettings", "DemoSettings", "MonitorSettings",
+           "PlanSettings", "PreprocessSettings", "PromoteSettings", "QuerySettings", "RowsSettings",
+           "ServeSettings", "StudySettings", "SubmitSettings"]

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pipelines.typed import setting
+from recsys.settings.gate import gate as _gate
+from recsys.settings.gate import gate_values
 from serving.gate import Thresholds
-
-_GATE = {f.name: f for f in dataclasses.fields(Thresholds)}
-
-
-def _gate(name: str) -> Any:
-    """A gate setting with :class:`serving.gate.Thresholds`' default and help (one source for all three)."""
-    return setting(_GATE[name].default, _GATE[name].metadata["help"])
 
 RowFormat = Literal["auto", "jsonl", "csv", "criteo"]
 
@@ -53,7 +47,7 @@ class MonitorSettings:
 
     def thresholds(self) -> Thresholds:
         """The gate fields as :class:`serving.gate.Thresholds` (``max_churn`` not mapped: the CLI does)."""
-        return Thresholds(**{name: getattr(self, name) for name in _GATE})
+        return Thresholds(**gate_values(self))
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "window", "evaluate_every", "k"):

@@ -47,13 +47,15 @@ def test_compare_monitor_and_promote_list_the_same_threshold_flags_and_defaults(
         assert _help(command) == {**want, "max_churn": None}, command
 
 
-@pytest.mark.parametrize("command, means, args", [("compare", "max_flip_rate", ["--data=x"]),
-                                                  ("promote", "max_topk_churn", [])])
+@pytest.mark.parametrize("command, means, args", [
+    ("compare", "max_flip_rate", ["--data=x"]),
+    ("promote", "max_topk_churn", ["--model=m", "--model_config_file=f"])])
 def test_deprecated_max_churn_maps_to_what_it_meant(command, means, args):
-    code = (f"import sys; from absl import flags; import recsys.cli.{command}; "
-            "from recsys.cli import gateflags; "
-            f"flags.FLAGS(['{command}', *sys.argv[1:]]); "
-            f"print(gateflags.thresholds('{means}', '{command}').as_dict())")
+    code = (f"import sys; from absl import flags; import recsys.cli.{command} as cmd; "
+            "from recsys.cli import gateflags; from recsys.settings.gate import gate_values; "
+            f"flags.FLAGS(['{command}', *sys.argv[1:]]); s = cmd.SETTINGS.load('{command}'); "
+            f"values = gateflags.with_deprecated_churn(gate_values(s), s.max_churn, '{means}', '{command}'); "
+            "print(gateflags.make(values).as_dict())")
     proc = subprocess.run([sys.executable, "-c", code, "--max_churn=0.3", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": REPO})
     assert proc.returncode == 0, proc.stderr

@@ -371,7 +371,7 @@ def test_cli_usage_errors_exit_2_not_1():
     bad_flag = _cli("--max_relative_pd=abc", "--model=tiny", "--model_config_file=x")
     assert bad_flag.returncode == 2 and "Flags parsing error" in bad_flag.stderr
     missing = _cli("--server=127.0.0.1:1")
-    assert missing.returncode == 2 and "--model and --model_config_file are required" in missing.stderr
+    assert missing.returncode == 2 and "model and model_config_file are required" in missing.stderr
 
 
 def test_write_atomically_replaces_the_file_and_keeps_its_mode(tmp_path):
