@@ -84,6 +84,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = args.workdir or tempfile.mkdtemp(prefix="preprocess-bench-")
+    os.makedirs(work, exist_ok=True)  # a --workdir that does not exist yet
     tsv = os.path.join(work, f"criteo-synthetic-{args.rows}.tsv")
     if not os.path.exists(tsv):
         t = time.time()
