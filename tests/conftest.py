@@ -73,6 +73,19 @@ SLOW = (
     "tests/activations/test_runtime.py::test_saved_model_reloads_without_the_project",
     "tests/data/test_columnar.py::test_the_format_is_neutral_for_training_and_for_a_resume",
     "tests/serving/test_monitor.py::test_check_gate_cli_exit_codes",
+    # Every subcommand or module in a fresh interpreter, real exports, supervisors, fuzzed servers:
+    "tests/config/test_help.py",
+    "tests/config/test_cli_config.py",
+    "tests/test_import_order.py",
+    "tests/models/test_imports.py",
+    "tests/models/test_resume.py",
+    "tests/models/test_export.py",
+    "tests/serving/test_real_export.py",
+    "tests/serving/test_fuzz_rest.py",
+    "tests/serving/test_fuzz_grpc.py",
+    "tests/launch/test_supervisor.py",
+    "tests/launch/test_k8s_apply.py",
+    "tests/data/test_columnar.py::test_the_workers_rows_make_up_the_global_batches",
 )
 
 

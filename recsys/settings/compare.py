@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.typed import setting
-from recsys.settings.gate import gate
+from recsys.settings.gate import GateSettings
 
 
 @dataclass(frozen=True)
-class CompareSettings:
+class CompareSettings(GateSettings):
     """An offline diff of two exports on a preprocessed eval split, and its gate."""
 
     data: str = setting("", "directory with feature_spec.json (its eval split is scored; required)")
@@ -18,12 +18,6 @@ class CompareSettings:
     batch_size: int = setting(64, "eval rows per query for top-k churn (as the monitor's requests)")
     require_identical_weights: bool = setting(False, "fail (exit 1) unless the weight digests are equal")
     json: str = setting("", "also write the full result as JSON here ('-' = stdout only JSON)")
-    max_relative_pd: float | None = gate("max_relative_pd")
-    max_absolute_pd: float | None = gate("max_absolute_pd")
-    max_share_above: float | None = gate("max_share_above")
-    max_flip_rate: float | None = gate("max_flip_rate")
-    max_topk_churn: float | None = gate("max_topk_churn")
-    flip_threshold: float = gate("flip_threshold")
     max_churn: float | None = setting(None, "deprecated alias of --max_flip_rate")
     churn_threshold: float | None = setting(None, "deprecated alias of --flip_threshold")
 

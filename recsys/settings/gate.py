@@ -21,3 +21,16 @@ def gate(name: str) -> Any:
 def gate_values(settings: Any) -> dict[str, Any]:
     """The gate fields of a settings object, by name."""
     return {name: getattr(settings, name) for name in GATE_FIELDS}
+
+
+@dataclasses.dataclass(frozen=True)
+class GateSettings:
+    """The gate's fields, inherited by the settings of compare, monitor and promote (one flag name, one
+    default and one help text each, all from :class:`serving.gate.Thresholds`)."""
+
+    max_relative_pd: float | None = gate("max_relative_pd")
+    max_absolute_pd: float | None = gate("max_absolute_pd")
+    max_share_above: float | None = gate("max_share_above")
+    max_flip_rate: float | None = gate("max_flip_rate")
+    max_topk_churn: float | None = gate("max_topk_churn")
+    flip_threshold: float = gate("flip_threshold")

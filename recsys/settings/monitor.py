@@ -6,15 +6,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.typed import setting
-from recsys.settings.gate import gate as _gate
-from recsys.settings.gate import gate_values
+from recsys.settings.gate import GateSettings, gate_values
 from serving.gate import Thresholds
 
 RowFormat = Literal["auto", "jsonl", "csv", "criteo"]
 
 
 @dataclass(frozen=True)
-class MonitorSettings:
+class MonitorSettings(GateSettings):
     """The monitor's settings; :func:`recsys.cli.monitor.monitor_config` maps them to MonitorConfig."""
 
     replica: tuple[str, ...] = setting((), "[http://]host:port/model[@version|:label]; repeat (>= 2)",
@@ -32,12 +31,6 @@ class MonitorSettings:
     metrics_host: str = setting("127.0.0.1", "address for the metrics endpoint")
     signature_name: str = setting("", "signature to call (default serving_default)")
     output: str = setting("", "output compared (default: the only output, or probability/scores)")
-    max_relative_pd: float | None = _gate("max_relative_pd")
-    max_absolute_pd: float | None = _gate("max_absolute_pd")
-    max_share_above: float | None = _gate("max_share_above")
-    max_flip_rate: float | None = _gate("max_flip_rate")
-    max_topk_churn: float | None = _gate("max_topk_churn")
-    flip_threshold: float = _gate("flip_threshold")
     max_churn: float | None = setting(None, "deprecated alias of --max_topk_churn")
     check: bool = setting(False, "one pass over the rows, print the PD as JSON, exit 1 if a threshold is "
                           "crossed (the gate before moving a version label)")

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.typed import setting
-from recsys.settings.gate import gate
+from recsys.settings.gate import GateSettings
 
 
 @dataclass(frozen=True)
-class PromoteSettings:
+class PromoteSettings(GateSettings):
     """Which label moves to which on which servers, the rows and limits of the PD gate, where to log."""
 
     server: tuple[str, ...] = setting((), "HOST:PORT of the model server (gRPC); repeat for replicas: the "
@@ -22,12 +22,6 @@ class PromoteSettings:
     format: Literal["auto", "jsonl", "csv", "criteo"] = setting("auto", "format of --rows")
     model_config_file: str = setting("", "the server's models.config (ModelServerConfig text proto), edited "
                                      "atomically when the label moves (required)")
-    max_relative_pd: float | None = gate("max_relative_pd")
-    max_absolute_pd: float | None = gate("max_absolute_pd")
-    max_share_above: float | None = gate("max_share_above")
-    max_flip_rate: float | None = gate("max_flip_rate")
-    max_topk_churn: float | None = gate("max_topk_churn")
-    flip_threshold: float = gate("flip_threshold")
     max_churn: float | None = setting(None, "deprecated alias of --max_topk_churn")
     batch_size: int = setting(64, "rows per request (one request is one query for top-k churn)")
     k: int = setting(10, "k of top-k churn")

@@ -117,7 +117,7 @@ def test_a_bad_key_in_the_section_lists_the_valid_keys(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("monitor: {replicas: [a, b]}\n")
     with pytest.raises(loading.ConfigError, match=r"\['monitor.replicas'\]; did you mean monitor\.replica\? "
-                       r"valid keys: monitor\.replica, "):
+                       r"valid keys: .*monitor\.replica, monitor\.rows, "):
         _flags(MonitorSettings, "monitor", f"--config={path}").resolve()
 
 

@@ -1,5 +1,11 @@
 """The fuzzed server of test_fuzz_rest.py and test_fuzz_grpc.py: a real ``recsys serve`` process with
-small limits, the shared settings and the checks on its log."""
+small limits, the shared settings and the checks on its log.
+
+Each front end gets a fixed number of requests (derandomized: the same ones on every run). Every answer
+must be a client error or success, never HTTP 5xx / INTERNAL / UNKNOWN; the server log must show no
+internal error and the process must still answer correctly at the end. The counts by status are
+printed (``pytest -s``).
+"""
 
 from __future__ import annotations
 

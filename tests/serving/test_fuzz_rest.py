@@ -1,15 +1,9 @@
 """Structured fuzzing (hypothesis) of a live ``recsys serve``: the REST half (gRPC: test_fuzz_grpc.py).
 
-REST: row (``instances``), columnar (``inputs``) and ``examples`` bodies, ``signature_name``, ``b64``
-objects, nested lists, scalars, NaN/Infinity, huge integers, lone surrogates; then byte-level damage
-(truncation, non-UTF-8, deep nesting) and every HTTP method on TF Serving's paths. gRPC: Predict,
-Classify, Regress, MultiInference, GetModelMetadata, GetModelStatus with random TensorProtos (every
-DataType, shapes, contents), missing and unknown inputs, model specs, and damaged request bytes.
-
-Each front end gets a fixed number of requests (derandomized: the same ones on every run). Every
-answer must be a client error or success, never HTTP 5xx / INTERNAL / UNKNOWN; the server log must
-show no internal error and the process must still answer correctly at the end. The counts by status
-are printed (``pytest -s``).
+Row (``instances``), columnar (``inputs``) and ``examples`` bodies, ``signature_name``, ``b64`` objects,
+nested lists, scalars, NaN/Infinity, huge integers, lone surrogates; then byte-level damage (truncation,
+non-UTF-8, deep nesting) and every HTTP method on TF Serving's paths. What every answer must be:
+tests/serving/fuzz_server.py.
 """
 
 from __future__ import annotations
