@@ -53,10 +53,12 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", *, suffix: str = "") -> Iterator[IO[Any]]:
+def atomic_open(path: str, mode: str = "w", *, suffix: str = "", durable: bool = True) -> Iterator[IO[Any]]:
     """``with atomic_open(p) as fh: fh.write(...)``: ``p`` appears whole on success, untouched on error.
 
     ``suffix`` keeps an extension on the temporary name (``np.savez`` appends ``.npz`` otherwise).
+    ``durable=False`` skips the fsyncs: still atomic for readers, but a power cut may lose it (a
+    liveness file written every few steps needs no disk flush on the training loop's path).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', not {mode!r}")
@@ -69,18 +71,20 @@ def atomic_open(path: str, mode: str = "w", *, suffix: str = "") -> Iterator[IO[
         with fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    if durable:
+        _fsync_dir(directory)
 
 
-def write_text(path: str, text: str) -> str:
+def write_text(path: str, text: str, *, durable: bool = True) -> str:
     """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
-    with atomic_open(path) as fh:
+    with atomic_open(path, durable=durable) as fh:
         fh.write(text)
     return path
 
@@ -92,9 +96,10 @@ def write_bytes(path: str, data: bytes) -> str:
     return path
 
 
-def write_json(path: str, value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+def write_json(path: str, value: Any, *, indent: int | None = 2, sort_keys: bool = False,
+               durable: bool = True) -> str:
     """Write ``value`` as JSON (with a final newline) to ``path`` atomically; returns ``path``."""
-    return write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n")
+    return write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n", durable=durable)
 
 
 def write_with(path: str, writer: Callable[[IO[bytes]], None], *, suffix: str = "") -> str:

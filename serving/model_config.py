@@ -7,7 +7,6 @@ keeps its permission bits, so a server polling the file sees the old config or t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import TypeAlias
 
@@ -18,7 +17,6 @@ from pipelines import atomic
 
 # What a models.config holds: its model configs, or the whole ModelServerConfig.
 Models: TypeAlias = Iterable[model_server_config_pb2.ModelConfig] | model_server_config_pb2.ModelServerConfig
-NEW_FILE_MODE = 0o644  # a new models.config is readable by a server running as another user
 
 
 def parse_server_config(text: str) -> model_server_config_pb2.ModelServerConfig:
@@ -82,9 +80,4 @@ def format_config(models: Models, header: str = "") -> str:
 
 def write_config(path: str, models: Models, header: str = "") -> str:
     """Write (or atomically replace) a models.config; an existing file keeps its permission bits."""
-    text = format_config(models, header)
-    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else NEW_FILE_MODE
-    with atomic.atomic_open(path) as fh:
-        os.fchmod(fh.fileno(), mode)
-        fh.write(text)
-    return path
+    return atomic.write_text(path, format_config(models, header))

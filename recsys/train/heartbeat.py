@@ -37,7 +37,7 @@ class Heartbeat:
 def write_heartbeat(path: str, step: int, phase: str = "train") -> Heartbeat:
     """Atomically replace ``path`` with a heartbeat (readers never see a half-written file)."""
     beat = Heartbeat(int(step), time.time(), phase, os.getpid())
-    atomic.write_json(path, beat.__dict__, indent=None)
+    atomic.write_json(path, beat.__dict__, indent=None, durable=False)  # liveness, not state
     return beat
 
 

@@ -37,7 +37,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipelines.atomic import atomic_open
+from pipelines import atomic
 from serving.gate import Thresholds
 
 log = logging.getLogger(__name__)
@@ -92,12 +92,8 @@ def read_config(path: str) -> tuple[model_server_config_pb2.ModelServerConfig, s
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` through the one atomic-write helper, keeping the file's mode."""
-    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else None
-    with atomic_open(path) as fh:
-        if mode is not None:
-            os.fchmod(fh.fileno(), mode)
-        fh.write(text)
+    """Replace ``path`` with ``text`` (:func:`pipelines.atomic.write_text`: fsync, file mode kept)."""
+    atomic.write_text(path, text)
 
 
 @contextlib.contextmanager

@@ -55,3 +55,11 @@ def test_files_get_the_mode_open_would_give_and_keep_their_own(tmp_path):
         assert os.stat(fresh).st_mode & 0o777 == 0o640
     finally:
         os.umask(umask)
+
+
+def test_a_liveness_file_skips_the_flush_but_not_the_atomic_rename(tmp_path):
+    path = str(tmp_path / "heartbeat")
+    atomic.write_json(path, {"step": 1}, indent=None, durable=False)
+    atomic.write_json(path, {"step": 2}, indent=None, durable=False)
+    assert pathlib.Path(path).read_text(encoding="utf-8") == '{"step": 2}\n'
+    assert os.listdir(tmp_path) == ["heartbeat"]
