@@ -7,6 +7,7 @@ stopped when it ends, fails or is interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import time
 from recsys.launch.ports import free_ports
 from recsys.settings.demo import DemoSettings
 
-STAGES = 7
+STAGES = 8
 
 
 DemoOptions = DemoSettings  # the demo's options are its command settings (``demo:`` in a config file)
@@ -57,7 +58,8 @@ class Demo:
     # ---- stages ----------------------------------------------------------------------------------
     def preprocess(self) -> str:
         data = os.path.join(self.out, "data")
-        args = ["preprocess", f"--source={self.o.source}", f"--output={data}"]
+        # Two time windows: the study's versions (v1) learn window 0, the update (v2) window 1.
+        args = ["preprocess", f"--source={self.o.source}", f"--output={data}", "--windows=2"]
         if self.o.source == "synthetic":
             args.append(f"--rows={self.o.rows}")
         else:
@@ -71,7 +73,7 @@ class Demo:
         from recsys.config import loading
         from recsys.study import runner
 
-        overrides = [f"data.spec_dir={data}", "train.verbose=0", "train.checkpoint=false"]
+        overrides = [f"data.spec_dir={data}", "data.windows=[0]", "train.verbose=0", "train.checkpoint=false"]
         if self.o.steps:
             overrides.append(f"train.steps={self.o.steps}")
         if self.o.eval_every:
@@ -86,6 +88,41 @@ class Demo:
             validation_fraction=self.o.validation_fraction)
         return runner.run_study(base, options, os.path.join(self.out, "study"), overwrite=True,
                                 sections={"demo": self.o})
+
+    def update(self, result: dict) -> dict[str, dict]:
+        """v2 of each variant: replica 1 (v1) warm-started on window 1, exported as the next version.
+
+        Returns, per variant, the update churn v1 -> v2 on the eval split (CIs over examples: one
+        chain) beside v1's replica PD from the study, and the AUCs of both versions."""
+        import numpy as np
+
+        from recsys.config import loading
+        from recsys.repro import accuracy, churn_stats, summaries
+        from recsys.study import runner
+        from recsys.train.run_dir import RunDir
+
+        out = {}
+        for v in result["variants"]:
+            name = v["variant"]
+            tag = summaries.group_tag(name)
+            parent = os.path.join(self.out, "study", "runs", tag, "replica_0")
+            base = loading.load(os.path.join(parent, "config.yaml"))
+            cfg = dataclasses.replace(
+                base, data=dataclasses.replace(base.data, windows=(1,)),
+                train=dataclasses.replace(base.train, warm_start_from=parent),
+                export=dataclasses.replace(base.export, version=self.o.replicas + 1))
+            print(f"  {name}: v2 = v1 (replica 1) + {cfg.train.steps} steps on window 1 -> "
+                  f"{os.path.join(self.out, 'models', tag, str(self.o.replicas + 1))}", flush=True)
+            v2 = runner.train_replica(cfg, os.path.join(self.out, "update", tag))
+            with np.load(RunDir(parent).eval_predictions) as saved:
+                v1 = saved["predictions"][-1]
+            labels = v2["labels"]
+            (churn,) = churn_stats.bootstrap_churn({name: (v1[None, :], v2["predictions"][None, :])},
+                                                   draws=200)
+            out[name] = {"churn": churn.as_dict(), "replica_pd": v["relative_pd_ci"],
+                         "auc_v1": accuracy.accuracy_metrics(labels, v1)["auc"],
+                         "auc_v2": v2["metrics"]["auc"]}
+        return out
 
     def write_rows(self, data: str) -> str:
         """A few eval rows as JSON lines of raw feature values: what a client sends."""
@@ -148,7 +185,7 @@ class Demo:
                     req.model_spec.name = name
                     status = stub.GetModelStatus(req, timeout=5)
                     states = [v.state for v in status.model_version_status]
-                    if len(states) >= self.o.replicas and all(
+                    if len(states) >= self.o.replicas + 1 and all(
                             s == get_model_status_pb2.ModelVersionStatus.AVAILABLE for s in states):
                         pending.discard(name)
                 except grpc.RpcError:
@@ -193,17 +230,20 @@ class Demo:
                       for v in self.o.activations}
             for name, path in models.items():
                 print(f"  {name}: {path}/{{{','.join(sorted(os.listdir(path)))}}}")
+            self.stage(4, "model update: v2 of each variant, warm-started from v1 on the next time window")
+            updates = self.update(result)
             rows = self.write_rows(data)
-            self.stage(4, "recsys serve: gRPC PredictionService / ModelService")
+            self.stage(5, "recsys serve: gRPC PredictionService / ModelService (v1 replicas and v2)")
             port = self.serve(models)
             first = next(iter(models))
-            self.stage(5, f"recsys query over gRPC ({first}, version 1, first rows)")
+            self.stage(6, f"recsys query over gRPC ({first}, version 1, first rows)")
             head = os.path.join(self.out, "query_rows.jsonl")
             with open(rows, encoding="utf-8") as src, open(head, "w", encoding="utf-8") as dst:
                 dst.writelines(line for _, line in zip(range(5), src, strict=False))
             self.cli("query", f"--server=127.0.0.1:{port}", f"--model_name={first}", "--version=1",
                      f"--rows={head}")
-            self.stage(6, "replica-divergence monitor: the same requests to every replica, PD online")
+            self.stage(7, "replica-divergence monitor: the same requests to every replica, PD online; then "
+                          "v1 against v2 (the update users see)")
             online = {}
             for name in models:
                 replicas = [f"--replica=127.0.0.1:{port}/{name}@{v + 1}" for v in range(self.o.replicas)]
@@ -214,16 +254,26 @@ class Demo:
                     raise RuntimeError(f"recsys monitor failed: {proc.stderr[-2000:]}")
                 online[name] = _last_json(proc.stdout)
                 print(f"  {name}: {json.dumps(online[name])[:300]}")
+                proc = self.cli("monitor", "--check", f"--replica=127.0.0.1:{port}/{name}@1",
+                                f"--replica=127.0.0.1:{port}/{name}@{self.o.replicas + 1}", f"--rows={rows}",
+                                f"--group={name}_update",
+                                f"--logdir={os.path.join(self.tb_root(), 'monitor', name + '_update')}",
+                                capture=True, check=False)
+                if proc.returncode not in (0, 1):
+                    raise RuntimeError(f"recsys monitor failed: {proc.stderr[-2000:]}")
+                online[f"{name} v1->v2"] = _last_json(proc.stdout)
         finally:
             self.stop()
-        self.stage(7, "accuracy beside prediction difference")
+        self.stage(8, "accuracy beside prediction difference: between replicas, and between versions")
         with open(os.path.join(self.out, "study", runner.RESULTS_MD), encoding="utf-8") as fh:
             print(fh.read())
+        print(update_table(updates))
         for name, pd in online.items():
             rel = _find(pd, "relative")
             if rel is not None:
-                print(f"online relative PD between served replicas of {name} "
-                      f"({self.o.query_rows} rows): {rel * 100:.3g}%")
+                what = "served versions" if name.endswith("v1->v2") else "served replicas"
+                print(f"online relative PD between {what} of {name} ({self.o.query_rows} rows): "
+                      f"{rel * 100:.3g}%")
         print(f"\nfrontier plot: {os.path.join(self.out, 'study', runner.FRONTIER_PNG)}")
         print("PD dashboards (study + monitor):\n"
               f"  tensorboard --logdir {self.tb_root()} --host 127.0.0.1 --port 6006\n"
@@ -232,13 +282,30 @@ class Demo:
         print(f"demo finished in {int(elapsed // 60)}m{int(elapsed % 60):02d}s; all outputs in {self.out}")
         finding = report.finding_line(result)
         print(f"\nFinding: {finding}", flush=True)
-        return {"study": result, "online": online, "seconds": elapsed, "finding": finding}
+        return {"study": result, "online": online, "seconds": elapsed, "finding": finding,
+                "updates": updates}
 
     def tb_root(self) -> str:
         """The study's TensorBoard logdir; the monitor writes one run per variant under monitor/."""
         from recsys.study import dashboards
 
         return os.path.join(self.out, "study", dashboards.TB_DIR)
+
+
+def update_table(updates: dict[str, dict]) -> str:
+    """Update churn v1 -> v2 beside replica PD, per variant (Markdown)."""
+    from recsys.study.report import _ci
+
+    lines = ["#### The update users see: v1 -> v2 (warm start on the next window) beside replica PD", "",
+             "| variant | replica PD of v1 [95% CI] | update churn v1->v2: relative PD [95% CI] | flip rate "
+             "@0.5 | AUC v1 | AUC v2 |", "|---|---:|---:|---:|---:|---:|"]
+    for name, u in updates.items():
+        c = u["churn"]
+        lines.append(f"| `{name}` | {_ci(u['replica_pd'], pct=True)} | {_ci(c['relative_pd'], pct=True)} | "
+                     f"{_ci(c['flip_rate'], pct=True)} | {u['auc_v1']:.4f} | {u['auc_v2']:.4f} |")
+    lines += ["", "Update churn: one chain per variant (replica 1 and its v2), CIs over eval examples only; "
+              "`recsys study --sources update` measures it across chains."]
+    return "\n".join(lines) + "\n"
 
 
 def _last_json(text: str):

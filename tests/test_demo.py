@@ -29,8 +29,8 @@ def test_demo_end_to_end_reduced(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
-    for n in range(1, 8):
-        assert f"=== [{n}/7]" in text
+    for n in range(1, 9):
+        assert f"=== [{n}/8]" in text
     # Beam output with its feature spec; the study's table, plot and TensorBoard data.
     spec = json.loads((out / "data" / "feature_spec.json").read_text())
     assert spec["counts"]["read"] == 3000
@@ -41,7 +41,7 @@ def test_demo_end_to_end_reduced(tmp_path):
     # Topology source: replica 1 ran in process, replica 2 on the 2-worker local cluster, same seed and order;
     # both were exported as versions.
     for variant in ("relu", "smelu"):
-        assert sorted(os.listdir(out / "models" / variant)) == ["1", "2"]
+        assert sorted(os.listdir(out / "models" / variant)) == ["1", "2", "3"]  # 3: the update (v2)
         assert not (out / "study" / "runs" / variant / "replica_0" / "workers").exists()
         assert (out / "study" / "runs" / variant / "replica_1" / "workers").is_dir()
     plans = [r["plan"] for v in results["variants"] for r in v["replica_results"]]
@@ -55,6 +55,15 @@ def test_demo_end_to_end_reduced(tmp_path):
                         text)
     assert [name for name, _ in online] == ["relu", "smelu"]
     assert all(float(value) > 0 for _, value in online)
+    # The update: v2 of each variant warm-started from replica 1 on window 1, served beside it.
+    assert spec["windows"] and len(spec["windows"]) == 2
+    v2 = json.loads((out / "update" / "relu" / "fingerprint.json").read_text())
+    v1 = json.loads((out / "study" / "runs" / "relu" / "replica_0" / "fingerprint.json").read_text())
+    assert v2["parent"]["weights_digest"] == v1["weights_sha256"]
+    assert "| variant | replica PD of v1 [95% CI] | update churn v1->v2" in text
+    served = re.findall(r"online relative PD between served versions of (\S+) v1->v2 \(128 rows\): "
+                        r"([0-9.e+-]+)%", text)
+    assert [name for name, _ in served] == ["relu", "smelu"] and all(float(v) > 0 for _, v in served)
     # Quiet by default (recsys/quiet.py): no TensorFlow / CUDA / oneDNN / Beam start-up chatter.
     assert noise_lines(proc.stdout + proc.stderr) == [], noise_lines(proc.stdout + proc.stderr)[:10]
     assert noise_lines((out / "server.log").read_text()) == []

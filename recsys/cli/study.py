@@ -42,11 +42,16 @@ def main(argv: list[str]) -> None:
     print(f"report: {os.path.join(settings.output, runner.RESULTS_MD)} (tables with 95% CIs; JSON: "
           f"{os.path.join(settings.output, runner.RESULTS_JSON)})")
     print(f"frontier plot: {os.path.join(settings.output, runner.FRONTIER_PNG)}")
-    print(f"PD distribution: {os.path.join(settings.output, runner.DISTRIBUTION_PNG)}")
-    print("PD dashboards (Custom Scalars tab: one line per variant, 95% CI margin charts; HParams tab: "
-          "one row per replica):")
+    if payload.get("kind") == "update":
+        print("churn dashboards (Scalars tab: churn per update, replica PD and AUC per version, one line "
+              "per variant):")
+    else:
+        print(f"PD distribution: {os.path.join(settings.output, runner.DISTRIBUTION_PNG)}")
+        print("PD dashboards (Custom Scalars tab: one line per variant, 95% CI margin charts; HParams tab: "
+              "one row per replica):")
     for command in payload["tensorboard"]["commands"]:
         print(f"  {command}")
     from recsys.study.report import finding_line
+    from recsys.study.update_report import finding_line as update_finding
 
-    print(f"Finding: {finding_line(payload)}")
+    print(f"Finding: {update_finding(payload) if payload.get('kind') == 'update' else finding_line(payload)}")

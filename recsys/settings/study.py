@@ -49,6 +49,9 @@ def check_study(s: Any) -> None:
         raise ValueError(f"topology_workers needs worker counts >= 1, got {list(s.topology_workers)}")
     if s.workers < 1:
         raise ValueError(f"workers must be >= 1, got {s.workers}")
+    if "update" in s.sources and "topology" in s.sources:
+        raise ValueError("sources: update does not combine with topology (chains differ in seed, order or "
+                         "noise)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,12 @@ class StudySettings:
     bootstrap_draws: int = setting(1000, "Bootstrap draws (examples and replicas resampled) behind every "
                                    "confidence interval.")
     bootstrap_seed: int = setting(0, "Seed of the bootstrap draws.", flag=None)
+    windows: int = setting(0, "update source: versions per chain, one per time window (0: every window of "
+                           "the data, written by `recsys preprocess --windows N`).")
+    update_steps: int = setting(0, "update source: steps of each update v(j) -> v(j+1) (0: train.steps).")
+    distill_weight: float = setting(0.0, "update source: also run each activation with distillation toward "
+                                    "the previous version at this weight in (0, 1] (0: no distilled "
+                                    "variants).")
 
     def __post_init__(self) -> None:
         check_study(self)
@@ -91,6 +100,12 @@ class StudySettings:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.bootstrap_draws < 1:
             raise ValueError(f"bootstrap_draws must be >= 1, got {self.bootstrap_draws}")
+        if self.windows < 0 or self.windows == 1:
+            raise ValueError(f"windows must be 0 (all) or >= 2, got {self.windows}")
+        if self.update_steps < 0:
+            raise ValueError(f"update_steps must be >= 0, got {self.update_steps}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 
     def options(self, title: str = "") -> Any:
         """The runner's :class:`~recsys.study.runner.StudyOptions` (``title``: when none is set)."""
@@ -101,4 +116,5 @@ class StudySettings:
                             export_dir=self.export_dir, workers=self.workers, baseline=self.baseline,
                             bootstrap_draws=self.bootstrap_draws, bootstrap_seed=self.bootstrap_seed,
                             topology_workers=self.topology_workers,
-                            validation_fraction=self.validation_fraction)
+                            validation_fraction=self.validation_fraction, windows=self.windows,
+                            update_steps=self.update_steps, distill_weight=self.distill_weight)

@@ -120,7 +120,12 @@ def step_scalars(stats: VariantStats, pair_min: float, pair_max: float) -> dict[
 
 def write_variant_series(tb_root: str, variant: str, series: Mapping[int, Mapping[str, float]]) -> None:
     """One variant's run: ``{step: {tag: value}}`` written as scalars."""
-    writer = tf.summary.create_file_writer(os.path.join(tb_root, variant_run(variant)))
+    write_series(tb_root, variant_run(variant), series)
+
+
+def write_series(tb_root: str, run: str, series: Mapping[int, Mapping[str, float]]) -> None:
+    """``{step: {tag: value}}`` written as scalars to the run ``run`` (a path under ``tb_root``)."""
+    writer = tf.summary.create_file_writer(os.path.join(tb_root, run))
     with writer.as_default():
         for step in sorted(series):
             for tag, value in series[step].items():

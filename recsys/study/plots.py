@@ -10,8 +10,10 @@ import numpy as np
 
 
 def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", recommended: str = "",
-                  baseline: str = "") -> str:
-    """PNG of AUC (y) against relative PD (x) with 95% CIs on both axes; the recommended variant starred."""
+                  baseline: str = "", xlabel: str = "") -> str:
+    """PNG of AUC (y) against relative PD (x) with 95% CIs on both axes; the recommended variant starred.
+
+    ``xlabel``: what the PD on the x axis is (default: between replicas; the update study plots churn)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,10 +40,10 @@ def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", recomm
         xs += [max(pd_ci["ci_lower"] * 100, 1e-12), pd_ci["ci_upper"] * 100]
     if xs and min(xs) > 0 and max(xs) / min(xs) > 30:  # PDs over orders of magnitude (noise studies)
         ax.set_xscale("log")
-    ax.set_xlabel("relative prediction difference between replicas (%)  ← more reproducible")
+    ax.set_xlabel(xlabel or "relative prediction difference between replicas (%)  ← more reproducible")
     ax.set_ylabel("eval AUC  (higher is better)")
     ax.set_title(title or "accuracy–reproducibility frontier")
-    ax.text(0.01, 0.01, "error bars: 95% bootstrap CIs (examples and replicas resampled)",
+    ax.text(0.01, 0.01, "error bars: 95% bootstrap CIs (examples and replicas or chains resampled)",
             transform=ax.transAxes, fontsize=7, color="0.35")
     ax.grid(True, alpha=0.3)
     if xs:

@@ -46,6 +46,9 @@ class StudyOptions:
     topology_workers: tuple[int, ...] = DEFAULT_TOPOLOGY_WORKERS  # the "topology" source's worker counts
     # Share of train held out for step selection (None: the config's data.validation_fraction).
     validation_fraction: float | None = None
+    windows: int = 0  # the update source: versions per chain (0: every window of the data)
+    update_steps: int = 0  # the update source: steps per update (0: train.steps)
+    distill_weight: float = 0.0  # the update source: > 0 adds a distilled variant per activation
 
 
 def _log(msg: str) -> None:
@@ -157,6 +160,8 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     loading.save(base, output, sections)
     tb_root = os.path.join(output, dashboards.TB_DIR)
     shutil.rmtree(tb_root, ignore_errors=True)  # dashboards of an overwritten study must not linger
+    if "update" in options.sources:
+        return _run_update(base, options, output)
 
     total = len(options.activations) * options.replicas
     done, start = 0, time.perf_counter()
@@ -265,6 +270,21 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
          f"[{best.relative_pd.lower * 100:.4g}, {best.relative_pd.upper * 100:.4g}] at AUC "
          f"{best.auc.estimate:.4f} [{best.auc.lower:.4f}, {best.auc.upper:.4f}] ({best.verdict})")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
+    return payload
+
+
+def _run_update(base: Experiment, options: StudyOptions, output: str) -> dict[str, Any]:
+    """The update source: chains of versions and the churn between them (recsys/study/update.py)."""
+    from recsys.study import update
+
+    payload = update.run_update_study(base, options, output, options.windows, options.update_steps,
+                                      options.distill_weight, log=_log)
+    tb_root = os.path.join(output, dashboards.TB_DIR)
+    payload["figures"] = {"frontier": FRONTIER_PNG}
+    payload["tensorboard"] = {"logdir": tb_root,
+                              "commands": [f"tensorboard --logdir {tb_root} --host 127.0.0.1"]}
+    update.write_outputs(payload, output)
+    _log(f"done in {payload['elapsed_seconds']:.0f}s: {os.path.join(output, RESULTS_JSON)}")
     return payload
 
 

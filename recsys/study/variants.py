@@ -6,7 +6,7 @@ import dataclasses
 
 from recsys.config.schema import Experiment
 
-SOURCES = ("seed", "order", "noise", "topology")
+SOURCES = ("seed", "order", "noise", "topology", "update")  # update: chains of versions (study/update.py)
 DEFAULT_SOURCES = ("seed", "order")
 DEFAULT_TOPOLOGY_WORKERS = (1, 2, 4, 8)  # replica i runs on workers[i % len]: distinct for K <= 4
 
