@@ -192,6 +192,9 @@ class RunSummary:
                 f"read={c.read:,} = train {c.written_train:,} + eval {c.written_eval:,} "
                 f"+ dead-lettered {c.dead_lettered:,}"
             )
+            if self.spec.windows:
+                parts = " · ".join(f"w{w.index} {w.rows:,}" for w in self.spec.windows)
+                lines.append(f"time windows ({self.spec.windows[0].order}): {parts}; eval after them")
         lines.append(f"elapsed {self.seconds:.1f} s, {self.rows_per_s:,.0f} rows/s")
         return "\n".join(lines)
 

@@ -104,11 +104,12 @@ def test_unwindowed_spec_has_no_window_keys_and_old_specs_load(synthetic_windows
 
 def test_an_unwindowed_run_cleans_the_windows_away(tmp_path):
     out = str(tmp_path / "prep")
-    run_pipeline(synthetic_config(out, 2))
+    summary = run_pipeline(synthetic_config(out, 2))
+    assert "time windows (row_order): w0 1,350 · w1 1,350; eval after them" in summary.table()
     assert sorted(os.listdir(os.path.join(out, "train")))[0].startswith("w0-part-")
     clean_output(out)
     assert os.listdir(os.path.join(out, "train")) == os.listdir(os.path.join(out, "train_columnar")) == []
-    run_pipeline(synthetic_config(out, 0))
+    assert "time windows" not in run_pipeline(synthetic_config(out, 0)).table()
     assert sorted(os.listdir(os.path.join(out, "train"))) == [
         f"part-0000{i}-of-00003.tfrecord.gz" for i in range(3)]
     spec = feature_spec.load(out)
