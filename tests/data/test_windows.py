@@ -3,6 +3,8 @@ and the data fingerprint read only the selected windows' shards; a window the sp
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,27 @@ def test_the_data_fingerprint_covers_exactly_the_files_read(spec):
     assert every.data["windows"] == [] and len(every.data["shards"]) == 3 + 9 + 9
     assert identity("data.windows=[0,1,2]").data["digest"] == every.data["digest"]
     assert identity("data.windows=[2]").data["digest"] != one.data["digest"]
+
+
+def test_add_columnar_writes_each_windows_copy(spec, tmp_path):
+    """An output written without the columnar copy gets one per window, the same rows as preprocessing's."""
+    import dataclasses
+    import shutil
+
+    from pipelines import columnar
+
+    copy = tmp_path / "prep"
+    shutil.copytree(spec.root, copy)
+    shutil.rmtree(copy / "train_columnar")
+    data = dataclasses.replace(spec.data, columnar_pattern="", columnar_chunk_rows=0, columnar_rows=0)
+    parts = tuple(dataclasses.replace(w, columnar_pattern="") for w in spec.windows)
+    bare = dataclasses.replace(spec, data=data, windows=parts)
+    bare.save(str(copy))
+    converted = columnar.add_columnar(str(copy), chunk_rows=100)
+    assert converted.windows == spec.windows and converted.data == spec.data
+    assert sorted(os.listdir(copy / "train_columnar")) == sorted(os.listdir(spec.path("train_columnar")))
+    again = feature_spec.load(str(copy))
+    for w in (0, 2):
+        np.testing.assert_array_equal(
+            np.concatenate([f[EXAMPLE_ID] for f, _ in _stream(again, 9, windows=(w,), columnar=True)]),
+            np.concatenate([f[EXAMPLE_ID] for f, _ in _stream(spec, 9, windows=(w,), columnar=True)]))

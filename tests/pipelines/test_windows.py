@@ -201,3 +201,21 @@ def test_schema_time_column_and_ties_go_to_the_later_window(tmp_path):
 def test_a_time_on_a_boundary_belongs_to_the_later_window():
     cuts = windows.Cuts(threshold=9.0, bounds=(3.0, 6.0))
     assert cuts.window(np.array([2.9, 3.0, 5.9, 6.0, 8.9])).tolist() == [0, 1, 1, 2, 2]
+
+
+def test_row_order_positions_are_byte_offsets_in_the_inputs_laid_end_to_end():
+    from pipelines.chunks import Chunk, plan_chunks
+
+    chunks = plan_chunks([("a.tsv", 3000), ("b.tsv.gz", 500), ("c.tsv", 1500)], 2048, header=False)
+    assert [(c.path, c.start, c.base, c.size, c.total) for c in chunks] == [
+        ("a.tsv", 0, 0, 3000, 5000), ("a.tsv", 2048, 0, 3000, 5000), ("b.tsv.gz", 0, 3000, 500, 5000),
+        ("c.tsv", 0, 3500, 1500, 5000)]
+    # The second chunk of a.tsv starts reading at byte 2050 (the line in progress at 2048 is the first's).
+    got = windows.positions(chunks[1], 2050, [b"ab", b"cde", b""], synthetic=False)
+    np.testing.assert_allclose(got, np.array([2050, 2053, 2057]) / 5000)
+    # A compressed file: decompressed offsets (0, 300 of 600 bytes) scaled to its 500 bytes on disk.
+    got = windows.positions(chunks[2], 0, [b"x" * 299, b"y" * 299], synthetic=False)
+    np.testing.assert_allclose(got, np.array([3000, 3250]) / 5000)
+    synthetic = Chunk(1, "synthetic", 1000, 2000, size=4000, total=4000)
+    np.testing.assert_allclose(windows.positions(synthetic, 1000, [b""] * 3, synthetic=True),
+                               [0.25, 1001 / 4000, 1002 / 4000])
