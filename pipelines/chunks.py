@@ -24,6 +24,11 @@ class Chunk:
     end: int
     skip_header: bool = False  # first line of the file is a header (chunk with start 0 only)
     file_end: bool = True  # the chunk ends where its file ends (blank lines there are not rows)
+    # Where the file lies in all the inputs laid end to end (bytes): its offset, its size, and the
+    # inputs' total size. Row-order time windows (pipelines/windows.py) place a row by its byte there.
+    base: int = 0
+    size: int = 0
+    total: int = 0
 
 
 def expand_inputs(patterns: list[str]) -> list[tuple[str, int]]:
@@ -48,24 +53,34 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, int]]:
 def plan_chunks(files: list[tuple[str, int]], chunk_bytes: int, header: bool) -> list[Chunk]:
     """Split files into byte ranges of about ``chunk_bytes`` (compressed files stay whole)."""
     chunks: list[Chunk] = []
+    total = sum(size for _, size in files)
+    base = 0
     for path, size in files:
         if path.endswith(COMPRESSED_SUFFIXES) or size <= chunk_bytes:
-            chunks.append(Chunk(len(chunks), path, 0, -1, header))
-            continue
-        for start in range(0, size, chunk_bytes):
-            end = min(start + chunk_bytes, size)
-            chunks.append(Chunk(len(chunks), path, start, end, header and start == 0, end == size))
+            chunks.append(Chunk(len(chunks), path, 0, -1, header, base=base, size=size, total=total))
+        else:
+            for start in range(0, size, chunk_bytes):
+                end = min(start + chunk_bytes, size)
+                chunks.append(Chunk(len(chunks), path, start, end, header and start == 0, end == size,
+                                    base=base, size=size, total=total))
+        base += size
     return chunks
 
 
 def read_chunk(chunk: Chunk) -> bytes:
     """Bytes of the whole lines that start inside the chunk (header included if any)."""
+    return read_chunk_at(chunk)[1]
+
+
+def read_chunk_at(chunk: Chunk) -> tuple[int, bytes]:
+    """(offset in the file of the first byte returned, :func:`read_chunk`'s bytes); the offset is 0 for
+    a whole file (compressed files: offsets count decompressed bytes)."""
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
     if chunk.end < 0:
         with FileSystems.open(chunk.path, compression_type=CompressionTypes.AUTO) as fh:
-            return fh.read()
+            return 0, fh.read()
     with FileSystems.open(chunk.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         begin = chunk.start
         if begin > 0:
@@ -74,11 +89,11 @@ def read_chunk(chunk: Chunk) -> bytes:
                 fh.readline()  # the line in progress belongs to the previous chunk
                 begin = fh.tell()
         if begin >= chunk.end:
-            return b""
+            return begin, b""
         data = fh.read(chunk.end - begin)
         if data and not data.endswith(b"\n"):
             data += fh.readline()  # finish the last line that starts in this chunk
-        return data
+        return begin, data
 
 
 def split_lines(data: bytes, file_end: bool = False) -> list[bytes]:

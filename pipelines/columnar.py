@@ -144,16 +144,22 @@ def convert_shard(src: str, dst: str, spec: fs.FeatureSpec, chunk_rows: int = DE
 
 
 def with_columnar(spec: fs.FeatureSpec, rows: int, chunk_rows: int, compression: str = "") -> fs.FeatureSpec:
-    """The spec naming the columnar shards (``rows`` train rows in them)."""
-    data = dataclasses.replace(spec.data, columnar_pattern=PATTERN, columnar_compression=compression,
+    """The spec naming the columnar shards (``rows`` train rows in them; each time window's own)."""
+    from pipelines import windows
+
+    pattern = windows.COLUMNAR_PATTERN.format(window=windows.ALL) if spec.windows else PATTERN
+    data = dataclasses.replace(spec.data, columnar_pattern=pattern, columnar_compression=compression,
                                columnar_chunk_rows=chunk_rows, columnar_rows=rows)
-    return dataclasses.replace(spec, data=data)
+    parts = tuple(dataclasses.replace(w, columnar_pattern=windows.COLUMNAR_PATTERN.format(window=w.index))
+                  for w in spec.windows)
+    return dataclasses.replace(spec, data=data, windows=parts)
 
 
 def add_columnar(spec_dir: str, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  compression: str = "") -> fs.FeatureSpec:
     """Write the columnar shards of an existing preprocessed output and update its spec (old outputs,
-    the benchmark's writer). Train shard ``i`` of ``N`` becomes columnar shard ``i`` of ``N``."""
+    the benchmark's writer). Train shard ``i`` of ``N`` becomes columnar shard ``i`` of ``N``; a time
+    window's shard ``train/w{k}-part-*`` becomes ``train_columnar/w{k}-part-*``."""
     import tensorflow as tf
 
     spec = fs.load(spec_dir)
@@ -161,10 +167,15 @@ def add_columnar(spec_dir: str, chunk_rows: int = DEFAULT_CHUNK_ROWS,
     if not sources:
         raise FileNotFoundError(f"no train shards match {spec.path(spec.data.train_pattern)!r}")
     root = spec.root or spec_dir
-    for old in tf.io.gfile.glob(os.path.join(root, COLUMNAR_DIR, "part-*")):
+    for old in tf.io.gfile.glob(os.path.join(root, COLUMNAR_DIR, "*part-*")):
         tf.io.gfile.remove(old)
-    rows = sum(convert_shard(src, shard_path(root, i, len(sources)), spec, chunk_rows, compression)
-               for i, src in enumerate(sources))
+    if spec.windows:
+        targets = [posixpath.join(root, COLUMNAR_DIR, posixpath.basename(src).removesuffix(".gz"))
+                   for src in sources]
+    else:
+        targets = [shard_path(root, i, len(sources)) for i in range(len(sources))]
+    rows = sum(convert_shard(src, dst, spec, chunk_rows, compression)
+               for src, dst in zip(sources, targets, strict=True))
     updated = with_columnar(spec, rows, chunk_rows, compression)
     updated.save(root)
     return updated

@@ -40,6 +40,8 @@ class PreprocessConfig:
     # Rows per chunk of the columnar training copy of the train split (pipelines/columnar.py), read by
     # the trainer instead of parsing one tf.Example per row. 0: do not write it.
     columnar_chunk_rows: int = 1024
+    # Consecutive time windows of the train split (pipelines/windows.py); 0: one train split, as before.
+    windows: int = 0
 
     def validate(self) -> PreprocessConfig:
         if not 0.0 <= self.max_error_fraction <= 1.0:
@@ -52,6 +54,8 @@ class PreprocessConfig:
             raise ValueError(f"num_oov_buckets must be >= 1, got {self.num_oov_buckets}")
         if self.columnar_chunk_rows < 0:
             raise ValueError(f"columnar_chunk_rows must be >= 0, got {self.columnar_chunk_rows}")
+        if self.windows < 0 or self.windows == 1:
+            raise ValueError(f"windows must be 0 (no windows) or >= 2, got {self.windows}")
         if self.chunk_bytes < 1024 or self.batch_lines < 1:
             raise ValueError("chunk_bytes must be >= 1024 and batch_lines >= 1")
         if self.source == "synthetic":

@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import feature_spec as fs
-from pipelines.chunks import Chunk, batches, read_chunk, split_lines
+from pipelines.chunks import Chunk, batches, read_chunk, read_chunk_at, split_lines
 from pipelines.config import PreprocessConfig
 from pipelines.failures import ErrorBudgetExceeded, NoRowsError, record
 from pipelines.stats import CategoricalAcc, NumericAcc, build_vocabulary
@@ -42,6 +42,8 @@ class ChunkInfo:
     train: int
     eval: int
     dead: int
+    # Time windows only: (rows, first, last time) of each train window of the chunk, then of its eval rows.
+    spans: tuple = ()
 
 
 def shard_path(output: str, split: str, index: int, total: int) -> str:
@@ -100,12 +102,14 @@ class ProcessChunk(beam.DoFn):
         schema = self.config.schema
         return fs.FeatureSpec(dataset=schema.name, label=fs.Label(name=schema.label.name), features=feats)
 
-    def _lines(self, chunk: Chunk) -> list[bytes]:
+    def _lines(self, chunk: Chunk) -> tuple[int, list[bytes]]:
+        """(file offset of the first line, the chunk's lines); a synthetic chunk's first row number."""
         if self.generator is not None:
-            return self.generator.lines(chunk.start, chunk.end)
-        return split_lines(read_chunk(chunk), file_end=chunk.file_end)
+            return chunk.start, self.generator.lines(chunk.start, chunk.end)
+        begin, data = read_chunk_at(chunk)
+        return begin, split_lines(data, file_end=chunk.file_end)
 
-    def process(self, chunk: Chunk, time_threshold: float | None = None) -> Iterable:
+    def process(self, chunk: Chunk, time_threshold: float | None = None, cuts=None) -> Iterable:
         from pipelines.example_codec import GzipTFRecordWriter
 
         cfg = self.config
@@ -114,16 +118,25 @@ class ProcessChunk(beam.DoFn):
             proc.time_threshold = time_threshold
         started = time.time()
         proc.reset_stats()
-        lines = self._lines(chunk)
+        begin, lines = self._lines(chunk)
         first = 1 if (chunk.skip_header and lines) else 0
+        by_window = positions = None
+        if cfg.windows:  # the train rows go to their time window's shards (pipelines/windows.py)
+            from pipelines import windows
+
+            proc.cuts = cuts if cuts is not None else windows.row_cuts(cfg)
+            if not windows.time_column(cfg):
+                positions = windows.positions(chunk, begin, lines, self.generator is not None)[first:]
+            by_window = windows.Writers(cfg, chunk.index, self.num_chunks, self._columnar_spec())
+        splits = ("eval",) if by_window else ("train", "eval")
         writers = {
             split: GzipTFRecordWriter(
                 shard_path(cfg.output, split, chunk.index, self.num_chunks), cfg.compression_level
             )
-            for split in ("train", "eval")
+            for split in splits
         }
         chunk_writer = None
-        if cfg.columnar_chunk_rows:  # the columnar copy of this chunk's train shard
+        if cfg.columnar_chunk_rows and not by_window:  # the columnar copy of this chunk's train shard
             from pipelines import columnar
 
             chunk_writer = columnar.ColumnarWriter(
@@ -131,16 +144,20 @@ class ProcessChunk(beam.DoFn):
                 cfg.columnar_chunk_rows)
         n_train = n_eval = n_dead = 0
         for offset, batch in batches(lines[first:], cfg.batch_lines):
-            res = proc.process(batch)
+            res = proc.process(batch, None if positions is None else positions[offset : offset + len(batch)])
             if res.examples:
                 is_eval = res.is_eval.tolist()
                 eval_rows = list(itertools.compress(res.examples, is_eval))
-                train_rows = list(itertools.compress(res.examples, [not e for e in is_eval]))
-                writers["train"].write(train_rows)
-                if chunk_writer is not None:
-                    chunk_writer.write(train_rows)
+                if by_window is not None:
+                    assert res.times is not None and res.window is not None  # proc.cuts is set
+                    n_train += by_window.write(res.examples, res.is_eval, res.times, res.window)
+                else:
+                    train_rows = list(itertools.compress(res.examples, [not e for e in is_eval]))
+                    writers["train"].write(train_rows)
+                    if chunk_writer is not None:
+                        chunk_writer.write(train_rows)
+                    n_train += len(train_rows)
                 writers["eval"].write(eval_rows)
-                n_train += len(train_rows)
                 n_eval += len(eval_rows)
             for e in res.errors:
                 n_dead += 1
@@ -152,6 +169,7 @@ class ProcessChunk(beam.DoFn):
             w.close()
         if chunk_writer is not None:
             chunk_writer.close()
+        spans = by_window.close() if by_window is not None else ()
         for name, acc in proc.accs.items():
             yield beam.pvalue.TaggedOutput(STATS, (name, acc))
         read = len(lines) - first
@@ -167,7 +185,7 @@ class ProcessChunk(beam.DoFn):
         self.c_train.inc(n_train)
         self.c_eval.inc(n_eval)
         yield ChunkInfo(
-            int(chunk.index), chunk.path, int(chunk.start), len(lines), read, n_train, n_eval, n_dead
+            int(chunk.index), chunk.path, int(chunk.start), len(lines), read, n_train, n_eval, n_dead, spans
         )
 
 
@@ -257,7 +275,7 @@ class WriteSpec(beam.DoFn):
         self.config = config
         self.num_chunks = int(num_chunks)
 
-    def process(self, _, infos, stats, errors_written, time_threshold=None):
+    def process(self, _, infos, stats, errors_written, time_threshold=None, cuts=None):
         cfg = self.config
         counts = fs.Counts(
             read=sum(i.read for i in infos),
@@ -276,21 +294,27 @@ class WriteSpec(beam.DoFn):
                 f"above --max_error_fraction={cfg.max_error_fraction:g}; see {errors_at}. "
                 "No feature spec was written."
             ))
-        features = [self._feature(col, stats.get(col.name)) for col in self._columns()]
         schema = cfg.schema
+        split = fs.Split(
+            method=schema.split.method,
+            key=tuple(schema.split.key) if schema.split.method == "hash" else (schema.split.time_column,),
+            eval_fraction=schema.split.eval_fraction,
+            salt=schema.split.salt,
+            time_threshold=schema.split.time_threshold if time_threshold is None else time_threshold,
+        )
+        extra: dict = {"split": split}
+        if cfg.windows:  # the windows, and the split they imply
+            from pipelines import windows
+
+            extra = windows.spec_fields(cfg, [i.spans for i in infos], split, cuts)
+        features = [self._feature(col, stats.get(col.name)) for col in self._columns()]
         spec = fs.FeatureSpec(
             dataset=schema.name,
             label=fs.Label(name=schema.label.name, rule=schema.label.describe()),
             features=tuple(features),
             data=self._data_files(counts.written_train),
             counts=counts,
-            split=fs.Split(
-                method=schema.split.method,
-                key=tuple(schema.split.key) if schema.split.method == "hash" else (schema.split.time_column,),
-                eval_fraction=schema.split.eval_fraction,
-                salt=schema.split.salt,
-                time_threshold=schema.split.time_threshold if time_threshold is None else time_threshold,
-            ),
+            **extra,
         )
         text = json.dumps(spec.to_dict(), indent=2) + "\n"
         _write_text(posixpath.join(cfg.output, fs.SPEC_FILENAME), text)
@@ -298,6 +322,10 @@ class WriteSpec(beam.DoFn):
 
     def _data_files(self, train_rows: int) -> fs.DataFiles:
         files = fs.DataFiles(num_train_shards=self.num_chunks, num_eval_shards=self.num_chunks)
+        if self.config.windows:  # every window's shards; each window's own: spec.windows
+            from pipelines import windows
+
+            return windows.data_files(files, self.config, train_rows)
         if not self.config.columnar_chunk_rows:
             return files
         from pipelines import columnar

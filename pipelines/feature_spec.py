@@ -123,6 +123,37 @@ class Split:
     time_threshold: float | None = None
 
 
+# What ordered the rows of a windowed output (``recsys preprocess --windows``): a timestamp, a schema's
+# time column ("time_column:<name>"), or the row's position in the input ("row_order").
+ORDER_TIMESTAMP = "timestamp"
+ORDER_ROWS = "row_order"
+ORDER_COLUMN = "time_column:"
+
+
+@dataclass(frozen=True)
+class Span:
+    """Rows of one time interval: how many, what ordered them, and the first and last time among them
+    (a timestamp, or for ``row_order`` the row's byte position in the inputs divided by their size)."""
+
+    rows: int = 0
+    order: str = ""
+    first: float | None = None
+    last: float | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """One consecutive time window of the train split (window 0 the oldest) and its shards."""
+
+    index: int
+    rows: int
+    order: str
+    first: float | None
+    last: float | None
+    train_pattern: str  # relative to the spec's directory, like DataFiles.train_pattern
+    columnar_pattern: str = ""  # "" when the columnar copy was not written
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     dataset: str
@@ -132,6 +163,10 @@ class FeatureSpec:
     counts: Counts = field(default_factory=Counts)
     split: Split = field(default_factory=Split)
     format_version: int = FORMAT_VERSION
+    # The train split's time windows (`recsys preprocess --windows N`), in time order; () when the
+    # output is not windowed. The vocabularies and statistics cover every window together.
+    windows: tuple[Window, ...] = ()
+    eval_window: Span | None = None  # the eval split's interval, after every train window
     # Directory the spec was loaded from; relative paths resolve against it. Not serialised.
     root: str = field(default="", compare=False, metadata={"serialize": False})
 
@@ -147,8 +182,39 @@ class FeatureSpec:
     def path(self, relative: str) -> str:
         return relative if os.path.isabs(relative) else os.path.join(self.root, relative)
 
+    def select_windows(self, windows: tuple[int, ...]) -> tuple[Window, ...]:
+        """The windows ``windows`` names (every window for (), none on an unwindowed spec); a window the
+        spec does not have is a ValueError naming the ones it has."""
+        if not windows:
+            return self.windows
+        have = [w.index for w in self.windows]
+        missing = [i for i in windows if i not in have]
+        if missing:
+            where = f"{self.path(SPEC_FILENAME)}"
+            available = (f"windows {have}" if have else
+                         "no windows (it was written without `recsys preprocess --windows N`)")
+            raise ValueError(f"data.windows={list(windows)}: {where} has no window "
+                             f"{', '.join(map(str, missing))}; it has {available}")
+        return tuple(w for w in self.windows if w.index in windows)
+
+    def train_patterns(self, windows: tuple[int, ...] = ()) -> list[str]:
+        """The train shards' patterns of the selected windows, in window order (all when ())."""
+        chosen = self.select_windows(windows)
+        return [w.train_pattern for w in chosen] if chosen else [self.data.train_pattern]
+
+    def columnar_patterns(self, windows: tuple[int, ...] = ()) -> list[str]:
+        """The columnar copy's patterns of the selected windows ([] when the spec has no copy)."""
+        if not self.data.columnar_pattern:
+            return []
+        chosen = self.select_windows(windows)
+        return [w.columnar_pattern for w in chosen] if chosen else [self.data.columnar_pattern]
+
     def to_dict(self) -> dict[str, Any]:
-        return typed.to_dict(self)
+        d = typed.to_dict(self)
+        if not self.windows:  # an unwindowed spec stays byte for byte what it was before windows
+            d.pop("windows")
+            d.pop("eval_window")
+        return d
 
     def save(self, directory: str) -> str:
         return atomic.write_json(os.path.join(directory, SPEC_FILENAME), self.to_dict())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from pipelines import failures
+from pipelines import failures, windows
 from pipelines import feature_spec as fs
 from pipelines.chunks import Chunk, expand_inputs, plan_chunks
 from pipelines.config import PreprocessConfig
@@ -45,7 +45,8 @@ def plan(config: PreprocessConfig) -> list[Chunk]:
         assert p is not None  # PreprocessConfig.validate() requires it for this source
         step = max(1, p.chunk_rows)
         label = f"synthetic(seed={p.seed})"
-        return [Chunk(i, label, s, min(s + step, p.rows)) for i, s in enumerate(range(0, p.rows, step))]
+        return [Chunk(i, label, s, min(s + step, p.rows), size=p.rows, total=p.rows)
+                for i, s in enumerate(range(0, p.rows, step))]
     files = expand_inputs(list(config.inputs))
     for path, size in files:
         if size == 0:
@@ -83,6 +84,7 @@ def clean_output(output: str) -> None:
         posixpath.join(output, "errors-*.jsonl"),
         posixpath.join(output, fs.SPEC_FILENAME),
         posixpath.join(output, failures.FAILURE_FILE),
+        *windows.clean_patterns(output),
     ]
     for result in FileSystems.match(patterns):
         paths = [m.path for m in result.metadata_list]
@@ -93,10 +95,18 @@ def clean_output(output: str) -> None:
 def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> None:
     """Add the preprocessing transforms to ``p``."""
     n = len(chunks)
+    config = windows.prepare(config)
     chunk_pc = p | "Chunks" >> beam.Create(chunks) | "Distribute" >> beam.Reshuffle()
     side = {}
     split = config.schema.split
-    if split.method == "time" and split.time_threshold is None:
+    if config.windows and windows.time_column(config):  # the eval threshold and window boundaries
+        side["cuts"] = beam.pvalue.AsSingleton(
+            chunk_pc
+            | "SampleTimes" >> beam.ParDo(SampleTimes(config))
+            | "AllSamples" >> beam.combiners.ToList()
+            | "WindowCuts" >> beam.Map(windows.sampled_cuts, config)
+        )
+    elif split.method == "time" and split.time_threshold is None:
         if config.source == "synthetic":
             raise SchemaError("the synthetic source has no time column; use a hash split")
         side["time_threshold"] = beam.pvalue.AsSingleton(
@@ -182,6 +192,9 @@ class RunSummary:
                 f"read={c.read:,} = train {c.written_train:,} + eval {c.written_eval:,} "
                 f"+ dead-lettered {c.dead_lettered:,}"
             )
+            if self.spec.windows:
+                parts = " · ".join(f"w{w.index} {w.rows:,}" for w in self.spec.windows)
+                lines.append(f"time windows ({self.spec.windows[0].order}): {parts}; eval after them")
         lines.append(f"elapsed {self.seconds:.1f} s, {self.rows_per_s:,.0f} rows/s")
         return "\n".join(lines)
 

@@ -41,6 +41,9 @@ class BatchResult:
     examples: list[bytes]
     is_eval: np.ndarray
     errors: list[Error] = field(default_factory=list)
+    # Time windows only (``cuts`` set): each example's time and its train window (eval rows: ignore).
+    times: np.ndarray | None = None
+    window: np.ndarray | None = None
 
 
 class Enricher:
@@ -93,6 +96,7 @@ class BatchProcessor:
         self.names = {c.name: c.name.encode("utf-8") for c in self.features}
         self.caches: dict[str, dict] = {c.name: {} for c in self.features}
         self.time_threshold = schema.split.time_threshold  # set per run when computed
+        self.cuts: Any = None  # pipelines.windows.Cuts of a windowed run: eval and windows by time
         self.label_cache: dict[bytes, object] = {}
         self.time_cache: dict[bytes, object] = {}
         self.label_name = schema.label.name.encode("utf-8")
@@ -186,8 +190,11 @@ class BatchProcessor:
         return list(map(cache.__getitem__, values))
 
     # -- the batch ----------------------------------------------------------------------------
-    def process(self, lines: list[bytes]) -> BatchResult:
-        """Validate, split and encode one batch; every rejected row comes back as an Error."""
+    def process(self, lines: list[bytes], positions: np.ndarray | None = None) -> BatchResult:
+        """Validate, split and encode one batch; every rejected row comes back as an Error.
+
+        ``positions`` (row-order time windows): each line's time, used instead of a time column.
+        """
         errors: list[Error] = []
         idx = list(range(len(lines)))
         raw = lines
@@ -277,7 +284,9 @@ class BatchProcessor:
 
         times = None
         split = self.schema.split
-        if split.method == "time":
+        if positions is not None:
+            times = positions[idx].tolist()
+        elif split.method == "time":
             times = self._cached_map(self.time_cache, cols[split.time_column], self._time)
             for j, t in enumerate(times if self._last_bad else ()):
                 if t is _BAD and j not in bad:
@@ -301,6 +310,11 @@ class BatchProcessor:
         if n == 0:
             return BatchResult([], np.zeros(0, dtype=bool), errors)
 
+        if self.cuts is not None:
+            t = np.asarray(times, dtype=np.float64)
+            is_eval = t >= self.cuts.threshold
+            examples = self._encode(labels, encoded, transformed, cols, ~is_eval)
+            return BatchResult(examples, is_eval, errors, t, self.cuts.window(t))
         if split.method == "time":
             assert self.time_threshold is not None  # set per run before a time split is processed
             is_eval = np.asarray(times, dtype=np.float64) >= self.time_threshold
@@ -314,8 +328,12 @@ class BatchProcessor:
             else:
                 keys = lines
             is_eval = split_is_eval(keys, split.eval_fraction, split.salt)
+        return BatchResult(self._encode(labels, encoded, transformed, cols, ~is_eval), is_eval, errors)
 
-        train = (~is_eval).tolist()
+    def _encode(self, labels: list, encoded: dict[str, list], transformed: dict[str, list],
+                cols: dict[str, Sequence[bytes]], is_train: np.ndarray) -> list[bytes]:
+        """The rows' tf.Examples; the statistics accumulate over the train rows (``is_train``)."""
+        train = is_train.tolist()
         fields: list[list[Any]] = [[self.label_fields[v] for v, _, _ in labels]]
         for col in self.features:
             column = encoded[col.name]
@@ -336,7 +354,7 @@ class BatchProcessor:
                 if per_row:
                     acc.max_values = max(acc.max_values, max(map(len, per_row)))
                     acc.missing += per_row.count(())
-        return BatchResult(example_codec.examples_from_fields(fields), is_eval, errors)
+        return example_codec.examples_from_fields(fields)
 
     def _time(self, raw: bytes):
         try:

@@ -84,7 +84,7 @@ def preprocess_config(s: PreprocessSettings) -> PreprocessConfig:
         top_k=s.top_k, hash_threshold=s.hash_threshold, hash_buckets=s.hash_buckets,
         num_oov_buckets=s.num_oov_buckets, chunk_bytes=s.chunk_mb << 20,
         compression_level=s.compression_level,
-        columnar_chunk_rows=s.columnar_chunk_rows, **extra,
+        columnar_chunk_rows=s.columnar_chunk_rows, windows=s.windows, **extra,
     ).validate()  # fmt: skip
 
 

@@ -84,6 +84,9 @@ class DataConfig:
     # `recsys preprocess`: parsed once per chunk, several times cheaper), "tfexample" (one record per
     # row), or "auto" (columnar when the spec has it). Both give the same batches, bit for bit.
     format: DataFormat = neutral("auto")  # both give the same batches (tests/data/test_columnar.py)
+    # The time windows of the train split to train on (`recsys preprocess --windows N` wrote them),
+    # increasing indexes, read in that order; () = every train shard. The eval split is after them all.
+    windows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice(self.sharding, Sharding, "sharding")
@@ -92,6 +95,8 @@ class DataConfig:
         check(self.eval_batch_size >= 1, "eval_batch_size", ">= 1", self.eval_batch_size)
         check(self.shuffle_buffer >= 0, "shuffle_buffer", ">= 0", self.shuffle_buffer)
         check(self.eval_examples >= 0, "eval_examples", ">= 0", self.eval_examples)
+        check(all(w >= 0 for w in self.windows) and list(self.windows) == sorted(set(self.windows)),
+              "windows", "increasing window indexes >= 0", self.windows)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,24 @@ def parse_batch(serialized: tf.Tensor, spec: FeatureSpec) -> tuple[dict, tf.Tens
     return parsed, label
 
 
-def shard_files(spec: FeatureSpec, split: str) -> list[str]:
-    """The sorted shard paths of ``split`` ("train" or "eval"); raises if there are none."""
-    pattern = {"train": spec.data.train_pattern, "eval": spec.data.eval_pattern}[split]
-    files = sorted(tf.io.gfile.glob(spec.path(pattern)))
-    if not files:
-        raise FileNotFoundError(f"no {split} shards match {spec.path(pattern)!r}")
+def shard_files(spec: FeatureSpec, split: str, windows: tuple[int, ...] = ()) -> list[str]:
+    """The sorted shard paths of ``split`` ("train" or "eval"); raises if there are none.
+
+    ``windows`` selects the train split's time windows (``data.windows``; () = all of them): their shards,
+    window after window. A window the spec does not have is a ValueError naming those it has.
+    """
+    patterns = spec.train_patterns(windows) if split == "train" else [spec.data.eval_pattern]
+    return glob_shards(spec, patterns, split)
+
+
+def glob_shards(spec: FeatureSpec, patterns: list[str], what: str) -> list[str]:
+    """The files matching each pattern (relative to the spec), sorted within a pattern; each must match."""
+    files: list[str] = []
+    for pattern in patterns:
+        found = sorted(tf.io.gfile.glob(spec.path(pattern)))
+        if not found:
+            raise FileNotFoundError(f"no {what} shards match {spec.path(pattern)!r}")
+        files += found
     return files
 
 

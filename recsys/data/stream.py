@@ -25,6 +25,10 @@ With ``data.validation_fraction`` > 0 the records whose hash (FarmHash Fingerpri
 serialized tf.Example) falls in the lowest fraction of :data:`HASH_BUCKETS` are the validation split:
 the stream drops them before anything else, so positions count train records only and the stream
 stays a pure function of the step; :func:`validation_dataset` reads exactly those records.
+
+With ``data.windows`` (a spec written by ``recsys preprocess --windows N``) the train split is the
+selected time windows' shards only, window after window: the epoch length, the validation split and
+everything above are those windows'. () reads every window.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class StreamSpec:
     replicas_per_worker: int = 1
     validation_fraction: float = 0.0  # records held out of the stream (see the module docstring)
     columnar: bool = False  # read the columnar shards (same records, same batches, cheaper)
+    windows: tuple[int, ...] = ()  # the train split's time windows read (data.windows; () = all)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -89,19 +94,25 @@ def use_columnar(spec: FeatureSpec, data_format: str) -> bool:
     return has and data_format != "tfexample"
 
 
-def _columnar_files(spec: FeatureSpec) -> list[str]:
-    files = sorted(tf.io.gfile.glob(spec.path(spec.data.columnar_pattern)))
-    expected = len(shard_files(spec, "train"))
+def _columnar_files(spec: FeatureSpec, windows: tuple[int, ...] = ()) -> list[str]:
+    patterns = spec.columnar_patterns(windows)
+    files = [f for p in patterns for f in sorted(tf.io.gfile.glob(spec.path(p)))]
+    expected = len(shard_files(spec, "train", windows))
     if len(files) != expected:
-        raise ValueError(f"{len(files)} columnar shards match {spec.path(spec.data.columnar_pattern)!r} "
-                         f"for {expected} train shards: the columnar copy is incomplete (rewrite it, or "
-                         "set data.format=tfexample)")
+        where = ", ".join(repr(spec.path(p)) for p in patterns)
+        raise ValueError(f"{len(files)} columnar shards match {where} for {expected} train shards: the "
+                         "columnar copy is incomplete (rewrite it, or set data.format=tfexample)")
     return files
+
+
+def train_files(spec: FeatureSpec, windows: tuple[int, ...] = (), columnar: bool = False) -> list[str]:
+    """The train shards of the selected windows (all for ()), in the tf.Example or the columnar copy."""
+    return _columnar_files(spec, windows) if columnar else shard_files(spec, "train", windows)
 
 
 def worker_files(spec: FeatureSpec, stream: StreamSpec) -> list[str]:
     """The train shards this worker reads (all of them unless sharding by file), in the stream's format."""
-    files = _columnar_files(spec) if stream.columnar else shard_files(spec, "train")
+    files = train_files(spec, stream.windows, stream.columnar)
     if stream.sharding == "file":
         if len(files) < stream.num_workers:
             raise ValueError(f"data.sharding=file needs at least one train shard per worker: "
@@ -245,20 +256,23 @@ def _epoch_chunks(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch
 
 
 def count_records(spec: FeatureSpec, files: list[str], validation_fraction: float = 0.0,
-                  use_columnar: bool = False) -> int:
-    """Train records in ``files`` (the spec's train count when they are all the train shards and
-    nothing is held out for validation)."""
-    if not validation_fraction and spec.counts.written_train and files in (
-            shard_files(spec, "train"), _columnar_files(spec) if use_columnar else None):
-        return spec.counts.written_train
+                  use_columnar: bool = False, windows: tuple[int, ...] = ()) -> int:
+    """Train records in ``files`` (the spec's count when they are all the shards of the selected
+    windows, or of the whole train split, and nothing is held out for validation)."""
+    chosen = spec.select_windows(windows)
+    known = sum(w.rows for w in chosen) if chosen else spec.counts.written_train
+    if not validation_fraction and known and files == train_files(spec, windows, use_columnar):
+        return known
     stream = StreamSpec(global_batch=1, validation_fraction=validation_fraction, columnar=use_columnar)
     ds = _chunks(spec, stream, files)
     return int(ds.reduce(tf.constant(0, tf.int64), lambda n, c: n + _rows(c)).numpy())
 
 
-def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int) -> tf.data.Dataset:
-    """The validation split held out of the train shards: one pass, in file order, parsed batches."""
-    ds = _records(spec, shard_files(spec, "train")).filter(lambda r: in_validation(r, fraction))
+def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int,
+                       windows: tuple[int, ...] = ()) -> tf.data.Dataset:
+    """The validation split held out of the train shards (of the selected windows): one pass, in file
+    order, parsed batches."""
+    ds = _records(spec, shard_files(spec, "train", windows)).filter(lambda r: in_validation(r, fraction))
     ds = ds.batch(batch_size).map(lambda s: parse_batch(s, spec), num_parallel_calls=AUTOTUNE,
                                   deterministic=True)
     options = tf.data.Options()

@@ -46,6 +46,9 @@ class PreprocessSettings:
     compression_level: int = setting(1, "gzip level of the TFRecord shards (1-9).")
     columnar_chunk_rows: int = setting(1024, "Rows per chunk of the columnar training copy of the train "
                                        "split (parsed once per chunk by the trainer); 0: tf.Example only.")
+    windows: int = setting(0, "Cut the train split into this many consecutive time windows (>= 2; the eval "
+                           "split is then the latest --eval_fraction of rows): MovieLens by timestamp, a "
+                           "schema by its time column, Criteo and synthetic by row order. 0: no windows.")
     runner: str = setting("DirectRunner", "Beam runner (DirectRunner = local FnApiRunner; DataflowRunner, "
                           "FlinkRunner, SparkRunner, ... pass through).")
     direct_num_workers: int = setting(1, "DirectRunner: parallel workers (0 = all cores).")
@@ -57,6 +60,8 @@ class PreprocessSettings:
             raise ValueError(f"compression_level must be in [1, 9], got {self.compression_level}")
         if self.columnar_chunk_rows < 0:
             raise ValueError(f"columnar_chunk_rows must be >= 0, got {self.columnar_chunk_rows}")
+        if self.windows < 0 or self.windows == 1:
+            raise ValueError(f"windows must be 0 (no windows) or >= 2, got {self.windows}")
         if self.chunk_mb < 1:
             raise ValueError(f"chunk_mb must be >= 1, got {self.chunk_mb}")
         if self.direct_num_workers < 0:

@@ -69,11 +69,14 @@ class RunState:
 def identity(config: Experiment, num_workers: int) -> RunIdentity:
     """What a run of ``config`` on ``num_workers`` workers is a function of."""
     spec = feature_spec.load(config.data.spec_dir)
-    # Every file training may read: the tf.Example shards and, when the spec names it, the columnar copy
-    # of the train split that the stream reads by default (covered whatever data.format says, so that
+    # Every file training may read: the tf.Example shards of the selected time windows (data.windows;
+    # all when none are selected) and the eval split, and, when the spec names it, the columnar copy of
+    # those windows that the stream reads by default (covered whatever data.format says, so that
     # neutral setting stays neutral for a resume).
-    patterns = [spec.data.train_pattern, spec.data.eval_pattern, spec.data.columnar_pattern]
-    data = fingerprint.data_fingerprint(spec.root, [p for p in patterns if p])
+    windows = config.data.windows
+    patterns = [*spec.train_patterns(windows), spec.data.eval_pattern, *spec.columnar_patterns(windows)]
+    data = fingerprint.data_fingerprint(spec.root, patterns)
+    data["windows"] = list(windows)  # the time windows trained on ([]: the whole train split)
     data["stream_version"] = STREAM_VERSION
     return RunIdentity(loading.to_dict(config), data, num_workers)
 

@@ -39,8 +39,8 @@ def check_config(config: Experiment) -> feature_spec.FeatureSpec:
                 validate_activation(value)
             except (ValueError, TypeError) as err:
                 raise ValueError(f"{key}={value!r}: {err}") from err
-    for split in ("train", "eval"):
-        shard_files(spec, split)  # "no train shards match ..." before anything is built
+    for split in ("train", "eval"):  # "no train shards match ...", a missing window: before anything is built
+        shard_files(spec, split, config.data.windows)
     return spec
 
 

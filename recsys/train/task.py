@@ -77,7 +77,7 @@ class RankingTask:
                           shuffle_block=d.shuffle_buffer, sharding=d.sharding, num_workers=num_workers,
                           worker_index=worker_index, replicas_per_worker=replicas_per_worker,
                           validation_fraction=d.validation_fraction,
-                          columnar=use_columnar(self.spec, d.format))
+                          columnar=use_columnar(self.spec, d.format), windows=d.windows)
 
     def build_inputs(self, strategy: tf.distribute.Strategy, start_step: int, with_ids: bool = False,
                      cycle_first: int = 0):
@@ -93,7 +93,7 @@ class RankingTask:
             files = tuple(worker_files(self.spec, stream))
             if files not in self._records:  # counted once per process, not per restart
                 self._records[files] = count_records(self.spec, list(files), stream.validation_fraction,
-                                                     stream.columnar)
+                                                     stream.columnar, stream.windows)
             ds = train_stream(self.spec, stream, start_step, with_ids=with_ids,
                               num_records=self._records[files])
             return ds.take(cycle_first).cache().repeat() if cycle_first else ds
@@ -114,7 +114,7 @@ class RankingTask:
         d = self.config.data
         if not d.validation_fraction:
             return None
-        return validation_dataset(self.spec, d.validation_fraction, d.eval_batch_size)
+        return validation_dataset(self.spec, d.validation_fraction, d.eval_batch_size, d.windows)
 
     def warmup_requests(self, n: int) -> list[dict[str, np.ndarray]]:
         """``n`` two-row raw requests from the eval split, for the export's assets.extra."""
