@@ -126,7 +126,7 @@ class ColumnarWriter:
             else:
                 feature[f.name].bytes_list.value.extend(value.flat_values.numpy().tolist())
                 feature[f.name + ROW_LENGTHS].int64_list.value.extend(value.row_lengths().numpy().tolist())
-        self._writer.write(example.SerializeToString())
+        self._writer.write(example.SerializeToString(deterministic=True))  # map order fixed: same bytes
         self.rows += n
         self.chunks += 1
 
