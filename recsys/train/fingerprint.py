@@ -57,18 +57,36 @@ def config_digest(config: Mapping[str, Any], neutral: Iterable[str] = NEUTRAL_FI
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_MISSING = object()
+
+
+def _defaults() -> dict[str, Any]:
+    from pipelines.typed import to_dict
+    from recsys.config.schema import Experiment
+
+    return json.loads(json.dumps(to_dict(Experiment())))
+
+
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``key: old -> new`` for every model-relevant field that differs (dotted keys)."""
+    """``key: old -> new`` for every model-relevant field that differs (dotted keys).
+
+    A field the recorded config lacks, at its default in the new one, is no difference: a recsys
+    upgrade that adds a config field (``data.windows``, ``train.warm_start_from``) keeps the model of
+    a run recorded before it, so that run still resumes."""
     out: list[str] = []
 
-    def walk(a: Any, b: Any, prefix: str) -> None:
+    def walk(a: Any, b: Any, default: Any, prefix: str) -> None:
         if isinstance(a, dict) and isinstance(b, dict):
+            d = default if isinstance(default, dict) else {}
             for k in sorted(set(a) | set(b)):
-                walk(a.get(k), b.get(k), f"{prefix}{k}.")
+                walk(a.get(k, _MISSING), b.get(k, _MISSING), d.get(k, _MISSING), f"{prefix}{k}.")
+        elif a is _MISSING and b == default:
+            return
         elif a != b:
-            out.append(f"{prefix[:-1]}: {a!r} -> {b!r}")
+            shown = [None if x is _MISSING else x for x in (a, b)]
+            out.append(f"{prefix[:-1]}: {shown[0]!r} -> {shown[1]!r}")
 
-    walk(model_relevant_config(old), model_relevant_config(new), "")
+    walk(model_relevant_config(old), model_relevant_config(new), _defaults(), "")
     return out
 
 

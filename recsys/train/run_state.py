@@ -99,8 +99,10 @@ def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
     """What differs between the recorded run and this start, by kind (see :data:`CHANGES`)."""
     out: dict[str, list[str]] = {}
     if state.config_sha256 != ident.config_sha256:
-        out["config"] = fingerprint.config_differences(state.config, ident.config) or [
-            "the model-relevant config digest differs"]
+        # [] when only fields added since the run was recorded differ, at their defaults: no change
+        changed = fingerprint.config_differences(state.config, ident.config)
+        if changed:
+            out["config"] = changed
     old, new = state.data, ident.data
     if old.get("digest") != new.get("digest"):
         lines = []

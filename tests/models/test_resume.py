@@ -119,3 +119,22 @@ def test_a_model_dir_held_by_another_job_is_refused_untouched(tiny_data, tmp_pat
     finally:
         holder.communicate("")  # end of stdin: it exits, releasing the lock
     assert train(_exp(root), str(tmp_path), stop_at_step=2).stopped_at == 2
+
+
+def test_a_run_recorded_before_a_new_config_field_still_resumes(tiny_data, tmp_path, uninterrupted):
+    """A recsys upgrade adds config fields (data.windows, train.warm_start_from): a run recorded without
+    them, now at their defaults, is the same model and resumes bit-exactly;
+    a non-default value is a change."""
+    root, _ = tiny_data
+    train(_exp(root), str(tmp_path), stop_at_step=6)
+    path = tmp_path / "train_state.json"
+    state = json.loads(path.read_text())
+    del state["config"]["data"]["windows"]
+    state["config_sha256"] = "recorded-by-an-older-recsys"
+    path.write_text(json.dumps(state))
+    from recsys.train.fingerprint import config_differences
+
+    new = {**state["config"], "data": {**state["config"]["data"], "windows": [0]}}
+    assert config_differences(state["config"], new) == ["data.windows: None -> [0]"]
+    resumed = train(_exp(root), str(tmp_path), predict_eval=True)
+    assert resumed.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]
