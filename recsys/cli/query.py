@@ -52,11 +52,7 @@ def run(settings: QuerySettings) -> int:
                 print(json.dumps({a: _plain(v[i]) for a, v in outputs.items()}), flush=False)
         sys.stdout.flush()
     except Exception as err:  # noqa: BLE001 - a failed request is an error line and exit 1
-        reason = str(err)
-        code, details = getattr(err, "code", None), getattr(err, "details", None)
-        if callable(code) and callable(details):  # a grpc.RpcError
-            reason = f"{code().name}: {details()} (server {settings.server})"
-        print(f"recsys query: {reason}", file=sys.stderr)
+        print(f"recsys query: {clients.explain_rpc_error(err, settings.server)}", file=sys.stderr)
         return 1
     finally:
         client.close()

@@ -71,6 +71,42 @@ class Replica:
         return f"{self.address}/{self.spec.name}{suffix}"
 
 
+class WrongPortError(RuntimeError):
+    """A gRPC call reached an HTTP/1.x server: most likely the REST port was given for the gRPC one."""
+
+
+def wrong_port_hint(err: BaseException, address: str) -> str:
+    """What to do when ``err`` shows an HTTP/1.x answer to gRPC ('' for any other error).
+
+    gRPC reports it as UNAVAILABLE (or INTERNAL) ``Failed parsing HTTP/2 ... Trying to connect an
+    http1.x server``, which names neither port nor fix.
+    """
+    code, details = getattr(err, "code", None), getattr(err, "details", None)
+    if not (callable(code) and callable(details)):
+        return ""
+    text = details() or ""
+    if code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL) or not (
+        "http1.x server" in text or "Failed parsing HTTP/2" in text
+    ):
+        return ""
+    return (
+        f"{address} answered in HTTP/1.x: this looks like the REST port; the gRPC port is the server's "
+        "--port (8500 by default; `recsys serve` prints both), or use the REST API here "
+        "(--rest, or an http:// replica)"
+    )
+
+
+def explain_rpc_error(err: Exception, address: str) -> str:
+    """One line for a failed call: the wrong-port hint, ``CODE: details`` for other RPC errors, else str."""
+    hint = wrong_port_hint(err, address)
+    if hint:
+        return hint
+    code, details = getattr(err, "code", None), getattr(err, "details", None)
+    if callable(code) and callable(details):
+        return f"{code().name}: {details()} (server {address})"
+    return str(err)
+
+
 class GrpcClient:
     """PredictionService over one channel (TLS when ``root_certificates`` is given).
 
@@ -99,11 +135,22 @@ class GrpcClient:
         )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.timeout = timeout
+        self.address = address
+
+    def _call(self, method, request):
+        """One RPC; an HTTP/1.x answer (the REST port given for gRPC) is a :class:`WrongPortError`."""
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            hint = wrong_port_hint(err, self.address)
+            if hint:
+                raise WrongPortError(hint) from None
+            raise
 
     def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.CopyFrom(spec)
-        response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        response = self._call(self.stub.GetModelMetadata, request)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
         key = spec.signature_name or "serving_default"
@@ -124,7 +171,7 @@ class GrpcClient:
         request.model_spec.CopyFrom(spec)
         for alias, value in inputs.items():
             request.inputs[alias].CopyFrom(codec.from_numpy(value))
-        response = self.stub.Predict(request, timeout=self.timeout)
+        response = self._call(self.stub.Predict, request)
         return {a: codec.to_numpy(t, max_elements=1 << 30) for a, t in response.outputs.items()}
 
     def close(self) -> None:

@@ -203,8 +203,11 @@ class Promotion:
         try:
             self._rollback() if self.config.rollback else self._promote()
         except Exception as err:  # noqa: BLE001 - anything unexpected is exit 2 (never 1: refused)
+            from serving.tools.client import wrong_port_hint
+
+            hint = wrong_port_hint(err, self.config.servers[0]) if isinstance(err, grpc.RpcError) else ""
             detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
-            self.record.update(decision=ERROR, reason=f"{type(err).__name__}: {detail}")
+            self.record.update(decision=ERROR, reason=hint or f"{type(err).__name__}: {detail}")
         self._report()
         return self.record
 
