@@ -10,7 +10,6 @@ generated from :class:`recsys.settings.query.QuerySettings`.
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -35,8 +34,7 @@ def run(settings: QuerySettings) -> int:
         replica = clients.Replica.parse(settings.replica(), settings.signature_name)
     except ValueError as err:
         raise SystemExit(f"recsys query: {err}") from None
-    root = pathlib.Path(settings.root_cert).read_bytes() if settings.root_cert else None
-    client = clients.connect(replica, settings.timeout, root)
+    client = clients.connect(replica, settings.timeout, settings.client_tls())
     try:
         specs = client.inputs(replica.spec)
         rows: Iterator[dict[str, Any]]

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import math
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from tensorflow_serving.apis import (
 
 from serving import codec
 from serving.shadow import parse_target
+from serving.tools.tls import PLAIN, ClientTLS
 
 CRITEO_COLUMNS = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
 
@@ -49,7 +51,7 @@ class Replica:
 
     @classmethod
     def parse(cls, text: str, signature_name: str = "") -> Replica:
-        rest = text.startswith(("http://", "rest://"))
+        rest = text.startswith(("http://", "https://", "rest://"))
         body = text.split("://", 1)[1] if "://" in text else text
         if "/" not in body:
             raise ValueError(f"bad replica {text!r}: expected host:port/model[@version|:label]")
@@ -111,8 +113,10 @@ class GrpcClient:
     """PredictionService over one channel (TLS when ``root_certificates`` is given).
 
     ``client_cert`` / ``client_key`` (PEM): the certificate presented to a server started with
-    ``--ssl_client_ca`` (mutual TLS).
+    ``--ssl_client_ca`` (mutual TLS). ``channel``: one already made (:meth:`ClientTLS.channel`).
     """
+
+    OPTIONS = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
 
     def __init__(
         self,
@@ -121,15 +125,15 @@ class GrpcClient:
         root_certificates: bytes | None = None,
         client_cert: bytes | None = None,
         client_key: bytes | None = None,
+        channel: grpc.Channel | None = None,
     ):
-        options = [
-            ("grpc.max_receive_message_length", 256 << 20),
-            ("grpc.max_send_message_length", 256 << 20),
-        ]
+        options = self.OPTIONS
         tls = root_certificates or client_cert
         credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
         self.channel = (
-            grpc.secure_channel(address, credentials, options)
+            channel
+            if channel is not None
+            else grpc.secure_channel(address, credentials, options)
             if tls
             else grpc.insecure_channel(address, options)
         )
@@ -179,11 +183,13 @@ class GrpcClient:
 
 
 class RestClient:
-    """The REST API with the columnar ("inputs") format."""
+    """The REST API with the columnar ("inputs") format; HTTPS when ``ssl_context`` is given."""
 
-    def __init__(self, address: str, timeout: float = 30.0):
-        self.base = address if address.startswith("http") else f"http://{address}"
+    def __init__(self, address: str, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None):
+        scheme = "https" if ssl_context is not None else "http"
+        self.base = address if address.startswith("http") else f"{scheme}://{address}"
         self.timeout = timeout
+        self.ssl_context = ssl_context
 
     def _url(self, spec: model_pb2.ModelSpec, suffix: str) -> str:
         which = spec.WhichOneof("version_choice")
@@ -197,7 +203,8 @@ class RestClient:
     def _call(self, url: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=self.timeout) as r:
+            request = urllib.request.Request(url, data=data)
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as err:
             raise RuntimeError(f"HTTP {err.code}: {err.read().decode(errors='replace')}") from err
@@ -239,18 +246,11 @@ class RestClient:
         pass
 
 
-def connect(
-    replica: Replica,
-    timeout: float = 30.0,
-    root_certificates: bytes | None = None,
-    client_cert: bytes | None = None,
-    client_key: bytes | None = None,
-):
-    return (
-        RestClient(replica.address, timeout)
-        if replica.rest
-        else GrpcClient(replica.address, timeout, root_certificates, client_cert, client_key)
-    )
+def connect(replica: Replica, timeout: float = 30.0, tls: ClientTLS = PLAIN):
+    """The client for a replica: REST (HTTPS with ``tls``) or gRPC (a TLS channel with ``tls``)."""
+    if replica.rest:
+        return RestClient(replica.address, timeout, tls.ssl_context())
+    return GrpcClient(replica.address, timeout, channel=tls.channel(replica.address, GrpcClient.OPTIONS))
 
 
 # ---- rows ------------------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""``recsys promote`` and ``recsys monitor`` against a server that requires client certificates.
+
+A real server on 127.0.0.1 started with ``--ssl_client_ca`` (certificates from test_tls's CA): the
+commands' ``--root_cert`` / ``--client_cert`` / ``--client_key`` get them through; without a client
+certificate the same command is refused by the TLS handshake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.cli import promote as promote_cli
+from recsys.settings.promote import PromoteSettings
+from serving.model_config import parse_config
+from serving.tools.monitor import Monitor, MonitorConfig
+from serving.tools.tls import ClientTLS
+from tests.serving.test_promote import CONFIG, _expected_pd
+from tests.serving.test_tls import _pki
+
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture
+def mtls(base_path, serve, tmp_path):
+    """A mutual-TLS server on versions 1 (stable) and 2 (canary), its models.config, rows and PKI."""
+    pytest.importorskip("cryptography")
+    pki = _pki(tmp_path)
+    base_path(1)
+    base_path(2)
+    config = tmp_path / "models.config"
+    config.write_text(CONFIG % (base_path.path, 1, 2))
+    server = serve(
+        models=parse_config(config.read_text()), rest_api_port=0, ssl_cert_file=pki["server"],
+        ssl_key_file=pki["server_key"], ssl_client_ca=pki["ca"],
+    )  # fmt: skip
+    rows = tmp_path / "rows.jsonl"
+    rng = np.random.default_rng(3)
+    rows.write_text(
+        "".join(
+            json.dumps({"cat": "abcz"[i % 4], "x1": float(rng.normal()), "x2": float(rng.normal())}) + "\n"
+            for i in range(32)
+        )
+    )
+    return server, str(config), str(rows), pki
+
+
+def test_monitor_checks_over_mutual_tls_grpc_and_rest(mtls):
+    server, _, rows, pki = mtls
+    want = _expected_pd(rows, 1, 2).relative.mean
+    tls = ClientTLS(pki["ca"], pki["client"], pki["client_key"])
+    for scheme, port in (("", server.port), ("https://", server.rest_port)):
+        replicas = [f"{scheme}localhost:{port}/tiny@1", f"{scheme}localhost:{port}/tiny@2"]
+        monitor = Monitor(MonitorConfig(replicas=replicas, rows=rows, batch_size=8, tls=tls))
+        try:
+            values = monitor.check()
+        finally:
+            monitor.close()
+        assert values["errors"] == {} and values["rows"] == 32
+        assert values["relative"] == pytest.approx(want, rel=1e-4)
+        # the same without a client certificate: the server's handshake refuses it
+        with pytest.raises(Exception) as err:
+            Monitor(MonitorConfig(replicas=replicas, rows=rows, tls=ClientTLS(pki["ca"])))
+        assert "UNAVAILABLE" in str(err.value) or "SSL" in str(err.value), str(err.value)
+
+
+def test_monitor_cli_takes_the_client_certificate(mtls):
+    """``recsys monitor --check`` as a process: the flags reach the connection."""
+    server, _, rows, pki = mtls
+    replicas = [f"--replica=localhost:{server.port}/tiny@{v}" for v in (1, 2)]
+    args = [sys.executable, "-m", "recsys.cli", "monitor", "--check", f"--rows={rows}", *replicas]
+    tls = [f"--root_cert={pki['ca']}", f"--client_cert={pki['client']}", f"--client_key={pki['client_key']}"]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    done = subprocess.run(args + tls, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["rows"] == 32
+    refused = subprocess.run(args + tls[:1], capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2 and "UNAVAILABLE" in refused.stderr, refused.stderr[-2000:]
+
+
+def test_promote_over_mutual_tls(mtls, capsys):
+    server, config, rows, pki = mtls
+    common = dict(
+        server=(f"localhost:{server.port}",), model="tiny", rows=rows, model_config_file=config,
+        max_relative_pd=1.0, batch_size=8, timeout=10.0, root_cert=pki["ca"],
+    )  # fmt: skip
+    assert promote_cli.run(PromoteSettings(**common)) == 2  # no client certificate: refused, nothing moved
+    refused = json.loads(capsys.readouterr().out)
+    assert refused["decision"] == "error" and "UNAVAILABLE" in refused["reason"]
+    assert "value: 1" in Path(config).read_text().split('"stable"')[1][:20]
+
+    tls = dict(client_cert=pki["client"], client_key=pki["client_key"])
+    assert promote_cli.run(PromoteSettings(**common, **tls)) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["decision"] == "promoted" and record["target_version_after"] == 2
+    assert "value: 2" in Path(config).read_text().split('"stable"')[1][:20]
+
+
+def test_a_certificate_without_its_key_is_a_usage_error():
+    with pytest.raises(ValueError, match="client_cert and client_key go together"):
+        PromoteSettings(model="m", model_config_file="f", client_cert="c.pem")
