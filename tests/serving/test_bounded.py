@@ -167,3 +167,34 @@ def test_requests_in_progress_share_one_memory_budget(base_path, serve):
     np.testing.assert_allclose(codec.to_numpy(r.outputs["probability"]), expected(1), rtol=1e-6)
     assert server.core.in_flight.refused == 1
     s.channel.close()
+
+
+def test_a_rest_body_with_too_many_values_is_refused_before_it_is_parsed(base_path, serve):
+    """2^21 values (8 MB of JSON, under the body cap) to a server capped at 1,000 values: 413 from a
+    count of the body's commas, before the parser builds a Python float per value (~30 bytes each)."""
+    base_path(1)
+    server = serve(base=base_path.path, rest_api_port=0, max_request_elements=1000)
+    values = 1 << 21
+    # an input the model does not have: a parsed body would be refused for its name (400), after parsing
+    body = b'{"inputs": {"nope": [' + b"0.5," * (values - 1) + b'0.5], "why": "a,b"}}'
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=60)
+
+    def post():
+        conn.request("POST", "/v1/models/tiny:predict", body)
+        resp = conn.getresponse()
+        post.result = resp.status, json.loads(resp.read())  # type: ignore[attr-defined]
+
+    _, peak = _peak_bytes_during(post)
+    status, answer = post.result  # type: ignore[attr-defined]
+    assert status == 413, answer
+    assert answer["error"] == (
+        f"the request body holds {values + 1} values, more than the limit of 1064 "
+        "(--max_request_elements); send fewer rows per request"
+    )
+    assert peak < 3 * len(body), f"peak {peak / MB:.0f} MB for a {len(body) / MB:.0f} MB body"
+    # at the limit the body is parsed and served
+    rows = {"cat": ["a"] * 300, "x1": [1.0] * 300, "x2": [2.0] * 300}
+    conn.request("POST", "/v1/models/tiny:predict", json.dumps({"inputs": rows}))
+    resp = conn.getresponse()
+    assert resp.status == 200 and len(json.loads(resp.read())["outputs"]) == 300
+    conn.close()
