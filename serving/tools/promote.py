@@ -207,7 +207,8 @@ class Promotion:
         except Exception as err:  # noqa: BLE001 - anything unexpected is exit 2 (never 1: refused)
             from serving.tools.client import wrong_port_hint
 
-            hint = wrong_port_hint(err, self.config.servers[0]) if isinstance(err, grpc.RpcError) else ""
+            where = " or ".join(self.config.servers)  # which of them failed, the error does not say
+            hint = wrong_port_hint(err, where) if isinstance(err, grpc.RpcError) else ""
             detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
             self.record.update(decision=ERROR, reason=hint or f"{type(err).__name__}: {detail}")
         self._report()
