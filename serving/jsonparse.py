@@ -24,7 +24,10 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = np.zeros(256, np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
-_EMPTY = re.compile(rb"\[\s*\]|\{\s*\}")
+_QUOTE, _COMMA = ord('"'), ord(",")
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[list(b" \t\r\n")] = True
+_EMPTY_PAIRS = ((ord("["), ord("]")), (ord("{"), ord("}")))
 
 
 def nesting_depth(raw: bytes) -> int:
@@ -35,15 +38,34 @@ def nesting_depth(raw: bytes) -> int:
     return int(np.cumsum(_STEP[np.frombuffer(brackets, np.uint8)], dtype=np.int64).max())
 
 
-def count_values(raw: bytes) -> int:
+def count_values(raw: bytes, chunk: int = 1 << 18) -> int:
     """The scalar values (numbers, strings, true/false/null) of a JSON text, object keys not counted.
 
     Without parsing: every array or object with n children has n - 1 commas, and every container but
-    the outermost is a child, so the values are the commas (outside strings) + 1 - the empty
-    containers. Exact for valid JSON; for a top-level scalar or invalid text, an estimate.
+    the outermost is a child, so the values are the commas outside strings + 1 - the empty containers.
+    Exact for valid JSON (for a top-level scalar or invalid text, an estimate). Vectorised, a chunk at a
+    time, so a 64 MiB body takes a fraction of a second and a few MiB beyond itself.
     """
-    in_strings = sum(m.group().count(b",") for m in _STRING.finditer(raw)) if b'"' in raw else 0
-    return raw.count(b",") - in_strings + 1 - sum(1 for _ in _EMPTY.finditer(raw))  # no copy of the body
+    if b"\\" in raw:  # escapes: a \\ pair is one character, then every \" is a quote inside a string
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    data = np.frombuffer(raw, np.uint8)
+    commas = empties = 0
+    inside = 0  # 1 while in a string, carried over chunk boundaries
+    last = 0  # the last character outside strings and whitespace of the previous chunk
+    for begin in range(0, data.size, chunk):
+        part = data[begin : begin + chunk]
+        # a character is inside a string when an odd number of quotes precede it (parity: uint8 is enough)
+        parity = (np.cumsum(part == _QUOTE, dtype=np.uint8) + inside) & 1
+        inside = int(parity[-1])
+        outside = part[parity == 0]  # a string's closing quote stays: it is a value between brackets
+        commas += int(np.count_nonzero(outside == _COMMA))
+        kept = outside[~_WHITESPACE[outside]]
+        if kept.size:
+            previous = np.concatenate((np.array([last], np.uint8), kept[:-1]))
+            for opening, closing in _EMPTY_PAIRS:
+                empties += int(np.count_nonzero((previous == opening) & (kept == closing)))
+            last = int(kept[-1])
+    return commas + 1 - empties
 
 
 def loads(raw: bytes, max_depth: int = MAX_DEPTH, max_values: int | None = None):

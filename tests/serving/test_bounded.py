@@ -10,10 +10,12 @@ import tracemalloc
 import grpc
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from serving import codec
+from serving import codec, jsonparse
 from serving.batching import BatchingParameters
 from tests.serving.conftest import ROWS, Stubs, expected, predict_request
 
@@ -198,3 +200,28 @@ def test_a_rest_body_with_too_many_values_is_refused_before_it_is_parsed(base_pa
     resp = conn.getresponse()
     assert resp.status == 200 and len(json.loads(resp.read())["outputs"]) == 300
     conn.close()
+
+
+def _scalars(value) -> int:
+    if isinstance(value, list):
+        return sum(_scalars(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_scalars(v) for v in value.values())
+    return 1
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab,"\\[]{} \n\u00e9')), max_size=6)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=st.lists(_JSON, max_size=3), indent=st.sampled_from([None, 1]), ascii_only=st.booleans(),
+       chunk=st.sampled_from([1, 3, 1 << 20]))  # fmt: skip
+def test_the_value_count_before_parsing_is_exact(value, indent, ascii_only, chunk):
+    """Commas, quotes, escapes, brackets inside strings, empty containers and chunk boundaries."""
+    raw = json.dumps(value, indent=indent, ensure_ascii=ascii_only).encode()
+    assert jsonparse.count_values(raw, chunk) == _scalars(value)
