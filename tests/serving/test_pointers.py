@@ -24,7 +24,7 @@ from tensorflow_serving.apis import (
 from serving.model_config import single_model_config
 from serving.tools import client
 from serving.tools.promote import PromoteConfig, Promotion
-from tests.serving.conftest import ROWS, expected, predict_request
+from tests.serving.conftest import ROWS, expected, predict_request, scrape
 
 SERVED = "this server serves 'other', 'tiny'"
 
@@ -171,3 +171,8 @@ def test_regress_and_classify_without_a_signature_name(server, stubs):
         {"signature_name": "serving_default", "examples": examples},
     )
     assert status == 400 and "signature 'serving_default'" in body["error"]
+    # the latency histogram names the signature that ran
+    m = scrape(server.metrics_text())
+    labels = {"API": "Regress", "model_name": "tiny", "model_version": "1", "signature_name": "regress"}
+    labels["entrypoint"] = "GRPC"
+    assert m[(":tensorflow:serving:request_latency_count", tuple(sorted(labels.items())))] == 1
