@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import http.client
 import json
 import math
 import ssl
@@ -208,6 +209,14 @@ class RestClient:
                 return json.loads(r.read())
         except urllib.error.HTTPError as err:
             raise RuntimeError(f"HTTP {err.code}: {err.read().decode(errors='replace')}") from err
+        except http.client.BadStatusLine as err:
+            if str(err.args[0] if err.args else "").startswith("\x00\x00"):  # an HTTP/2 frame: a gRPC server
+                raise WrongPortError(
+                    f"{self.base} answered in HTTP/2: this looks like the gRPC port; the REST port is the "
+                    "server's --rest_api_port (8501 by default; `recsys serve` prints both), or use gRPC "
+                    "here (no --rest, or a replica without http://)"
+                ) from None
+            raise
 
     def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
         from google.protobuf import json_format

@@ -1,7 +1,8 @@
 """Errors that point to the fix (issue 20, item 7), against a real server on 127.0.0.1.
 
 - An unknown model name: TF Serving's NOT_FOUND text, then the names the server serves (gRPC and REST).
-- A gRPC client given the REST port: says so and names the fix, instead of ``Failed parsing HTTP/2``.
+- A gRPC client given the REST port: says so and names the fix, instead of ``Failed parsing HTTP/2``;
+  a REST client given the gRPC port too, instead of ``BadStatusLine('\x00\x00\x18\x04...')``.
 - Regress and Classify without a signature name run the model's one signature of that method.
 """
 
@@ -119,6 +120,16 @@ def test_a_grpc_client_on_the_rest_port_is_told_so(server, tmp_path, capsys):
     settings = QuerySettings(server=rest_address, model_name="tiny", rows=str(rows), timeout=10)
     assert query.run(settings) == 1
     assert capsys.readouterr().err == f"recsys query: {message}\n"
+
+    # and the other way round: the REST client on the gRPC port
+    settings = QuerySettings(
+        server=f"127.0.0.1:{server.port}", rest=True, model_name="tiny", rows=str(rows), timeout=10
+    )
+    assert query.run(settings) == 1
+    assert capsys.readouterr().err.startswith(
+        f"recsys query: http://127.0.0.1:{server.port} answered in HTTP/2: this looks like the gRPC port; "
+        "the REST port is the server's --rest_api_port"
+    )
 
     # recsys promote: the decision's reason is the hint
     config = tmp_path / "models.config"
