@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.cli import promote as promote_cli
 from recsys.settings.promote import PromoteSettings
+from serving.gate import Thresholds
 from serving.model_config import parse_config
 from serving.tools.monitor import Monitor, MonitorConfig
+from serving.tools.promote import PromoteConfig, Promotion
 from serving.tools.tls import ClientTLS
 from tests.serving.test_promote import CONFIG, _expected_pd
 from tests.serving.test_tls import _pki
@@ -84,24 +85,49 @@ def test_monitor_cli_takes_the_client_certificate(mtls):
     assert refused.returncode == 2 and "UNAVAILABLE" in refused.stderr, refused.stderr[-2000:]
 
 
-def test_promote_over_mutual_tls(mtls, capsys):
-    server, config, rows, pki = mtls
-    common = dict(
-        server=(f"localhost:{server.port}",), model="tiny", rows=rows, model_config_file=config,
-        max_relative_pd=1.0, batch_size=8, timeout=10.0, root_cert=pki["ca"],
+def _promote(server, config: str, rows: str, tls: ClientTLS) -> dict:
+    promotion = Promotion(
+        PromoteConfig(
+            servers=[f"localhost:{server.port}"], model="tiny", model_config_file=config, rows=rows,
+            batch_size=8, thresholds=Thresholds(max_relative_pd=1.0), timeout=10.0, tls=tls,
+        )
     )  # fmt: skip
-    assert promote_cli.run(PromoteSettings(**common)) == 2  # no client certificate: refused, nothing moved
-    refused = json.loads(capsys.readouterr().out)
-    assert refused["decision"] == "error" and "UNAVAILABLE" in refused["reason"]
-    assert "value: 1" in Path(config).read_text().split('"stable"')[1][:20]
+    try:
+        return promotion.run()
+    finally:
+        promotion.close()
 
-    tls = dict(client_cert=pki["client"], client_key=pki["client_key"])
-    assert promote_cli.run(PromoteSettings(**common, **tls)) == 0
-    record = json.loads(capsys.readouterr().out)
+
+def _stable(config: str) -> int:
+    (model,) = parse_config(Path(config).read_text())
+    return model.version_labels["stable"]
+
+
+def test_promote_over_mutual_tls(mtls):
+    server, config, rows, pki = mtls
+    refused = _promote(server, config, rows, ClientTLS(pki["ca"]))  # no client certificate
+    assert refused["decision"] == "error" and "UNAVAILABLE" in refused["reason"]
+    assert _stable(config) == 1  # nothing moved
+    record = _promote(server, config, rows, ClientTLS(pki["ca"], pki["client"], pki["client_key"]))
     assert record["decision"] == "promoted" and record["target_version_after"] == 2
-    assert "value: 2" in Path(config).read_text().split('"stable"')[1][:20]
+    assert _stable(config) == 2
+
+
+def test_promote_cli_takes_the_client_certificate(mtls):
+    """``recsys promote`` as a process: the flags reach the gate's requests and the label move."""
+    server, config, rows, pki = mtls
+    args = [sys.executable, "-m", "recsys.cli", "promote", f"--server=localhost:{server.port}",
+            "--model=tiny", f"--rows={rows}", f"--model_config_file={config}", "--max_relative_pd=1.0",
+            "--batch_size=8", f"--root_cert={pki['ca']}", f"--client_cert={pki['client']}",
+            f"--client_key={pki['client_key']}"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=REPO)
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["decision"] == "promoted" and _stable(config) == 2
 
 
 def test_a_certificate_without_its_key_is_a_usage_error():
     with pytest.raises(ValueError, match="client_cert and client_key go together"):
         PromoteSettings(model="m", model_config_file="f", client_cert="c.pem")
+    with pytest.raises(ValueError, match="client_cert and client_key go together"):
+        ClientTLS(client_key="k.pem")

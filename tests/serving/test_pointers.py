@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -28,6 +32,7 @@ from serving.tools.promote import PromoteConfig, Promotion
 from tests.serving.conftest import ROWS, expected, predict_request, scrape
 
 SERVED = "this server serves 'other', 'tiny'"
+REPO = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture
@@ -99,7 +104,7 @@ def test_an_unknown_model_lists_the_served_ones(server, stubs):
     )
 
 
-def test_a_grpc_client_on_the_rest_port_is_told_so(server, tmp_path, capsys):
+def test_a_grpc_client_on_the_rest_port_is_told_so(server, tmp_path):
     rest_address = f"127.0.0.1:{server.rest_port}"
     grpc_client = client.GrpcClient(rest_address, timeout=10)
     try:
@@ -111,23 +116,14 @@ def test_a_grpc_client_on_the_rest_port_is_told_so(server, tmp_path, capsys):
     assert message.startswith(f"{rest_address} answered in HTTP/1.x: this looks like the REST port")
     assert "--port (8500 by default" in message and "HTTP/2" not in message
 
-    # recsys query: one line with the hint, exit 1
-    from recsys.cli import query
-    from recsys.settings.query import QuerySettings
-
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text(json.dumps({"cat": "a", "x1": 1.0, "x2": 2.0}) + "\n")
-    settings = QuerySettings(server=rest_address, model_name="tiny", rows=str(rows), timeout=10)
-    assert query.run(settings) == 1
-    assert capsys.readouterr().err == f"recsys query: {message}\n"
+    assert client.explain_rpc_error(err.value, rest_address) == message
 
     # and the other way round: the REST client on the gRPC port
-    settings = QuerySettings(
-        server=f"127.0.0.1:{server.port}", rest=True, model_name="tiny", rows=str(rows), timeout=10
-    )
-    assert query.run(settings) == 1
-    assert capsys.readouterr().err.startswith(
-        f"recsys query: http://127.0.0.1:{server.port} answered in HTTP/2: this looks like the gRPC port; "
+    rest_client = client.RestClient(f"127.0.0.1:{server.port}", timeout=10)
+    with pytest.raises(client.WrongPortError) as err:
+        rest_client.inputs(model_pb2.ModelSpec(name="tiny"))
+    assert str(err.value).startswith(
+        f"http://127.0.0.1:{server.port} answered in HTTP/2: this looks like the gRPC port; "
         "the REST port is the server's --rest_api_port"
     )
 
@@ -187,3 +183,19 @@ def test_regress_and_classify_without_a_signature_name(server, stubs):
     labels = {"API": "Regress", "model_name": "tiny", "model_version": "1", "signature_name": "regress"}
     labels["entrypoint"] = "GRPC"
     assert m[(":tensorflow:serving:request_latency_count", tuple(sorted(labels.items())))] == 1
+
+
+def test_recsys_query_on_the_wrong_port_says_so(server, tmp_path):
+    """``recsys query`` as a process, given the REST port for gRPC and the gRPC port with --rest."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"cat": "a", "x1": 1.0, "x2": 2.0}) + "\n")
+    query = [sys.executable, "-m", "recsys.cli", "query", "--model_name=tiny", f"--rows={rows}"]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    for flags, want in (
+        ([f"--server=127.0.0.1:{server.rest_port}"], "answered in HTTP/1.x: this looks like the REST port"),
+        (["--rest", f"--server=127.0.0.1:{server.port}"], "answered in HTTP/2: this looks like the gRPC"),
+    ):
+        done = subprocess.run(query + flags, capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 1 and done.stdout == ""
+        (line,) = done.stderr.splitlines()  # one line, no traceback
+        assert line.startswith("recsys query: ") and want in line, done.stderr
