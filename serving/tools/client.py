@@ -75,7 +75,7 @@ class Replica:
 
 
 class WrongPortError(RuntimeError):
-    """A gRPC call reached an HTTP/1.x server: most likely the REST port was given for the gRPC one."""
+    """A client reached the other API's port: gRPC an HTTP/1.x server (REST), or REST an HTTP/2 one (gRPC)."""
 
 
 def wrong_port_hint(err: BaseException, address: str) -> str:
