@@ -158,8 +158,29 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
     return out
 
 
-def _example_signature(servable: Servable, name: str, wanted: tuple[str, ...]) -> Signature:
-    sig = servable.signature(name)
+REGRESS_METHOD = "tensorflow/serving/regress"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+
+
+def _default_for(servable: Servable, method: str) -> str:
+    """The signature a Classify/Regress request that names none runs.
+
+    TF Serving runs ``serving_default`` and fails unless it has the method. Here, when
+    ``serving_default`` is not a signature of that method and exactly one signature is, that one runs:
+    our exports' ``serving_default`` takes raw features, and their ``regress`` signature is the one the
+    Regress API can call.
+    """
+    default = servable.signatures.get("serving_default")
+    if default is not None and default.method_name == method:
+        return ""
+    keys = [k for k, sig in servable.signatures.items() if sig.method_name == method]
+    return keys[0] if len(keys) == 1 else ""
+
+
+def _example_signature(
+    servable: Servable, name: str, wanted: tuple[str, ...], method: str = ""
+) -> Signature:
+    sig = servable.signature(name or (_default_for(servable, method) if method else ""))
     if list(sig.inputs) != ["inputs"] or not any(o in sig.outputs for o in wanted):
         raise precondition(
             f"signature '{sig.key}' (method {sig.method_name}) takes inputs "
@@ -172,7 +193,9 @@ def _example_signature(servable: Servable, name: str, wanted: tuple[str, ...]) -
 def classify(
     servable: Servable, request: classification_pb2.ClassificationRequest, runner: Runner = direct
 ) -> classification_pb2.ClassificationResponse:
-    sig = _example_signature(servable, request.model_spec.signature_name, ("classes", "scores"))
+    sig = _example_signature(
+        servable, request.model_spec.signature_name, ("classes", "scores"), CLASSIFY_METHOD
+    )
     examples = serialized_examples(request.input)
     outputs = tuple(o for o in ("classes", "scores") if o in sig.outputs)
     out = runner(sig, {"inputs": examples}, outputs)
@@ -199,7 +222,7 @@ def classify(
 def regress(
     servable: Servable, request: regression_pb2.RegressionRequest, runner: Runner = direct
 ) -> regression_pb2.RegressionResponse:
-    sig = _example_signature(servable, request.model_spec.signature_name, ("outputs",))
+    sig = _example_signature(servable, request.model_spec.signature_name, ("outputs",), REGRESS_METHOD)
     examples = serialized_examples(request.input)
     out = runner(sig, {"inputs": examples}, ("outputs",))["outputs"]
     n = examples.shape[0]

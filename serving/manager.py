@@ -276,6 +276,13 @@ class ModelManager:
     def model_names(self) -> list[str]:
         return sorted(self._views)
 
+    def _served_hint(self, name: str) -> str:
+        """For a model name the server does not know: the names it serves (TF Serving's text, then a hint)."""
+        if name in self._configs:
+            return ""
+        served = ", ".join(repr(n) for n in sorted(self._configs))
+        return f"; this server serves {served}" if served else "; this server serves no model"
+
     def view(self, name: str) -> ModelView | None:
         return self._views.get(name)
 
@@ -310,7 +317,7 @@ class ModelManager:
             version = self.resolve_version(spec, view)
             if view is None or not view.servables:
                 what = f"Latest({spec.name})" if version is None else f"Specific({spec.name}, {version})"
-                raise not_found(f"Servable not found for request: {what}")
+                raise not_found(f"Servable not found for request: {what}{self._served_hint(spec.name)}")
             servable = view.servables.get(max(view.servables) if version is None else version)
             if servable is None:
                 raise not_found(f"Servable not found for request: Specific({spec.name}, {version})")
@@ -323,7 +330,8 @@ class ModelManager:
             raise invalid("Missing model name in request.")
         statuses = self._status.get(spec.name)
         if spec.name not in self._configs or not statuses:
-            raise not_found(f"Could not find any versions of model {spec.name}")
+            hint = self._served_hint(spec.name)
+            raise not_found(f"Could not find any versions of model {spec.name}{hint}")
         version = self.resolve_version(spec)
         if version is None:
             return sorted(dict(statuses).items(), reverse=True)

@@ -81,9 +81,13 @@ class ServingCore:
         servable = self.manager.get(spec)
         self._served.value = (servable.version, spec.signature_name or "serving_default")
         try:
-            return fn(servable)
+            response = fn(servable)
         finally:
             servable.release()
+        used = getattr(getattr(response, "model_spec", None), "signature_name", "")
+        if used:  # the signature that ran (Classify/Regress may default to another than serving_default)
+            self._served.value = (servable.version, used)
+        return response
 
     # ---- PredictionService -----------------------------------------------------------------------
     def predict(self, request: predict_pb2.PredictRequest, entrypoint="GRPC") -> predict_pb2.PredictResponse:

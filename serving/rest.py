@@ -41,6 +41,7 @@ _DRAIN_MAX_BYTES = 8 << 20  # bodies above the limit but below this are read (an
 _DRAIN_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
+_METADATA_VALUES = 64  # JSON values of a body that are not tensor values ("signature_name", ...)
 
 
 def _decode_arg(text: str, what: str) -> str:
@@ -230,7 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
                 request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
                 self._send(200, _to_json(self.core.status(request)))
             return
-        body = jsonparse.loads(raw)
+        # a body's values are counted before it is parsed: over the cap it never becomes Python objects
+        body = jsonparse.loads(raw, max_values=self.core.limits.max_request_elements + _METADATA_VALUES)
         if not isinstance(body, dict):
             raise invalid("JSON Value: request body must be a JSON object")
         sig_name = body.get("signature_name", "")

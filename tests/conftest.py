@@ -73,6 +73,9 @@ SLOW = (
     "tests/activations/test_runtime.py::test_saved_model_reloads_without_the_project",
     "tests/data/test_columnar.py::test_the_format_is_neutral_for_training_and_for_a_resume",
     "tests/serving/test_monitor.py::test_check_gate_cli_exit_codes",
+    "tests/serving/test_mtls_tools.py::test_monitor_cli_takes_the_client_certificate",
+    "tests/serving/test_mtls_tools.py::test_promote_cli_takes_the_client_certificate",
+    "tests/serving/test_pointers.py::test_recsys_query_on_the_wrong_port_says_so",
     # Every subcommand or module in a fresh interpreter, real exports, supervisors, fuzzed servers:
     "tests/config/test_help.py",
     "tests/config/test_cli_config.py",

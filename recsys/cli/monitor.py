@@ -37,7 +37,7 @@ def monitor_config(s: MonitorSettings) -> MonitorConfig:
         replicas=list(s.replica), rows=s.rows, row_format=s.format, request_log=s.request_log,
         batch_size=s.batch_size, window=s.window, evaluate_every=s.evaluate_every, k=s.k, group=s.group,
         logdir=s.logdir or None, signature_name=s.signature_name, output=s.output, qps=s.qps,
-        thresholds=gateflags.make(gate),
+        thresholds=gateflags.make(gate), tls=s.client_tls(),
     )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ def run(s: PromoteSettings) -> int:
         candidate=s.candidate, target=s.target, rows=s.rows, row_format=s.format,
         batch_size=s.batch_size, k=s.k, signature_name=s.signature_name, output=s.output,
         thresholds=gateflags.make(values), dry_run=s.dry_run, rollback=s.rollback,
-        history_file=s.history_file, log_file=s.log_file, timeout=s.timeout,
+        history_file=s.history_file, log_file=s.log_file, timeout=s.timeout, tls=s.client_tls(),
     )  # fmt: skip
     try:
         promotion = Promotion(config)

@@ -10,7 +10,6 @@ generated from :class:`recsys.settings.query.QuerySettings`.
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -35,8 +34,7 @@ def run(settings: QuerySettings) -> int:
         replica = clients.Replica.parse(settings.replica(), settings.signature_name)
     except ValueError as err:
         raise SystemExit(f"recsys query: {err}") from None
-    root = pathlib.Path(settings.root_cert).read_bytes() if settings.root_cert else None
-    client = clients.connect(replica, settings.timeout, root)
+    client = clients.connect(replica, settings.timeout, settings.client_tls())
     try:
         specs = client.inputs(replica.spec)
         rows: Iterator[dict[str, Any]]
@@ -52,11 +50,7 @@ def run(settings: QuerySettings) -> int:
                 print(json.dumps({a: _plain(v[i]) for a, v in outputs.items()}), flush=False)
         sys.stdout.flush()
     except Exception as err:  # noqa: BLE001 - a failed request is an error line and exit 1
-        reason = str(err)
-        code, details = getattr(err, "code", None), getattr(err, "details", None)
-        if callable(code) and callable(details):  # a grpc.RpcError
-            reason = f"{code().name}: {details()} (server {settings.server})"
-        print(f"recsys query: {reason}", file=sys.stderr)
+        print(f"recsys query: {clients.explain_rpc_error(err, settings.server)}", file=sys.stderr)
         return 1
     finally:
         client.close()

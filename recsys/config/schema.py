@@ -196,7 +196,7 @@ class ExportConfig:
     enabled: bool = True
     base_dir: str = ""
     model_name: str = "ranker"
-    version: int = 0  # 0 = seconds since the epoch at export time
+    version: int = 0  # 0 = one more than the largest version under <base_dir>/<model_name> (1 when none)
     warmup_requests: int = 3
 
 

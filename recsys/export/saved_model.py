@@ -8,9 +8,9 @@ weights), so exporting never runs collective ops.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-import time
 
 import numpy as np
 
@@ -48,16 +48,55 @@ def _set_method_name(export_dir: str, signature: str, method: str) -> None:
         fh.write(sm.SerializeToString())
 
 
+def _numbered(model_root: str) -> list[int]:
+    """The versions under ``model_root``: ASCII-digit directory names (TF Serving's), and the numbers of
+    exports still being written there (``.tmp-<version>-<pid>``), which are taken too."""
+    try:
+        names = os.listdir(model_root)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        number = name.split("-")[1] if name.startswith(".tmp-") and name.count("-") >= 2 else name
+        if number.isascii() and number.isdigit():
+            out.append(int(number))
+    return out
+
+
 def next_version(model_root: str, version: int = 0) -> int:
-    """``version`` if given (must be free), else the current epoch second (bumped until free)."""
+    """``version`` if given (must be free), else one more than the largest version there (1 when none).
+
+    Not the clock: two exports in one second, or after the clock went back, never collide or go
+    backwards, and a server's ``latest`` policy follows the export order.
+    """
     if version:
         if os.path.exists(os.path.join(model_root, str(version))):
             raise FileExistsError(f"export version {version} already exists under {model_root}")
         return version
-    version = int(time.time())
-    while os.path.exists(os.path.join(model_root, str(version))):
-        version += 1
-    return version
+    return max(_numbered(model_root), default=0) + 1
+
+
+def _publish(tmp: str, model_root: str, version: int, explicit: bool) -> str:
+    """Rename the written ``tmp`` to ``<model_root>/<version>``, never over an existing version.
+
+    An explicit version that appeared meanwhile is a FileExistsError; the default one moves on to the
+    next free number (another export took this one while ours was written). ``os.rename`` refuses a
+    non-empty target directory, so two exporters racing for one number cannot both win.
+    """
+    while True:
+        final = os.path.join(model_root, str(version))
+        taken = os.path.lexists(final)
+        if not taken:
+            try:
+                os.rename(tmp, final)
+                return final
+            except OSError as err:
+                if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise
+        if explicit:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FileExistsError(f"export version {version} already exists under {model_root}")
+        version = max(version, *_numbered(model_root)) + 1
 
 
 def export_saved_model(
@@ -78,6 +117,7 @@ def export_saved_model(
     check_strategy_free(model)
     model_root = os.path.join(base_dir, model_name)
     os.makedirs(model_root, exist_ok=True)
+    requested = version
     version = next_version(model_root, version)
     tmp = os.path.join(model_root, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -94,9 +134,7 @@ def export_saved_model(
         shutil.copyfile(src, os.path.join(extra, name))
     if warmup_requests:
         write_warmup(tmp, model_name, warmup_requests)
-    final = os.path.join(model_root, str(version))
-    os.rename(tmp, final)
-    return final
+    return _publish(tmp, model_root, version, explicit=bool(requested))
 
 
 __all__ = ["export_saved_model", "check_strategy_free", "next_version", "SPEC_FILENAME"]

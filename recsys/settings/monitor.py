@@ -7,13 +7,14 @@ from typing import Literal
 
 from pipelines.typed import setting
 from recsys.settings.gate import GateSettings, gate_values
+from recsys.settings.tls import ClientTLSSettings
 from serving.gate import Thresholds
 
 RowFormat = Literal["auto", "jsonl", "csv", "criteo"]
 
 
 @dataclass(frozen=True)
-class MonitorSettings(GateSettings):
+class MonitorSettings(GateSettings, ClientTLSSettings):
     """The monitor's settings; :func:`recsys.cli.monitor.monitor_config` maps them to MonitorConfig."""
 
     replica: tuple[str, ...] = setting((), "[http://]host:port/model[@version|:label]; repeat (>= 2)",
@@ -43,6 +44,7 @@ class MonitorSettings(GateSettings):
         return Thresholds(**gate_values(self))
 
     def __post_init__(self) -> None:
+        self.check_tls()
         for name in ("batch_size", "window", "evaluate_every", "k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

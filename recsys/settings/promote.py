@@ -7,10 +7,11 @@ from typing import Literal
 
 from pipelines.typed import setting
 from recsys.settings.gate import GateSettings
+from recsys.settings.tls import ClientTLSSettings
 
 
 @dataclass(frozen=True)
-class PromoteSettings(GateSettings):
+class PromoteSettings(GateSettings, ClientTLSSettings):
     """Which label moves to which on which servers, the rows and limits of the PD gate, where to log."""
 
     server: tuple[str, ...] = setting((), "HOST:PORT of the model server (gRPC); repeat for replicas: the "
@@ -34,6 +35,7 @@ class PromoteSettings(GateSettings):
     timeout: float = setting(30.0, "seconds per RPC")
 
     def __post_init__(self) -> None:
+        self.check_tls()
         if not self.model or not self.model_config_file:
             raise ValueError("model and model_config_file are required")
         if self.k < 1 or self.batch_size < 1:

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.typed import setting
+from recsys.settings.tls import ClientTLSSettings
 
 RowFormat = Literal["auto", "jsonl", "csv", "criteo"]
 
 
 @dataclass(frozen=True)
-class QuerySettings:
+class QuerySettings(ClientTLSSettings):
     """One client run: rows in, one prediction line per row out."""
 
     server: str = setting("127.0.0.1:8500", "host:port of the gRPC (or with --rest, REST) API")
@@ -25,9 +26,9 @@ class QuerySettings:
     batch_size: int = setting(256, "rows per request")
     output: str = setting("", "print only this output (default: all outputs)")
     timeout: float = setting(30.0, "per-request deadline in seconds")
-    root_cert: str = setting("", "PEM CA certificate: connect over TLS")
 
     def __post_init__(self) -> None:
+        self.check_tls()
         if not self.rows:
             raise ValueError("rows is required (a file of rows, or '-' for JSON lines on stdin)")
         if self.version < 0:

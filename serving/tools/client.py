@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import http.client
 import json
 import math
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from tensorflow_serving.apis import (
 
 from serving import codec
 from serving.shadow import parse_target
+from serving.tools.tls import PLAIN, ClientTLS
 
 CRITEO_COLUMNS = ["label"] + [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
 
@@ -49,7 +52,7 @@ class Replica:
 
     @classmethod
     def parse(cls, text: str, signature_name: str = "") -> Replica:
-        rest = text.startswith(("http://", "rest://"))
+        rest = text.startswith(("http://", "https://", "rest://"))
         body = text.split("://", 1)[1] if "://" in text else text
         if "/" not in body:
             raise ValueError(f"bad replica {text!r}: expected host:port/model[@version|:label]")
@@ -71,12 +74,50 @@ class Replica:
         return f"{self.address}/{self.spec.name}{suffix}"
 
 
+class WrongPortError(RuntimeError):
+    """A client reached the other API's port: gRPC an HTTP/1.x server (REST), or REST an HTTP/2 one (gRPC)."""
+
+
+def wrong_port_hint(err: BaseException, address: str) -> str:
+    """What to do when ``err`` shows an HTTP/1.x answer to gRPC ('' for any other error).
+
+    gRPC reports it as UNAVAILABLE (or INTERNAL) ``Failed parsing HTTP/2 ... Trying to connect an
+    http1.x server``, which names neither port nor fix.
+    """
+    code, details = getattr(err, "code", None), getattr(err, "details", None)
+    if not (callable(code) and callable(details)):
+        return ""
+    text = details() or ""
+    if code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL) or not (
+        "http1.x server" in text or "Failed parsing HTTP/2" in text
+    ):
+        return ""
+    return (
+        f"{address} answered in HTTP/1.x: this looks like the REST port; the gRPC port is the server's "
+        "--port (8500 by default; `recsys serve` prints both), or use the REST API here "
+        "(--rest, or an http:// replica)"
+    )
+
+
+def explain_rpc_error(err: Exception, address: str) -> str:
+    """One line for a failed call: the wrong-port hint, ``CODE: details`` for other RPC errors, else str."""
+    hint = wrong_port_hint(err, address)
+    if hint:
+        return hint
+    code, details = getattr(err, "code", None), getattr(err, "details", None)
+    if callable(code) and callable(details):
+        return f"{code().name}: {details()} (server {address})"
+    return str(err)
+
+
 class GrpcClient:
     """PredictionService over one channel (TLS when ``root_certificates`` is given).
 
     ``client_cert`` / ``client_key`` (PEM): the certificate presented to a server started with
-    ``--ssl_client_ca`` (mutual TLS).
+    ``--ssl_client_ca`` (mutual TLS). ``channel``: one already made (:meth:`ClientTLS.channel`).
     """
+
+    OPTIONS = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
 
     def __init__(
         self,
@@ -85,25 +126,36 @@ class GrpcClient:
         root_certificates: bytes | None = None,
         client_cert: bytes | None = None,
         client_key: bytes | None = None,
+        channel: grpc.Channel | None = None,
     ):
-        options = [
-            ("grpc.max_receive_message_length", 256 << 20),
-            ("grpc.max_send_message_length", 256 << 20),
-        ]
+        options = self.OPTIONS
         tls = root_certificates or client_cert
         credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
         self.channel = (
-            grpc.secure_channel(address, credentials, options)
+            channel
+            if channel is not None
+            else grpc.secure_channel(address, credentials, options)
             if tls
             else grpc.insecure_channel(address, options)
         )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.timeout = timeout
+        self.address = address
+
+    def _call(self, method, request):
+        """One RPC; an HTTP/1.x answer (the REST port given for gRPC) is a :class:`WrongPortError`."""
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            hint = wrong_port_hint(err, self.address)
+            if hint:
+                raise WrongPortError(hint) from None
+            raise
 
     def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.CopyFrom(spec)
-        response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        response = self._call(self.stub.GetModelMetadata, request)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
         key = spec.signature_name or "serving_default"
@@ -124,7 +176,7 @@ class GrpcClient:
         request.model_spec.CopyFrom(spec)
         for alias, value in inputs.items():
             request.inputs[alias].CopyFrom(codec.from_numpy(value))
-        response = self.stub.Predict(request, timeout=self.timeout)
+        response = self._call(self.stub.Predict, request)
         return {a: codec.to_numpy(t, max_elements=1 << 30) for a, t in response.outputs.items()}
 
     def close(self) -> None:
@@ -132,11 +184,13 @@ class GrpcClient:
 
 
 class RestClient:
-    """The REST API with the columnar ("inputs") format."""
+    """The REST API with the columnar ("inputs") format; HTTPS when ``ssl_context`` is given."""
 
-    def __init__(self, address: str, timeout: float = 30.0):
-        self.base = address if address.startswith("http") else f"http://{address}"
+    def __init__(self, address: str, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None):
+        scheme = "https" if ssl_context is not None else "http"
+        self.base = address if address.startswith("http") else f"{scheme}://{address}"
         self.timeout = timeout
+        self.ssl_context = ssl_context
 
     def _url(self, spec: model_pb2.ModelSpec, suffix: str) -> str:
         which = spec.WhichOneof("version_choice")
@@ -150,10 +204,19 @@ class RestClient:
     def _call(self, url: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=self.timeout) as r:
+            request = urllib.request.Request(url, data=data)
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as err:
             raise RuntimeError(f"HTTP {err.code}: {err.read().decode(errors='replace')}") from err
+        except http.client.BadStatusLine as err:
+            if str(err.args[0] if err.args else "").startswith("\x00\x00"):  # an HTTP/2 frame: a gRPC server
+                raise WrongPortError(
+                    f"{self.base} answered in HTTP/2: this looks like the gRPC port; the REST port is the "
+                    "server's --rest_api_port (8501 by default; `recsys serve` prints both), or use gRPC "
+                    "here (no --rest, or a replica without http://)"
+                ) from None
+            raise
 
     def inputs(self, spec: model_pb2.ModelSpec) -> dict[str, InputSpec]:
         from google.protobuf import json_format
@@ -192,18 +255,11 @@ class RestClient:
         pass
 
 
-def connect(
-    replica: Replica,
-    timeout: float = 30.0,
-    root_certificates: bytes | None = None,
-    client_cert: bytes | None = None,
-    client_key: bytes | None = None,
-):
-    return (
-        RestClient(replica.address, timeout)
-        if replica.rest
-        else GrpcClient(replica.address, timeout, root_certificates, client_cert, client_key)
-    )
+def connect(replica: Replica, timeout: float = 30.0, tls: ClientTLS = PLAIN):
+    """The client for a replica: REST (HTTPS with ``tls``) or gRPC (a TLS channel with ``tls``)."""
+    if replica.rest:
+        return RestClient(replica.address, timeout, tls.ssl_context())
+    return GrpcClient(replica.address, timeout, channel=tls.channel(replica.address, GrpcClient.OPTIONS))
 
 
 # ---- rows ------------------------------------------------------------------------------------------

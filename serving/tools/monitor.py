@@ -23,6 +23,7 @@ from serving import prometheus
 from serving.divergence import WindowedPD
 from serving.gate import Thresholds
 from serving.tools import client as clients
+from serving.tools.tls import PLAIN, ClientTLS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class MonitorConfig:
     thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
     timeout: float = 30.0
     qps: float = 0.0  # request rate limit in continuous mode (0 = as fast as replicas answer)
+    tls: ClientTLS = PLAIN  # CA and client certificate for TLS / mutual-TLS servers
 
 
 class Monitor:
@@ -56,7 +58,7 @@ class Monitor:
             raise ValueError("give exactly one of rows (a file of rows) or request_log")
         self.config = config
         self.replicas = [clients.Replica.parse(r, config.signature_name) for r in config.replicas]
-        self.clients = [clients.connect(r, config.timeout) for r in self.replicas]
+        self.clients = [clients.connect(r, config.timeout, config.tls) for r in self.replicas]
         self.specs = [c.inputs(r.spec) for c, r in zip(self.clients, self.replicas, strict=True)]
         self.pd = WindowedPD(
             config.group,

@@ -39,6 +39,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from pipelines import atomic
 from serving.gate import Thresholds
+from serving.tools.tls import PLAIN, ClientTLS
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class PromoteConfig:
     history_file: str = ""  # default: <model_config_file>.history.json
     log_file: str = ""  # JSON lines, one per decision (optional)
     timeout: float = 30.0
+    tls: ClientTLS = PLAIN  # CA and client certificate for TLS / mutual-TLS servers
 
     @property
     def history(self) -> str:
@@ -192,7 +194,7 @@ class Promotion:
             "dry_run": config.dry_run,
             "applied": False,
         }
-        self._channels = {s: grpc.insecure_channel(s) for s in config.servers}
+        self._channels = {s: config.tls.channel(s) for s in config.servers}
 
     def close(self) -> None:
         for channel in self._channels.values():
@@ -203,8 +205,12 @@ class Promotion:
         try:
             self._rollback() if self.config.rollback else self._promote()
         except Exception as err:  # noqa: BLE001 - anything unexpected is exit 2 (never 1: refused)
+            from serving.tools.client import wrong_port_hint
+
+            where = " or ".join(self.config.servers)  # which of them failed, the error does not say
+            hint = wrong_port_hint(err, where) if isinstance(err, grpc.RpcError) else ""
             detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
-            self.record.update(decision=ERROR, reason=f"{type(err).__name__}: {detail}")
+            self.record.update(decision=ERROR, reason=hint or f"{type(err).__name__}: {detail}")
         self._report()
         return self.record
 
@@ -247,6 +253,7 @@ class Promotion:
                 output=c.output,
                 thresholds=c.thresholds,
                 timeout=c.timeout,
+                tls=c.tls,
             )
         )
         try:

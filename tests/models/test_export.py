@@ -70,7 +70,7 @@ def test_layout_and_assets(exported):
     result, spec = exported
     path = result.export_path
     parent, version = os.path.split(path)
-    assert os.path.basename(parent) == "tiny" and version.isdigit()
+    assert os.path.basename(parent) == "tiny" and version == "1"  # the first version of an empty base
     assert os.listdir(parent) == [version]
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
     vocab_assets = sorted(os.listdir(os.path.join(path, "assets")))
@@ -187,6 +187,42 @@ def test_explicit_version_collision_is_an_error(exported, tmp_path):
     export_saved_model(result.model, spec, str(tmp_path), "m", version=3)
     with pytest.raises(FileExistsError, match="version 3 already exists"):
         export_saved_model(result.model, spec, str(tmp_path), "m", version=3)
+
+
+def test_default_versions_count_up_from_the_largest_and_never_overwrite(exported, tmp_path):
+    """Not the clock: 1 in an empty base, then one more than the largest ASCII-digit version (an export
+    still being written counts); two exports in one second get 1 and 2; the weights digest is the same."""
+    from recsys.repro.compare import export_weights_digest
+
+    result, spec = exported
+    first = export_saved_model(result.model, spec, str(tmp_path), "m")
+    second = export_saved_model(result.model, spec, str(tmp_path), "m")
+    assert [os.path.basename(first), os.path.basename(second)] == ["1", "2"]
+    digest = result.fingerprint["weights_sha256"]
+    assert export_weights_digest(first) == export_weights_digest(second) == digest
+    for name in ("9", "٣٣", "notes", ".tmp-11-123"):  # a version, Arabic digits, other, an export underway
+        os.makedirs(tmp_path / "m" / name)
+    assert os.path.basename(export_saved_model(result.model, spec, str(tmp_path), "m")) == "12"
+    assert os.path.basename(export_saved_model(result.model, spec, str(tmp_path), "m", version=5)) == "5"
+    assert sorted(os.listdir(tmp_path / "m")) == [".tmp-11-123", "1", "12", "2", "5", "9", "notes", "٣٣"]
+
+
+def test_a_version_taken_while_the_export_was_written_is_not_overwritten(tmp_path):
+    """The last step (rename) never replaces a version: an explicit one is refused, the default moves on."""
+    from recsys.export.saved_model import _publish
+
+    root = tmp_path / "m"
+    for name in ("3", "tmp_a", "tmp_b"):
+        os.makedirs(root / name)
+    (root / "3" / "saved_model.pb").write_bytes(b"theirs")
+    (root / "tmp_a" / "saved_model.pb").write_bytes(b"ours")
+    with pytest.raises(FileExistsError, match="export version 3 already exists"):
+        _publish(str(root / "tmp_a"), str(root), 3, explicit=True)
+    assert not (root / "tmp_a").exists() and (root / "3" / "saved_model.pb").read_bytes() == b"theirs"
+    (root / "tmp_b" / "saved_model.pb").write_bytes(b"ours")
+    assert _publish(str(root / "tmp_b"), str(root), 3, explicit=False) == str(root / "4")
+    assert (root / "4" / "saved_model.pb").read_bytes() == b"ours"
+    assert (root / "3" / "saved_model.pb").read_bytes() == b"theirs"
 
 
 def test_a_model_built_under_a_strategy_is_refused(exported, tmp_path):

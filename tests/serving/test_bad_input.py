@@ -161,7 +161,8 @@ def test_other_method_errors(s):
         )
     assert err.value.code() == C.INVALID_ARGUMENT and "Input is empty" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:  # the raw-feature signature cannot classify
-        req = classification_pb2.ClassificationRequest(model_spec=model_pb2.ModelSpec(name="tiny"))
+        spec = model_pb2.ModelSpec(name="tiny", signature_name="serving_default")
+        req = classification_pb2.ClassificationRequest(model_spec=spec)
         req.input.example_list.examples.add()
         s.predict.Classify(req)
     assert err.value.code() == C.FAILED_PRECONDITION

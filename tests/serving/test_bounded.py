@@ -10,10 +10,12 @@ import tracemalloc
 import grpc
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from serving import codec
+from serving import codec, jsonparse
 from serving.batching import BatchingParameters
 from tests.serving.conftest import ROWS, Stubs, expected, predict_request
 
@@ -167,3 +169,59 @@ def test_requests_in_progress_share_one_memory_budget(base_path, serve):
     np.testing.assert_allclose(codec.to_numpy(r.outputs["probability"]), expected(1), rtol=1e-6)
     assert server.core.in_flight.refused == 1
     s.channel.close()
+
+
+def test_a_rest_body_with_too_many_values_is_refused_before_it_is_parsed(base_path, serve):
+    """2^21 values (8 MB of JSON, under the body cap) to a server capped at 1,000 values: 413 from a
+    count of the body's commas, before the parser builds a Python float per value (~30 bytes each)."""
+    base_path(1)
+    server = serve(base=base_path.path, rest_api_port=0, max_request_elements=1000)
+    values = 1 << 21
+    # an input the model does not have: a parsed body would be refused for its name (400), after parsing
+    body = b'{"inputs": {"nope": [' + b"0.5," * (values - 1) + b'0.5], "why": "a,b"}}'
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=60)
+
+    def post():
+        conn.request("POST", "/v1/models/tiny:predict", body)
+        resp = conn.getresponse()
+        post.result = resp.status, json.loads(resp.read())  # type: ignore[attr-defined]
+
+    _, peak = _peak_bytes_during(post)
+    status, answer = post.result  # type: ignore[attr-defined]
+    assert status == 413, answer
+    assert answer["error"] == (
+        f"the request body holds {values + 1} values, more than the limit of 1064 "
+        "(--max_request_elements); send fewer rows per request"
+    )
+    assert peak < 3 * len(body), f"peak {peak / MB:.0f} MB for a {len(body) / MB:.0f} MB body"
+    # at the limit the body is parsed and served
+    rows = {"cat": ["a"] * 300, "x1": [1.0] * 300, "x2": [2.0] * 300}
+    conn.request("POST", "/v1/models/tiny:predict", json.dumps({"inputs": rows}))
+    resp = conn.getresponse()
+    assert resp.status == 200 and len(json.loads(resp.read())["outputs"]) == 300
+    conn.close()
+
+
+def _scalars(value) -> int:
+    if isinstance(value, list):
+        return sum(_scalars(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_scalars(v) for v in value.values())
+    return 1
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab,"\\[]{} \n\u00e9')), max_size=6)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=st.lists(_JSON, max_size=3), indent=st.sampled_from([None, 1]), ascii_only=st.booleans(),
+       chunk=st.sampled_from([1, 3, 1 << 20]))  # fmt: skip
+def test_the_value_count_before_parsing_is_exact(value, indent, ascii_only, chunk):
+    """Commas, quotes, escapes, brackets inside strings, empty containers and chunk boundaries."""
+    raw = json.dumps(value, indent=indent, ensure_ascii=ascii_only).encode()
+    assert jsonparse.count_values(raw, chunk) == _scalars(value)

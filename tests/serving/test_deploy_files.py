@@ -33,7 +33,7 @@ def test_manifests_and_configs():
         for doc in yaml.safe_load_all(Path(k8s, name).read_text()):
             kinds.setdefault(name, []).append(doc["kind"])
     assert kinds == {
-        "serving.yaml": ["PersistentVolumeClaim", "Deployment", "Service"],
+        "serving.yaml": ["PersistentVolumeClaim", "Deployment", "Service", "NetworkPolicy"],
         "monitor.yaml": ["Deployment", "Service"],
         "pd-gate-job.yaml": ["Job"],
     }
@@ -54,6 +54,36 @@ def test_readiness_follows_the_stable_label():
     serving = next(d for d in _docs("serving.yaml") if d["kind"] == "Deployment")
     (server,) = serving["spec"]["template"]["spec"]["containers"]
     assert server["readinessProbe"]["httpGet"]["path"] == "/v1/models/ranker/labels/stable/metadata"
+
+
+CLIENT = {"recsys.io/serving-client": "true"}
+
+
+def test_only_labelled_clients_reach_the_serving_ports_and_monitoring_the_metrics():
+    docs = _docs("serving.yaml")
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    serving = next(d for d in docs if d["kind"] == "Deployment")
+    pod_labels = serving["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector and selector.items() <= pod_labels.items()  # the policy selects the serving pods
+    assert policy["spec"]["policyTypes"] == ["Ingress"]  # ingress not listed below is denied
+    (server,) = serving["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    clients, monitoring = policy["spec"]["ingress"]
+    assert clients["from"] == [{"podSelector": {"matchLabels": CLIENT}}]  # no namespace: this one only
+    assert clients["ports"] == [{"protocol": "TCP", "port": ports[n]} for n in ("grpc", "rest")]
+    assert monitoring["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert monitoring["ports"] == [{"protocol": "TCP", "port": ports["rest"]}]
+    assert serving["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(ports["rest"])
+    # the project's own clients of the Service carry the label
+    monitor = next(d for d in _docs("monitor.yaml") if d["kind"] == "Deployment")
+    (job,) = _docs("pd-gate-job.yaml")
+    for client in (monitor, job):
+        assert CLIENT.items() <= client["spec"]["template"]["metadata"]["labels"].items(), client["kind"]
+        (container,) = client["spec"]["template"]["spec"]["containers"]
+        assert any("ranker-serving:8500" in a for a in container["args"])
 
 
 def _k8s_files() -> list[str]:
