@@ -91,7 +91,7 @@ def load(path: str, what: str, spec: feature_spec.FeatureSpec, spec_sha256: str)
         status = tf.train.Checkpoint(model=model).read(prefix)
         status.assert_existing_objects_matched()
         status.expect_partial()  # the optimizer, metrics and signatures beside the model
-    except (tf.errors.OpError, ValueError, AssertionError) as err:
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # IndexError: torn file
         raise ParentError(f"{what}={path!r}: its weights cannot be restored from {prefix} "
                           f"({type(err).__name__}: {str(err).splitlines()[0][:300]})") from None
     weights = model.get_weights()
