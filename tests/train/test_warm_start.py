@@ -10,37 +10,11 @@ import shutil
 
 import pytest
 
-from pipelines.synthetic_spec import SyntheticLayout, write_synthetic
 from recsys import config as cfg
 from recsys.train import fingerprint
 from recsys.train.parent import ParentError
 from recsys.train.trainer import train
-
-LAYOUT = SyntheticLayout(num_numeric=2, num_categorical=3, num_multi=1, cardinality=30)
-SETS = ["train.steps=12", "train.eval_every=6", "train.verbose=0", "data.batch_size=64",
-        "data.eval_batch_size=256", "data.shuffle_buffer=256", "train.tensorboard=false",
-        "train.backup_every_steps=4", "train.steps_per_execution=2", "export.warmup_requests=0",
-        "model.bottom_mlp=[8]", "model.top_mlp=[16]"]
-
-
-def exp(data: str, *extra: str):
-    return cfg.load("synthetic_small", [f"data.spec_dir={data}", *SETS, *extra])
-
-
-def make_parent(root) -> None:
-    """Data (and a second data set with another vocabulary) and a parent trained on the first."""
-    write_synthetic(str(root / "data"), num_train=1200, num_eval=300, layout=LAYOUT, seed=5)
-    other = SyntheticLayout(num_numeric=2, num_categorical=3, num_multi=1, cardinality=20)
-    write_synthetic(str(root / "other"), num_train=600, num_eval=100, layout=other, seed=5)
-    train(exp(str(root / "data"), "data.shuffle_buffer=128"), str(root / "parent"))
-
-
-@pytest.fixture(scope="module")
-def parent(run_once) -> dict:
-    root = run_once("warm-start-parent", make_parent)
-    fp = json.loads((root / "parent" / "fingerprint.json").read_text())
-    return {"root": root, "data": str(root / "data"), "run": str(root / "parent"),
-            "export": fp["export_path"], "digest": fp["weights_sha256"], "fp": fp}
+from tests.train.conftest import exp
 
 
 def test_warm_start_takes_the_parents_weights_from_a_run_or_an_export(parent, tmp_path):
@@ -55,7 +29,8 @@ def test_warm_start_takes_the_parents_weights_from_a_run_or_an_export(parent, tm
         assert lineage["path"] == parent[kind] and lineage["export_path"] == parent["export"]
         assert lineage["config_sha256"] == parent["fp"]["config_sha256"] and lineage["final_step"] == 12
         assert child.fingerprint["teacher"] is None
-        exported = json.loads(open(os.path.join(child.export_path, "assets.extra", "fingerprint.json")).read())
+        with open(os.path.join(child.export_path, "assets.extra", "fingerprint.json")) as fh:
+            exported = json.load(fh)
         assert exported["parent"] == lineage
 
 
@@ -111,8 +86,8 @@ def _refused(config, model_dir, match: str) -> None:
 def test_mismatched_missing_or_corrupt_parents_are_refused_naming_why(parent, tmp_path):
     data, run = parent["data"], parent["run"]
     _refused(exp(data, f"train.warm_start_from={run}", "model.embedding_dim=4"), tmp_path / "a",
-             r"another architecture: variable \d+ \(.*\) has shape \[\d+, 8\] in the parent, \[\d+, 4\] in the "
-             r"child \(model config: embedding_dim: 8 in the parent, 4 in the child\)")
+             r"another architecture: variable \d+ \(.*\) has shape \[\d+, 8\] in the parent, "
+             r"\[\d+, 4\] in the child \(model config: embedding_dim: 8 in the parent, 4 in the child\)")
     _refused(exp(data, f"train.warm_start_from={run}", "model.top_mlp=[16,4]"), tmp_path / "b",
              "another architecture")
     _refused(exp(str(parent["root"] / "other"), f"train.warm_start_from={run}"), tmp_path / "c",
