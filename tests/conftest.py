@@ -86,6 +86,7 @@ SLOW = (
     "tests/launch/test_supervisor.py",
     "tests/launch/test_k8s_apply.py",
     "tests/data/test_columnar.py::test_the_workers_rows_make_up_the_global_batches",
+    "tests/launch/test_update_resume.py",
 )
 
 

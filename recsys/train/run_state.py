@@ -116,8 +116,9 @@ def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
     if old_order != new_order:
         out.setdefault("data", []).append(f"input stream order v{old_order} -> v{new_order} (a recsys "
                                           "upgrade: the same steps would see other examples)")
+    # The teacher is read again on every start; {} (the supervisor's check) has not read it.
     old_teacher, new_teacher = (_digest(x.lineage.get("teacher")) for x in (state, ident))
-    if old_teacher != new_teacher:
+    if ident.lineage and old_teacher != new_teacher:
         out.setdefault("config", []).append(f"distillation teacher weights {old_teacher} -> {new_teacher}")
     if state.num_workers != ident.num_workers:
         out["workers"] = [f"{state.num_workers} worker(s) -> {ident.num_workers}"]
