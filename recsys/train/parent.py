@@ -141,7 +141,8 @@ def resolve(config: Experiment, spec: feature_spec.FeatureSpec, *, new_run: bool
                                   f"this run {t.optimizer!r}")
     teacher = None
     if t.distill_from and t.distill_weight > 0:
-        teacher = load(t.distill_from, TEACHER, spec, spec_sha256)
+        same = warm is not None and os.path.abspath(t.distill_from) == warm.source.path
+        teacher = warm if same else load(t.distill_from, TEACHER, spec, spec_sha256)
     return Parents(warm, teacher)
 
 
