@@ -23,6 +23,7 @@ FINGERPRINT = "fingerprint.json"
 CONFIG = "config.yaml"
 EXPORT_EXTRA = "assets.extra"
 SAVED_MODEL = "saved_model.pb"
+STATE = "train_state.json"
 MAX_GENERATIONS = 1000  # a chain longer than this is taken to loop
 
 
@@ -78,6 +79,9 @@ def locate(path: str, what: str) -> Source:
                           f"export (no {EXPORT_EXTRA}/{FINGERPRINT})")
     if not isinstance(fp, dict) or not isinstance(fp.get("weights_sha256"), str):
         raise ParentError(f"{what}={path!r}: {FINGERPRINT} has no weights digest (corrupt)")
+    if kind == "run" and not _finished(root):
+        raise ParentError(f"{what}={path!r}: the run is not finished ({STATE}); its fingerprint is of an "
+                          "earlier finish and its backup has moved on")
     try:
         with open(os.path.join(meta, CONFIG), encoding="utf-8") as fh:
             config = yaml.safe_load(fh)
@@ -86,6 +90,15 @@ def locate(path: str, what: str) -> Source:
     if not isinstance(config, dict):
         raise ParentError(f"{what}={path!r}: its {CONFIG} is not a mapping (corrupt)")
     return Source(root, kind, fp, config)
+
+
+def _finished(run: str) -> bool:
+    """The run record says finished (a record that cannot be read: not finished)."""
+    try:
+        with open(os.path.join(run, STATE), encoding="utf-8") as fh:
+            return bool(json.load(fh).get("finished"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def entry(src: Source) -> dict[str, Any]:

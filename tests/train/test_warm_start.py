@@ -96,6 +96,10 @@ def test_mismatched_missing_or_corrupt_parents_are_refused_naming_why(parent, tm
     _refused(exp(data, f"train.warm_start_from={data}"), tmp_path / "e", "neither a finished run")
     broken = tmp_path / "broken"
     shutil.copytree(run, broken)
+    state = json.loads((broken / "train_state.json").read_text())
+    (broken / "train_state.json").write_text(json.dumps({**state, "finished": False}))  # resumed on
+    _refused(exp(data, f"train.warm_start_from={broken}"), tmp_path / "h", "the run is not finished")
+    (broken / "train_state.json").write_text(json.dumps(state))
     fp = json.loads((broken / "fingerprint.json").read_text())
     (broken / "fingerprint.json").write_text(json.dumps({**fp, "weights_sha256": "0" * 64}))
     _refused(exp(data, f"train.warm_start_from={broken}"), tmp_path / "f", "a corrupt or replaced parent")
