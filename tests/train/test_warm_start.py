@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 
-from recsys import config as cfg
 from recsys.train import fingerprint
 from recsys.train.parent import ParentError
 from recsys.train.trainer import train
@@ -108,12 +107,3 @@ def test_mismatched_missing_or_corrupt_parents_are_refused_naming_why(parent, tm
         if ".data-" in f.name:
             f.write_bytes(f.read_bytes()[:50])
     _refused(exp(data, f"train.warm_start_from={broken}"), tmp_path / "g", "its weights cannot be restored")
-
-
-def test_the_config_refuses_a_bad_distillation_weight():
-    for sets, match in ((["train.distill_weight=1.5", "train.distill_from=x"], r"in \[0, 1\], got 1\.5"),
-                        (["train.distill_weight=-0.1", "train.distill_from=x"], r"in \[0, 1\]"),
-                        (["train.distill_weight=0.5"], "distillation needs a parent"),
-                        (["train.warm_start_optimizer=true"], "false when warm_start_from is empty")):
-        with pytest.raises(ValueError, match=match):
-            cfg.load("synthetic_small", sets)
