@@ -3,6 +3,9 @@
 Single process and a local two-worker MultiWorkerMirroredStrategy cluster, each in "model" mode
 (parsed batches cached in memory: the model's speed) and "e2e" mode (GZIP shards read and parsed every
 step). Median of timed windows after warm-up; prints a table and writes JSON with ``--json``.
+The "distill" mode is "model" with churn-reducing distillation (``train.distill_weight=0.5``, a
+teacher of the same architecture): its ex/s against "model" in the same run is the cost of
+distillation (JSON ``ratios.single_distill_over_model``, ``two_workers_distill_over_model``).
 
     .venv/bin/python benchmarks/train.py --json out/bench/train.json
 
@@ -41,9 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed windows")
     p.add_argument("--windows", type=int, default=5, help="timed windows")
     p.add_argument("--window_steps", type=int, default=40, help="steps per window")
-    p.add_argument("--modes", default="e2e,model,e2e_tfexample",
+    p.add_argument("--modes", default="e2e,model,e2e_tfexample,distill",
                    help="comma-separated: model (batches cycled from memory), e2e (the stream, columnar "
-                        "shards), e2e_tfexample (the stream from the tf.Example shards: the old path)")
+                        "shards), e2e_tfexample (the stream from the tf.Example shards: the old path), "
+                        "distill (model, with distillation weight 0.5 toward a frozen teacher)")
     p.add_argument("--repeats", type=int, default=2,
                    help="rounds over the modes, interleaved (a load spike hits every mode alike); the "
                         "windows of all rounds are pooled")
@@ -83,6 +87,8 @@ def run_worker(args: argparse.Namespace) -> None:
     sets = [f"data.spec_dir={args.data_dir}"] + args.set
     if args.mode == "e2e_tfexample":
         sets.append("data.format=tfexample")
+    if args.mode == "distill":  # the teacher is built below, as initialised: its cost, not its values
+        sets += ["train.distill_from=benchmark-teacher", "train.distill_weight=0.5"]
     exp = cfg.load(CONFIG, sets)
     strategy, role = make_strategy(exp.determinism.collective)  # before any other TF op
     from recsys.compat import tf
@@ -95,9 +101,11 @@ def run_worker(args: argparse.Namespace) -> None:
     with strategy.scope():
         model = task.build_model()
         optimizer = task.build_optimizer(model)
+        if args.mode == "distill":
+            task.build_teacher(exp.model, None)
         task.build_objective()
-    # model: the stream's first batches cycled from memory (the model's speed); e2e: the stream.
-    cycle = 8 if args.mode == "model" else 0
+    # model, distill: the stream's first batches cycled from memory (the model's speed); e2e: the stream.
+    cycle = 8 if args.mode in ("model", "distill") else 0
     iterator = iter(task.build_inputs(strategy, 0, cycle_first=cycle))
     run_chunk = make_chunk_fn(strategy, task, model, optimizer)
     per_call = max(1, exp.train.steps_per_execution)
@@ -178,6 +186,8 @@ def _local_compute(exp, task, role, per_call: int, steps: int) -> float:
     default = tf.distribute.get_strategy()
     model = local.build_model()
     optimizer = local.build_optimizer(model)
+    if task.teacher is not None:  # the distill mode: the teacher's forward pass is compute too
+        local.build_teacher(exp.model, None)
     local.build_objective()
     run_chunk = make_chunk_fn(default, local, model, optimizer)
     it = iter(local.build_inputs(default, 0, cycle_first=8))
@@ -272,6 +282,9 @@ def main(argv=None) -> None:
         ratios["single_e2e_over_model"] = med["single_e2e"] / med["single_model"]
     if "single_e2e_tfexample" in med and "single_model" in med:
         ratios["single_e2e_tfexample_over_model"] = med["single_e2e_tfexample"] / med["single_model"]
+    for where in ("single", "two_workers"):
+        if f"{where}_distill" in med and f"{where}_model" in med:
+            ratios[f"{where}_distill_over_model"] = med[f"{where}_distill"] / med[f"{where}_model"]
     for mode in ("model", "e2e"):
         if f"two_workers_{mode}" in med:
             ratios[f"two_workers_over_single_{mode}"] = med[f"two_workers_{mode}"] / med[f"single_{mode}"]

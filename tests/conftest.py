@@ -89,6 +89,11 @@ SLOW = (
     "tests/launch/test_supervisor.py",
     "tests/launch/test_k8s_apply.py",
     "tests/data/test_columnar.py::test_the_workers_rows_make_up_the_global_batches",
+    "tests/launch/test_update_resume.py",
+    # Model updates: a parent and children trained for real (tests/train/conftest.py)
+    "tests/train/test_warm_start.py",
+    "tests/train/test_distill.py",
+    "tests/train/test_lineage.py",
 )
 
 

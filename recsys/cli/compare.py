@@ -3,10 +3,11 @@
 Loads both with TensorFlow alone, scores the eval split of SPEC_DIR through their ``predict_examples``
 signature and reports whether the weight digests are equal, relative (TFMA's symmetric prediction
 difference) and absolute PD with percentiles, the flip rate (TFMA's BooleanFlipRates, A the baseline),
-top-k churn and each model's AUC. With thresholds it is a CI gate: exit 0 when every given limit holds,
-1 when one is exceeded, 2 on an error. The threshold flags are the same as ``recsys monitor``'s and
-``recsys promote``'s (:class:`serving.gate.Thresholds`); ``--max_churn`` and ``--churn_threshold`` are
-deprecated aliases of ``--max_flip_rate`` and ``--flip_threshold``.
+top-k churn, each model's AUC and their lineage (B is A's parent, ancestor or distillation teacher, or
+the reverse, from the fingerprints on disk). With thresholds it is a CI gate: exit 0 when every given
+limit holds, 1 when one is exceeded, 2 on an error. The threshold flags are the same as ``recsys
+monitor``'s and ``recsys promote``'s (:class:`serving.gate.Thresholds`); ``--max_churn`` and
+``--churn_threshold`` are deprecated aliases of ``--max_flip_rate`` and ``--flip_threshold``.
 """
 
 from __future__ import annotations

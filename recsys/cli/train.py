@@ -83,6 +83,7 @@ def main(argv: list[str]) -> None:
         print("recsys train: --model_dir is required (where the run's backups, logs and export go)",
               file=sys.stderr)
         sys.exit(2)
+    from recsys.train.parent import ParentError
     from recsys.train.run_state import ResumeRefused
     from recsys.train.trainer import EXIT_REFUSED, train
 
@@ -91,7 +92,7 @@ def main(argv: list[str]) -> None:
         result = train(experiment, FLAGS.model_dir, overwrite=FLAGS.overwrite,
                        allow_resume_change=tuple(FLAGS.allow_resume_change),
                        stop_requested=interrupt.requested)
-    except ResumeRefused as err:  # RunLocked (another job holds the model_dir) included
+    except (ResumeRefused, ParentError) as err:  # RunLocked included; a restart would fail alike
         print(f"recsys train: {err}", file=sys.stderr, flush=True)
         sys.exit(EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:

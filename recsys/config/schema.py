@@ -159,6 +159,18 @@ class TrainConfig:
     # (steps, predictions [evaluations, examples], labels) for PD-over-time between replicas.
     record_eval_predictions: bool = neutral(False)
     verbose: int = neutral(2)  # 0 silent; otherwise one line of train and eval metrics per evaluation
+    # Model updates (recsys/train/parent.py; docs/training.md "Model updates"). A parent is a finished
+    # run's model_dir or an export version dir. A NEW run starts from the parent's weights (and, with
+    # warm_start_optimizer, a run dir's optimizer slots); a resume takes its backup and never reads the
+    # parent. The paths are model-relevant (not neutral): another path is a config change on resume;
+    # the parent's weights digest is recorded in train_state.json at the start and in the fingerprint.
+    warm_start_from: str = ""
+    warm_start_optimizer: bool = False
+    # Churn-reducing distillation (Jiang et al. 2022): loss = (1 - w) BCE(label, p) + w BCE(p_parent, p)
+    # with p_parent the frozen parent's probability on the same batch. The parent is read on every
+    # start (resumes too) and its weights digest checked against the run record.
+    distill_from: str = ""
+    distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice(self.optimizer, Optimizer, "optimizer")
@@ -169,6 +181,11 @@ class TrainConfig:
         check(self.backup_every_steps >= 0, "backup_every_steps", ">= 0", self.backup_every_steps)
         check(self.dense_grad_max_elements >= 0, "dense_grad_max_elements", ">= 0",
               self.dense_grad_max_elements)
+        check(0.0 <= self.distill_weight <= 1.0, "distill_weight", "in [0, 1]", self.distill_weight)
+        check(self.distill_weight == 0 or bool(self.distill_from), "distill_weight",
+              "0 when distill_from is empty (distillation needs a parent)", self.distill_weight)
+        check(not self.warm_start_optimizer or bool(self.warm_start_from), "warm_start_optimizer",
+              "false when warm_start_from is empty", self.warm_start_optimizer)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ Relative PD is TFMA's ``SymmetricPredictionDifference`` (mean of 2|p1-p2|/(p1+p2
 under both names. The flip rates are TFMA's ``BooleanFlipRates`` with A as the baseline. Top-k churn
 groups the eval rows into queries of ``rows_per_query`` consecutive rows, as ``recsys monitor`` sends
 them. Every metric comes from its one implementation in :mod:`serving.pd`, :mod:`serving.churn` and
-:mod:`recsys.repro.accuracy`; the gate is :class:`serving.gate.Thresholds`.
+:mod:`recsys.repro.accuracy`; the gate is :class:`serving.gate.Thresholds`. ``lineage`` says whether
+one export is the other's warm-start parent, ancestor or distillation teacher, by following the
+fingerprints' ``parent`` entries on disk (:func:`recsys.repro.lineage.relation`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -25,6 +26,7 @@ import pipelines.feature_spec as feature_spec
 from recsys.compat import tf
 from recsys.repro.accuracy import auc, logloss
 from recsys.repro.digest import weights_digest
+from recsys.repro.lineage import read_fingerprint, relation
 from serving.churn import flip_rates, query_ids_by_request, topk_churn
 from serving.gate import Thresholds
 from serving.pd import pd_distribution
@@ -71,15 +73,6 @@ def score(export_dir: str, records: list[bytes], batch_size: int = 4096,
     return np.concatenate(out) if out else np.zeros([0], np.float32)
 
 
-def _fingerprint(export_dir: str) -> dict[str, Any] | None:
-    path = os.path.join(export_dir, "assets.extra", "fingerprint.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as fh:
-        fingerprint: dict[str, Any] = json.load(fh)
-    return fingerprint
-
-
 def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds | None = None,
             max_examples: int = 0, require_identical_weights: bool = False, k: int = 10,
             rows_per_query: int = 64) -> dict[str, Any]:
@@ -89,9 +82,10 @@ def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds 
     records, labels = eval_records(spec, max_examples)
     models: dict[str, dict[str, Any]] = {}
     preds = {}
+    fingerprints = {}
     for key, path in (("a", export_a), ("b", export_b)):
         preds[key] = score(path, records)
-        fp = _fingerprint(path)
+        fp = fingerprints[key] = read_fingerprint(path)
         models[key] = {"path": path, "weights_sha256": export_weights_digest(path),
                        "auc": auc(labels, preds[key]), "logloss": logloss(labels, preds[key]),
                        "trained_steps": fp.get("final_step") if fp else None,
@@ -113,6 +107,8 @@ def compare(export_a: str, export_b: str, spec_dir: str, thresholds: Thresholds 
         "topk_churn": topk_churn([a, b], query_ids_by_request(len(a), rows_per_query), k),
         "k": k, "rows_per_query": rows_per_query,
         "auc_delta": models["b"]["auc"] - models["a"]["auc"],
+        "lineage": relation(*({"weights_sha256": models[k]["weights_sha256"], "fingerprint": fingerprints[k]}
+                              for k in ("a", "b"))),
     }
     violations = []
     if require_identical_weights and not out["identical_weights"]:
@@ -138,6 +134,7 @@ def format_report(diff: dict[str, Any]) -> str:
         f"max {p['p100']:.3g}); absolute PD {diff['absolute_pd']:.6g}; flip rate@{diff['flip_threshold']:g} "
         f"{diff['flip_rate']:.4g}; top-{diff['k']} churn {diff['topk_churn']:.4g}; "
         f"AUC B-A {diff['auc_delta']:+.4f}",
+        f"lineage: {diff['lineage']['line']}",
         "gate: " + ("passed" if diff["passed"] else "FAILED: " + "; ".join(diff["violations"])),
     ]
     return "\n".join(lines)

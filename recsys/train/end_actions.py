@@ -47,7 +47,8 @@ class EvalPredictions(Action):
 
 class Fingerprint(Action):
     """``fingerprint.json`` (chief writes it; every worker gets it in its result): the weights digest,
-    the final step, the config and data identity, the libraries, the resumes, the caveats."""
+    the final step, the config and data identity, the libraries, the resumes, the caveats, the
+    parents (``parent``, ``teacher``)."""
 
     def __init__(self, run_dir: RunDir, *, total: int, weights: Any, ident: run_state.RunIdentity,
                  state: run_state.RunState | None, evaluation: Evaluation, num_workers: int,
@@ -72,6 +73,11 @@ class Fingerprint(Action):
             "eval": self.evaluation.last.metrics,
             "export_path": None,
         }
+        # Lineage (recsys.repro.lineage): the warm-start parent and the distillation teacher, as the run
+        # record has them from its start (a resume does not read the parent again).
+        lineage = (self.state.lineage if self.state and self.state.lineage else self.ident.lineage)
+        self.fp["parent"] = lineage.get("parent")
+        self.fp["teacher"] = lineage.get("teacher")
         if self.is_chief:
             self.run_dir.write_fingerprint(self.fp)
 

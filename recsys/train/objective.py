@@ -33,9 +33,10 @@ class RankingObjective(tf.Module):
     """Loss, training metrics and gradient form of one training run (build it in the strategy scope,
     so the metric variables are per replica; it is part of the training state in the checkpoint)."""
 
-    def __init__(self, dense_grad_max_elements: int = 0) -> None:
+    def __init__(self, dense_grad_max_elements: int = 0, distill_weight: float = 0.0) -> None:
         super().__init__(name="objective")
         self.dense_grad_max_elements = dense_grad_max_elements
+        self.distill_weight = float(distill_weight)  # the weight of the teacher term (0: none)
         self.bce = keras.losses.BinaryCrossentropy(reduction=keras.losses.Reduction.SUM)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_metrics = ranking_metrics()
@@ -49,10 +50,20 @@ class RankingObjective(tf.Module):
         for m in self.task_metrics:
             m.update_state(labels, probs)
 
-    def batch_loss(self, model: keras.Model, labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        """Per-example SUM on this replica / global batch, plus the model's scaled regularization."""
+    def _sum(self, labels: tf.Tensor, probs: tf.Tensor, teacher: tf.Tensor | None) -> tf.Tensor:
+        """The per-example loss summed over the rows: BCE(label, p), or with a teacher's probabilities
+        (Jiang et al. 2022, churn reduction via distillation) (1 - w) BCE(label, p) + w BCE(p_teacher, p)."""
+        if teacher is None:
+            return self.bce(labels, probs)
+        w = self.distill_weight
+        return (1.0 - w) * self.bce(labels, probs) + w * self.bce(teacher, probs)
+
+    def batch_loss(self, model: keras.Model, labels: tf.Tensor, probs: tf.Tensor,
+                   teacher: tf.Tensor | None = None) -> tf.Tensor:
+        """Per-example SUM on this replica / global batch, plus the model's scaled regularization;
+        ``teacher``: the frozen parent's probabilities on the same rows (distillation)."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        total = self.bce(labels, probs)
+        total = self._sum(labels, probs, teacher)
         global_batch = tf.cast(tf.shape(labels)[0] * replicas, total.dtype)
         loss = tf.math.divide_no_nan(total, global_batch)
         if model.losses:
@@ -60,15 +71,16 @@ class RankingObjective(tf.Module):
         return loss
 
     def record(self, model: keras.Model, labels: tf.Tensor, probs: tf.Tensor, loss: tf.Tensor,
-               with_task_metrics: bool) -> None:
+               with_task_metrics: bool, teacher: tf.Tensor | None = None) -> None:
         """Update the loss tracker and (optionally) the task metrics with the *global* batch."""
         ctx = tf.distribute.get_replica_context()
         probs = tf.stop_gradient(probs)
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             if with_task_metrics:  # one gather gives the metrics and the global mean loss
-                both = _gather(ctx, tf.concat([labels, probs], axis=1))
-                labels, probs = both[:, :1], both[:, 1:]
-                total = self.bce(labels, probs)
+                columns = [labels, probs] + ([] if teacher is None else [teacher])
+                both = _gather(ctx, tf.concat(columns, axis=1))
+                labels, probs = both[:, :1], both[:, 1:2]
+                total = self._sum(labels, probs, None if teacher is None else both[:, 2:])
                 self._update(labels, probs)
                 loss = tf.math.divide_no_nan(total, tf.cast(tf.shape(labels)[0], total.dtype))
                 if model.losses:

@@ -39,12 +39,15 @@ class ResumeRefused(ValueError):
 
 @dataclass
 class RunIdentity:
-    """What a run is a function of: config digest (and the dict), data fingerprint, worker count."""
+    """What a run is a function of: config digest (and the dict), data fingerprint, worker count, and
+    its parents (``lineage``: the warm-start parent when the run starts new, the distillation teacher;
+    :meth:`recsys.train.parent.Parents.lineage`)."""
 
     config: dict[str, Any]
     data: dict[str, Any]
     num_workers: int
     config_sha256: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config_sha256 = fingerprint.config_digest(self.config)
@@ -64,10 +67,12 @@ class RunState:
     finished: bool = False
     final_step: int = 0
     weights_sha256: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)  # recorded at the start, for the fingerprint
 
 
-def identity(config: Experiment, num_workers: int) -> RunIdentity:
-    """What a run of ``config`` on ``num_workers`` workers is a function of."""
+def identity(config: Experiment, num_workers: int, lineage: dict[str, Any] | None = None) -> RunIdentity:
+    """What a run of ``config`` on ``num_workers`` workers (from the parents in ``lineage``) is a
+    function of."""
     spec = feature_spec.load(config.data.spec_dir)
     # Every file training may read: the tf.Example shards of the selected time windows (data.windows;
     # all when none are selected) and the eval split, and, when the spec names it, the columnar copy of
@@ -78,7 +83,7 @@ def identity(config: Experiment, num_workers: int) -> RunIdentity:
     data = fingerprint.data_fingerprint(spec.root, patterns)
     data["windows"] = list(windows)  # the time windows trained on ([]: the whole train split)
     data["stream_version"] = STREAM_VERSION
-    return RunIdentity(loading.to_dict(config), data, num_workers)
+    return RunIdentity(loading.to_dict(config), data, num_workers, lineage=dict(lineage or {}))
 
 
 def load(model_dir: str) -> RunState | None:
@@ -116,9 +121,17 @@ def differences(state: RunState, ident: RunIdentity) -> dict[str, list[str]]:
     if old_order != new_order:
         out.setdefault("data", []).append(f"input stream order v{old_order} -> v{new_order} (a recsys "
                                           "upgrade: the same steps would see other examples)")
+    # The teacher is read again on every start; {} (the supervisor's check) has not read it.
+    old_teacher, new_teacher = (_digest(x.lineage.get("teacher")) for x in (state, ident))
+    if ident.lineage and old_teacher != new_teacher:
+        out.setdefault("config", []).append(f"distillation teacher weights {old_teacher} -> {new_teacher}")
     if state.num_workers != ident.num_workers:
         out["workers"] = [f"{state.num_workers} worker(s) -> {ident.num_workers}"]
     return out
+
+
+def _digest(entry: Any) -> str | None:
+    return entry.get("weights_sha256") if isinstance(entry, dict) else None
 
 
 def prepare(model_dir: str, ident: RunIdentity, *, has_backup: bool, overwrite: bool = False,
@@ -140,7 +153,8 @@ def prepare(model_dir: str, ident: RunIdentity, *, has_backup: bool, overwrite: 
     elif overwrite:
         state = None
     if state is None or (not state.finished and not has_backup):
-        state = RunState(ident.config_sha256, ident.config, ident.data, ident.num_workers, time.time())
+        state = RunState(ident.config_sha256, ident.config, ident.data, ident.num_workers, time.time(),
+                         lineage=ident.lineage)
         if write:
             save(model_dir, state)
         return "new", state

@@ -13,7 +13,7 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.data.input import shard_files
 from recsys.models.activation import validate_activation
-from recsys.train import run_state
+from recsys.train import parent, run_state
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.run_dir import RunDir
@@ -46,7 +46,8 @@ def check_config(config: Experiment) -> feature_spec.FeatureSpec:
 
 @dataclass(frozen=True)
 class Opening:
-    """What a start found: ``action`` is "new", "resume" or "finished" (see run_state.prepare)."""
+    """What a start found: ``action`` is "new", "resume" or "finished" (see run_state.prepare), and
+    the parents it loaded (:mod:`recsys.train.parent`)."""
 
     strategy: tf.distribute.Strategy
     role: Role
@@ -55,6 +56,7 @@ class Opening:
     action: str
     state: run_state.RunState | None
     lock: RunLock | None  # the chief's, held until release()
+    parents: parent.Parents = parent.Parents()
 
     def release(self) -> None:
         if self.lock is not None:
@@ -76,15 +78,19 @@ class Session:
 
 
 def open_run(config: Experiment, run_dir: RunDir, *, overwrite: bool, allow: tuple[str, ...]) -> Opening:
-    """Strategy first (before any other TF op), the config checks, the chief's lock on the model_dir
-    (:class:`~recsys.train.run_lock.RunLocked` when another job holds it), then the run record's
-    decision."""
+    """Strategy first (before any other TF op), the config checks, the parents (warm start, teacher:
+    a :class:`~recsys.train.parent.ParentError` before anything is written), the chief's lock on the
+    model_dir (:class:`~recsys.train.run_lock.RunLocked` when another job holds it), then the run
+    record's decision."""
     strategy, role = make_strategy(config.determinism.collective)
     if config.train.verbose:  # an early sign of life for a supervisor (and a person)
         print(f"recsys train: worker {role.task_index} of {role.num_workers} starting in {run_dir.root}",
               file=sys.stderr, flush=True)
     task = RankingTask(config, check_config(config))
-    ident = run_state.identity(config, role.num_workers)
+    # The warm-start parent is read only when this start may be a new run: a resume takes its backup.
+    parents = parent.resolve(config, task.spec, new_run=overwrite or not run_dir.has_backup(),
+                             build_model=task.build_model)
+    ident = run_state.identity(config, role.num_workers, parents.lineage(config.train.distill_weight))
     lock = RunLock(run_dir) if role.is_chief else None
     if lock is not None:
         lock.acquire()
@@ -95,7 +101,7 @@ def open_run(config: Experiment, run_dir: RunDir, *, overwrite: bool, allow: tup
         if lock is not None:
             lock.release()
         raise
-    return Opening(strategy, role, task, ident, action, state, lock)
+    return Opening(strategy, role, task, ident, action, state, lock, parents)
 
 
 def build(config: Experiment, run_dir: RunDir, o: Opening) -> Session:
@@ -103,13 +109,18 @@ def build(config: Experiment, run_dir: RunDir, o: Opening) -> Session:
     apply_determinism(config.determinism)
     if o.role.is_chief:
         loading.save(config, run_dir.root)
+    teacher = o.parents.teacher
     with o.strategy.scope():
         model = o.task.build_model()
         optimizer = o.task.build_optimizer(model)
+        if teacher is not None:  # frozen, outside the checkpoint: read from the parent on every start
+            o.task.build_teacher(teacher.model_config, teacher.weights)
         objective = o.task.build_objective()
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, objective=objective)
     backup = Backup(run_dir, checkpoint, o.role)
     restored = backup.restore() if o.action == "resume" else None
+    if restored is None and config.train.warm_start_from:
+        warm_start(config, o, model, optimizer)
     start = int(optimizer.iterations.numpy())
     if restored is None:
         if start:
@@ -126,3 +137,18 @@ def build(config: Experiment, run_dir: RunDir, o: Opening) -> Session:
         raise run_state.ResumeRefused(f"{run_dir.root} holds a state at step {start}, past train.steps="
                                       f"{config.train.steps}; --overwrite starts over")
     return Session(o, model, optimizer, objective, checkpoint, backup, restored, start)
+
+
+def warm_start(config: Experiment, o: Opening, model: Any, optimizer: Any) -> None:
+    """A new run takes the parent's weights (and, asked, a run parent's optimizer slots)."""
+    warm = o.parents.warm
+    if warm is None:
+        raise RuntimeError("a new warm-started run without its parent loaded (open_run)")
+    with o.strategy.scope():
+        model.set_weights(warm.weights)
+        if config.train.warm_start_optimizer:
+            parent.restore_optimizer(warm, model, optimizer, config.train.learning_rate)
+    if config.train.verbose and o.role.is_chief:
+        slots = " and optimizer slots" if config.train.warm_start_optimizer else ""
+        print(f"warm start: weights{slots} of {warm.source.path} (weights "
+              f"{warm.source.fingerprint['weights_sha256'][:16]}...)", file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 import pipelines.feature_spec as feature_spec
 from recsys.compat import keras, tf
-from recsys.config.schema import Experiment
+from recsys.config.schema import Experiment, ModelConfig
 from recsys.data.input import count_examples, make_dataset
 from recsys.data.stream import (
     EXAMPLE_ID,
@@ -67,6 +67,7 @@ class RankingTask:
         self.config, self.spec = config, spec
         self._records: dict[tuple[str, ...], int] = {}
         self.objective: RankingObjective | None = None  # set by build_objective()
+        self.teacher: RankingModel | None = None  # set by build_teacher(): distillation's frozen parent
         # Set by the trainer when train.record_visits: called with (global step, replica, ids).
         self.visit_writer: Any = None
 
@@ -137,9 +138,23 @@ class RankingTask:
         model.build_from_spec()
         return model
 
+    def build_teacher(self, model_config: ModelConfig, weights: list[np.ndarray] | None) -> RankingModel:
+        """The distillation parent: a second model from the parent's model config, with its weights
+        (None: as initialised, for the benchmarks), frozen (call inside the strategy's scope, before
+        :meth:`build_objective`). It is not part of the checkpoint."""
+        teacher = RankingModel(self.spec, model_config, name="teacher")
+        teacher.build_from_spec()
+        if weights is not None:
+            teacher.set_weights(weights)
+        teacher.trainable = False
+        self.teacher = teacher
+        return teacher
+
     def build_objective(self) -> RankingObjective:
-        """The loss and training metrics :meth:`train_step` uses (call inside the strategy's scope)."""
-        self.objective = RankingObjective(self.config.train.dense_grad_max_elements)
+        """The loss and training metrics :meth:`train_step` uses (call inside the strategy's scope,
+        after :meth:`build_teacher` when distilling)."""
+        weight = self.config.train.distill_weight if self.teacher is not None else 0.0
+        self.objective = RankingObjective(self.config.train.dense_grad_max_elements, weight)
         return self.objective
 
     def build_optimizer(self, model: RankingModel) -> keras.optimizers.Optimizer:
@@ -162,14 +177,17 @@ class RankingTask:
         if objective is None:
             raise RuntimeError("build_objective() before train_step()")
         labels = labels_2d(labels)
+        teacher = None
+        if self.teacher is not None and objective.distill_weight > 0:
+            teacher = tf.stop_gradient(self.teacher(features, training=False))
         with tf.GradientTape() as tape:
             probs = model(features, training=True)
-            loss = objective.batch_loss(model, labels, probs)
+            loss = objective.batch_loss(model, labels, probs, teacher)
         grads = all_reduce_packed(objective.densify(tape.gradient(loss, model.trainable_variables),
                                                     model.trainable_variables))
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True),
                                   skip_gradients_aggregation=True)
-        objective.record(model, labels, probs, loss, self.config.train.train_metrics)
+        objective.record(model, labels, probs, loss, self.config.train.train_metrics, teacher)
         return {}
 
     def _visit(self, step: tf.Tensor, replica: tf.Tensor, ids: tf.Tensor) -> None:

@@ -140,3 +140,12 @@ def test_a_file_holds_the_experiment_and_command_sections(tmp_path):
         loading.split_overrides(["train.steps=3", "serve.port=1"], ())
     assert loading.split_overrides(["train.steps=3", "serve.port=1"], ("serve",)) == (
         ["train.steps=3"], ["serve.port=1"])
+
+
+def test_the_config_refuses_a_bad_distillation_weight():
+    for sets, match in ((["train.distill_weight=1.5", "train.distill_from=x"], r"in \[0, 1\], got 1\.5"),
+                        (["train.distill_weight=-0.1", "train.distill_from=x"], r"in \[0, 1\]"),
+                        (["train.distill_weight=0.5"], "distillation needs a parent"),
+                        (["train.warm_start_optimizer=true"], "false when warm_start_from is empty")):
+        with pytest.raises(ValueError, match=match):
+            cfg.load("synthetic_small", sets)
