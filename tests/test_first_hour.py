@@ -21,9 +21,9 @@ from tests.noise import noise_lines
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--set", "train.verbose=1", "--set", "data.batch_size=128", "--set", "data.eval_batch_size=1024",
-         "--set", "model.embedding_dim=4", "--set", "model.bottom_mlp=[16,4]", "--set", "model.top_mlp=[16,8]",
-         "--set", "model.cross_layers=1", "--set", "train.steps_per_execution=10"]
+SMALL = [a for o in ("train.verbose=1", "data.batch_size=128", "data.eval_batch_size=1024",
+                     "model.embedding_dim=4", "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]",
+                     "model.cross_layers=1", "train.steps_per_execution=10") for a in ("--set", o)]
 
 
 def _recsys() -> list[str]:
@@ -44,11 +44,13 @@ class Session:
         self.cwd = cwd
         self.outputs: list[tuple[str, str]] = []
 
-    def run(self, *args: str, ok: tuple[int, ...] = (0,), timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, *args: str, ok: tuple[int, ...] = (0,),
+            timeout: float = 600) -> subprocess.CompletedProcess:
         proc = subprocess.run([*_recsys(), *args], cwd=self.cwd, env=_env(), capture_output=True, text=True,
                               timeout=timeout)
         self.check(" ".join(args[:1]), proc.stdout + proc.stderr)
-        assert proc.returncode in ok, f"recsys {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        assert proc.returncode in ok, \
+            f"recsys {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         return proc
 
     def start(self, *args: str) -> subprocess.Popen:
@@ -121,7 +123,8 @@ def test_the_first_hour(tmp_path):
                       "out/run1/export/ranker", "--model_name", "ranker")
     try:
         _wait(lambda: _ready(rest), "the server", proc=server)
-        query = sh.run("query", "--server", f"127.0.0.1:{port}", "--model_name", "ranker", "--rows", "rows.jsonl")
+        query = sh.run("query", "--server", f"127.0.0.1:{port}", "--model_name", "ranker", "--rows",
+                       "rows.jsonl")
         assert query.stdout.count("\n") >= 50
     finally:
         server.send_signal(signal.SIGTERM)

@@ -129,7 +129,7 @@ def test_a_run_recorded_before_a_new_config_field_still_resumes(tiny_data, tmp_p
     train(_exp(root), str(tmp_path), stop_at_step=6)
     path = tmp_path / "train_state.json"
     state = json.loads(path.read_text())
-    del state["config"]["data"]["windows"]
+    del state["config"]["data"]["windows"], state["config"]["train"]["warm_start_from"]
     state["config_sha256"] = "recorded-by-an-older-recsys"
     path.write_text(json.dumps(state))
     from recsys.train.fingerprint import config_differences

@@ -24,10 +24,10 @@ def test_churn_point_estimates_are_the_mean_over_chains_of_pd_and_flip_rate():
     rng = np.random.default_rng(0)
     before, after = _preds(rng, 3, 500), _preds(rng, 3, 500)
     (s,) = churn_stats.bootstrap_churn({"relu": (before, after)}, draws=20)
-    assert s.relative_pd.estimate == pytest.approx(np.mean([relative_pd(b, a) for b, a in zip(before, after)]))
-    assert s.absolute_pd.estimate == pytest.approx(np.mean([absolute_pd(b, a) for b, a in zip(before, after)]))
-    assert s.flip_rate.estimate == pytest.approx(
-        np.mean([flip_rates(b, a).flip_rate for b, a in zip(before, after)]))
+    pairs = list(zip(before, after, strict=True))
+    assert s.relative_pd.estimate == pytest.approx(np.mean([relative_pd(b, a) for b, a in pairs]))
+    assert s.absolute_pd.estimate == pytest.approx(np.mean([absolute_pd(b, a) for b, a in pairs]))
+    assert s.flip_rate.estimate == pytest.approx(np.mean([flip_rates(b, a).flip_rate for b, a in pairs]))
     assert s.relative_pd.lower < s.relative_pd.estimate < s.relative_pd.upper
     assert s.verdict == "baseline" and s.chains == 3
 

@@ -46,12 +46,13 @@ def test_update_study_from_the_command_line(windowed_data, tmp_path):
     for update in payload["updates"]:
         for c in update["variants"]:
             assert c["relative_pd"]["estimate"] > 0  # a new window changes the model
-            assert c["relative_pd"]["ci_lower"] <= c["relative_pd"]["estimate"] <= c["relative_pd"]["ci_upper"]
+            ci = c["relative_pd"]
+            assert ci["ci_lower"] <= ci["estimate"] <= ci["ci_upper"]
     # Every version of each chain is a real run: a warm-started child names its parent.
     runs = out / "runs"
     v2 = json.loads((runs / "relu" / "chain_1" / "v2" / "fingerprint.json").read_text())
     v1 = json.loads((runs / "relu" / "chain_1" / "v1" / "fingerprint.json").read_text())
-    assert v2["parent"]["weights_digest"] == v1["weights_digest"]
+    assert v2["parent"]["weights_sha256"] == v1["weights_sha256"]
     # The distilled chain starts from the undistilled v1 (shared) and trains its own v2 with a teacher.
     distilled = [p for p in runs.iterdir() if p.name != "relu"]
     assert len(distilled) == 1 and sorted(os.listdir(distilled[0] / "chain_0")) == ["v2", "v3"]
