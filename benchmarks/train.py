@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import scaling  # benchmarks/scaling.py, beside this script (the --scaling runs, result and summary)
+import tables  # benchmarks/tables.py: the table-size sweep per embedding optimizer (--modes ...,tables)
 
 import recsys.compat  # noqa: F401  (Keras 2 before TensorFlow)
 from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS
@@ -41,9 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed windows")
     p.add_argument("--windows", type=int, default=5, help="timed windows")
     p.add_argument("--window_steps", type=int, default=40, help="steps per window")
-    p.add_argument("--modes", default="e2e,model,e2e_tfexample",
+    p.add_argument("--modes", default="e2e,model,e2e_tfexample,tables",
                    help="comma-separated: model (batches cycled from memory), e2e (the stream, columnar "
-                        "shards), e2e_tfexample (the stream from the tf.Example shards: the old path)")
+                        "shards), e2e_tfexample (the stream from the tf.Example shards: the old path), "
+                        "tables (model-only ex/s at small and big tables per embedding optimizer, and "
+                        "their AUC: benchmarks/tables.py)")
     p.add_argument("--repeats", type=int, default=2,
                    help="rounds over the modes, interleaved (a load spike hits every mode alike); the "
                         "windows of all rounds are pooled")
@@ -66,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="examples per timed window of a scaling run (steps = this / batch)")
     p.add_argument("--activation_pairs", type=int, default=2,
                    help="interleaved ReLU, SmeLU run pairs for the activation cost ratio")
+    tables.add_args(p)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure exact resume: backups on vs off, kill -> training again")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -219,7 +223,7 @@ def main(argv=None) -> None:
             ] + [f"--set={s}" for s in args.set]  # fmt: skip
     rates: dict[str, list[float]] = {}
     steps: dict[str, list[tuple[float, float]]] = {}  # two workers: (step, compute) seconds per worker
-    modes = [m for m in args.modes.split(",") if m]
+    modes = [m for m in args.modes.split(",") if m and m != "tables"]
     for _ in range(args.repeats):
         for mode in modes:
             cmd = base + ["--mode", mode]
@@ -250,10 +254,13 @@ def main(argv=None) -> None:
                          "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
                          "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
 
-    proc = subprocess.run(base + ["--mode", "input_profile"], capture_output=True, text=True, timeout=1800)
-    if proc.returncode:
-        raise SystemExit(f"input profile failed:\n{proc.stderr[-3000:]}")
-    input_costs = scaling.result(proc.stdout)
+    input_costs: dict = {}
+    if modes:  # not for the table sweep alone (--modes tables)
+        proc = subprocess.run(base + ["--mode", "input_profile"], capture_output=True, text=True,
+                              timeout=1800)
+        if proc.returncode:
+            raise SystemExit(f"input profile failed:\n{proc.stderr[-3000:]}")
+        input_costs = scaling.result(proc.stdout)
     out: dict = {
         "input_profile": input_costs,
         "config": CONFIG,
@@ -264,8 +271,9 @@ def main(argv=None) -> None:
                              "collective": "AUTO (RING over gRPC on 127.0.0.1)", "profile": profile},
         "details": results,
     }  # fmt: skip
-    first = modes[0]
-    out["single_ex_per_s"] = results[f"single_{first}"]["median"]
+    first = modes[0] if modes else ""
+    if modes:
+        out["single_ex_per_s"] = results[f"single_{first}"]["median"]
     ratios = {}
     med = {k: v["median"] for k, v in results.items()}
     if "single_e2e" in med and "single_model" in med:
@@ -276,7 +284,7 @@ def main(argv=None) -> None:
         if f"two_workers_{mode}" in med:
             ratios[f"two_workers_over_single_{mode}"] = med[f"two_workers_{mode}"] / med[f"single_{mode}"]
     out["ratios"] = ratios
-    if not args.skip_two_workers:
+    if not args.skip_two_workers and modes:
         out["two_workers_ex_per_s"] = results[f"two_workers_{first}"]["median"]
         out["two_over_single"] = out["two_workers_ex_per_s"] / out["single_ex_per_s"]
     print()
@@ -297,6 +305,9 @@ def main(argv=None) -> None:
     for mode, p in profile.items():
         print(f"two workers, {mode}: step {p['step_ms']:.1f} ms = compute {p['compute_ms']:.1f} ms + "
               f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%})")
+    if "tables" in args.modes.split(","):  # ex/s at small and big tables per embedding optimizer
+        out.update(tables.run_tables(args, data_dir, base, CONFIG))
+        tables.print_tables(out)
     if args.scaling:
         out.update(scaling.run_scaling(args, data_dir, base, CONFIG))
         scaling.print_scaling(out)

@@ -98,12 +98,13 @@ class GroupedOptimizer(tf.Module):
         return [self.dense, self.embedding]
 
     @property
-    def variables(self) -> list[tf.Variable]:  # type: ignore[override]
+    def variables(self) -> list[tf.Variable]:
         return [*self.dense.variables, *self.embedding.variables]
 
     def split(self, pairs: Iterable[tuple[Any, Any]]) -> tuple[list, list]:
         """(gradient, variable) pairs -> (dense pairs, embedding pairs), in their order."""
-        dense, embedding = [], []
+        dense: list[tuple[Any, Any]] = []
+        embedding: list[tuple[Any, Any]] = []
         for grad, var in pairs:
             (embedding if var.ref() in self._embedding_refs else dense).append((grad, var))
         return dense, embedding
