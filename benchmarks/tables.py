@@ -76,8 +76,9 @@ def run_tables(args: argparse.Namespace, data_dir: str, base: list[str], config:
                          "ex_per_s": r["median"], **r, "over_smallest": r["median"] / med[small, opt],
                          "over_adam_smallest": r["median"] / med[small, baseline]})  # fmt: skip
     ratios = {opt: med[big, opt] / med[small, opt] for opt in opts}
-    out = {"rows": runs, "ratio_big_over_small": ratios, "small_rows": small, "big_rows": big,
-           "embedding_learning_rates": rates_lr, "repeats": args.repeats, "global_batch": 4096}
+    out = {"rows": runs, "ratio_big_over_small": ratios, "small_rows": specs[small][1],
+           "big_rows": specs[big][1], "embedding_learning_rates": rates_lr, "repeats": args.repeats,
+           "global_batch": 4096}
     if args.tables_auc_steps:
         out["auc"] = {"steps": args.tables_auc_steps, "rows": specs[big][1], "by_optimizer": {}}
         for opt in opts:

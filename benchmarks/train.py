@@ -287,8 +287,8 @@ def main(argv=None) -> None:
     if not args.skip_two_workers and modes:
         out["two_workers_ex_per_s"] = results[f"two_workers_{first}"]["median"]
         out["two_over_single"] = out["two_workers_ex_per_s"] / out["single_ex_per_s"]
-    print()
-    print(f"{'run':<26}{'median ex/s':>14}{'min':>12}{'max':>12}")
+    if modes:
+        print(f"\n{'run':<26}{'median ex/s':>14}{'min':>12}{'max':>12}")
     for name, r in results.items():
         print(f"{name:<26}{r['median']:>14,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}")
     print()
@@ -298,8 +298,9 @@ def main(argv=None) -> None:
         target = f"  (target >= {targets[name]})" if name in targets else ""
         print(f"{name:<34}{value:>8.3f}{target}")
     model_us = 1e6 / med["single_model"] if "single_model" in med else None
-    print(f"\ninput stages, CPU us per row (one process, no model; the model costs "
-          f"{model_us * 2 if model_us else float('nan'):.2f} us per row on the 2 cores):")
+    if input_costs:
+        print(f"\ninput stages, CPU us per row (one process, no model; the model costs "
+              f"{model_us * 2 if model_us else float('nan'):.2f} us per row on the 2 cores):")
     for name, v in input_costs.items():
         print(f"  {name:<32}{v['cpu_us_per_row']:>8.2f}{v['rows_per_s']:>14,.0f} rows/s")
     for mode, p in profile.items():
