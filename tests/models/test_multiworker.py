@@ -138,5 +138,5 @@ def test_a_lazy_adam_run_stopped_and_resumed_on_two_workers_is_bit_identical(tin
     full = run(tmp_path / "full", 0)
     assert [r["stopped_at"] for r in run(tmp_path / "cut", 6)] == [6, 6]
     resumed = run(tmp_path / "cut", 0)
-    assert resumed[0]["resumes"] == [6]
+    assert resumed[0]["resumes"] == [6] and len(full[0]["weights"]) == 64
     assert full[0]["weights"] == full[1]["weights"] == resumed[0]["weights"] == resumed[1]["weights"]
