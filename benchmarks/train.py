@@ -30,6 +30,7 @@ import tempfile
 import time
 
 import scaling  # benchmarks/scaling.py, beside this script (the --scaling runs, result and summary)
+import tables  # benchmarks/tables.py: the table-size sweep per embedding optimizer (--modes ...,tables)
 
 import recsys.compat  # noqa: F401  (Keras 2 before TensorFlow)
 from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS
@@ -44,10 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed windows")
     p.add_argument("--windows", type=int, default=5, help="timed windows")
     p.add_argument("--window_steps", type=int, default=40, help="steps per window")
-    p.add_argument("--modes", default="e2e,model,e2e_tfexample,distill",
+    p.add_argument("--modes", default="e2e,model,e2e_tfexample,distill,tables",
                    help="comma-separated: model (batches cycled from memory), e2e (the stream, columnar "
                         "shards), e2e_tfexample (the stream from the tf.Example shards: the old path), "
-                        "distill (model, with distillation weight 0.5 toward a frozen teacher)")
+                        "distill (model, with distillation weight 0.5 toward a frozen teacher), "
+                        "tables (model-only ex/s at small and big tables per embedding optimizer, and "
+                        "their AUC: benchmarks/tables.py)")
     p.add_argument("--repeats", type=int, default=2,
                    help="rounds over the modes, interleaved (a load spike hits every mode alike); the "
                         "windows of all rounds are pooled")
@@ -70,6 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="examples per timed window of a scaling run (steps = this / batch)")
     p.add_argument("--activation_pairs", type=int, default=2,
                    help="interleaved ReLU, SmeLU run pairs for the activation cost ratio")
+    tables.add_args(p)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure exact resume: backups on vs off, kill -> training again")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -229,7 +233,7 @@ def main(argv=None) -> None:
             ] + [f"--set={s}" for s in args.set]  # fmt: skip
     rates: dict[str, list[float]] = {}
     steps: dict[str, list[tuple[float, float]]] = {}  # two workers: (step, compute) seconds per worker
-    modes = [m for m in args.modes.split(",") if m]
+    modes = [m for m in args.modes.split(",") if m and m != "tables"]
     for _ in range(args.repeats):
         for mode in modes:
             cmd = base + ["--mode", mode]
@@ -260,10 +264,13 @@ def main(argv=None) -> None:
                          "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
                          "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
 
-    proc = subprocess.run(base + ["--mode", "input_profile"], capture_output=True, text=True, timeout=1800)
-    if proc.returncode:
-        raise SystemExit(f"input profile failed:\n{proc.stderr[-3000:]}")
-    input_costs = scaling.result(proc.stdout)
+    input_costs: dict = {}
+    if modes:  # not for the table sweep alone (--modes tables)
+        proc = subprocess.run(base + ["--mode", "input_profile"], capture_output=True, text=True,
+                              timeout=1800)
+        if proc.returncode:
+            raise SystemExit(f"input profile failed:\n{proc.stderr[-3000:]}")
+        input_costs = scaling.result(proc.stdout)
     out: dict = {
         "input_profile": input_costs,
         "config": CONFIG,
@@ -274,8 +281,9 @@ def main(argv=None) -> None:
                              "collective": "AUTO (RING over gRPC on 127.0.0.1)", "profile": profile},
         "details": results,
     }  # fmt: skip
-    first = modes[0]
-    out["single_ex_per_s"] = results[f"single_{first}"]["median"]
+    first = modes[0] if modes else ""
+    if modes:
+        out["single_ex_per_s"] = results[f"single_{first}"]["median"]
     ratios = {}
     med = {k: v["median"] for k, v in results.items()}
     if "single_e2e" in med and "single_model" in med:
@@ -289,11 +297,11 @@ def main(argv=None) -> None:
         if f"two_workers_{mode}" in med:
             ratios[f"two_workers_over_single_{mode}"] = med[f"two_workers_{mode}"] / med[f"single_{mode}"]
     out["ratios"] = ratios
-    if not args.skip_two_workers:
+    if not args.skip_two_workers and modes:
         out["two_workers_ex_per_s"] = results[f"two_workers_{first}"]["median"]
         out["two_over_single"] = out["two_workers_ex_per_s"] / out["single_ex_per_s"]
-    print()
-    print(f"{'run':<26}{'median ex/s':>14}{'min':>12}{'max':>12}")
+    if modes:
+        print(f"\n{'run':<26}{'median ex/s':>14}{'min':>12}{'max':>12}")
     for name, r in results.items():
         print(f"{name:<26}{r['median']:>14,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}")
     print()
@@ -303,13 +311,17 @@ def main(argv=None) -> None:
         target = f"  (target >= {targets[name]})" if name in targets else ""
         print(f"{name:<34}{value:>8.3f}{target}")
     model_us = 1e6 / med["single_model"] if "single_model" in med else None
-    print(f"\ninput stages, CPU us per row (one process, no model; the model costs "
-          f"{model_us * 2 if model_us else float('nan'):.2f} us per row on the 2 cores):")
+    if input_costs:
+        print(f"\ninput stages, CPU us per row (one process, no model; the model costs "
+              f"{model_us * 2 if model_us else float('nan'):.2f} us per row on the 2 cores):")
     for name, v in input_costs.items():
         print(f"  {name:<32}{v['cpu_us_per_row']:>8.2f}{v['rows_per_s']:>14,.0f} rows/s")
     for mode, p in profile.items():
         print(f"two workers, {mode}: step {p['step_ms']:.1f} ms = compute {p['compute_ms']:.1f} ms + "
               f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%})")
+    if "tables" in args.modes.split(","):  # ex/s at small and big tables per embedding optimizer
+        out.update(tables.run_tables(args, data_dir, base, CONFIG))
+        tables.print_tables(out)
     if args.scaling:
         out.update(scaling.run_scaling(args, data_dir, base, CONFIG))
         scaling.print_scaling(out)

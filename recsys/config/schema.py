@@ -14,6 +14,8 @@ from typing import Any, Literal
 ActivationSpec = str | dict[str, Any]
 Interaction = Literal["cross", "dot"]
 Optimizer = Literal["adam", "adagrad", "sgd"]
+# The embedding tables' optimizer: "same" as train.optimizer, or one of its own (recsys/train/optimizers.py).
+EmbeddingOptimizer = Literal["same", "adagrad", "sgd", "lazy_adam"]
 Collective = Literal["AUTO", "RING", "NCCL"]
 Sharding = Literal["global_batch", "file"]
 DataFormat = Literal["auto", "columnar", "tfexample"]
@@ -141,6 +143,11 @@ class TrainConfig:
     eval_every: int = 0  # 0 = evaluate once, at the end
     optimizer: Optimizer = "adam"
     learning_rate: float = 1e-3
+    # The embedding tables' own optimizer ("same": train.optimizer for every variable). Adagrad, SGD and
+    # lazy_adam update only the rows a batch touched when the table's gradient is sparse, so a step
+    # costs the same whatever the table's size (docs/training.md, "Optimizers per variable group").
+    embedding_optimizer: EmbeddingOptimizer = "same"
+    embedding_learning_rate: float = 0.0  # 0: train.learning_rate
     steps_per_execution: int = 1
     train_metrics: bool = True  # AUC/logloss/calibration on training batches (costs a gather per step)
     # Embedding tables up to this many elements get dense gradients: one dense all-reduce is cheaper
@@ -177,6 +184,9 @@ class TrainConfig:
         check(self.steps >= 1, "steps", ">= 1", self.steps)
         check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
+        check_choice(self.embedding_optimizer, EmbeddingOptimizer, "embedding_optimizer")
+        check(self.embedding_learning_rate >= 0, "embedding_learning_rate", ">= 0",
+              self.embedding_learning_rate)
         check(self.steps_per_execution >= 1, "steps_per_execution", ">= 1", self.steps_per_execution)
         check(self.backup_every_steps >= 0, "backup_every_steps", ">= 0", self.backup_every_steps)
         check(self.dense_grad_max_elements >= 0, "dense_grad_max_elements", ">= 0",

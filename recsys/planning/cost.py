@@ -7,7 +7,8 @@ replicated on every worker, so every worker holds all of it.
 
 Per worker and table, with ``W = rows * dim * 4`` bytes (float32):
 
-- weights ``W``; optimizer slots ``slots * W`` (Adam 2, Adagrad 1, SGD 0);
+- weights ``W``; optimizer slots ``slots * W`` (Adam 2, Adagrad 1, SGD 0) of the table's optimizer:
+  ``train.embedding_optimizer`` (lazy_adam 2, adagrad 1, sgd 0), or ``train.optimizer`` when "same";
 - the trainer's strategy-free copy for evaluation and export: ``W``;
 - transients ``TRANSIENT * W``: the initializer's temporaries, the NumPy copy of ``get_weights`` and
   the export clone's own build; a table with dense gradients adds ``DENSE_GRAD_EXTRA * W`` (the
@@ -44,6 +45,8 @@ from recsys.planning.quantity import format_bytes
 FLOAT = 4  # bytes per float32 element
 INDEX = 8  # bytes per int64 index of a sparse gradient row
 SLOTS = {"adam": 2, "adagrad": 1, "sgd": 0}
+# train.embedding_optimizer -> slots (recsys/train/optimizers.py: its sgd keeps no momentum slot)
+EMBEDDING_SLOTS = {"lazy_adam": 2, "adagrad": 1, "sgd": 0}
 EVAL_COPY = 1.0  # the trainer's strategy-free copy (evaluation, export), in units of W
 TRANSIENT = 6.0  # initializer temporaries, get_weights NumPy copy, export clone build (measured)
 DENSE_GRAD_EXTRA = 0.5  # the materialised dense gradient of a densified table (measured)
@@ -66,6 +69,7 @@ class TablePlan:
     slot_bytes: int
     peak_bytes: int  # per worker, including the eval copy and transients
     allreduce_bytes: int  # per step, per replica (0 with one replica)
+    optimizer: str = ""  # the optimizer updating it (its slots are slot_bytes)
 
     @property
     def elements(self) -> int:
@@ -87,6 +91,15 @@ class Plan:
     metrics_allreduce_bytes: int
     memory_bytes: int = 0
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def embedding_optimizer(self) -> str:
+        """The tables' optimizer (the dense one's name when they share it)."""
+        return self.tables[0].optimizer if self.tables else self.optimizer
+
+    @property
+    def embedding_slots(self) -> int:
+        return EMBEDDING_SLOTS.get(self.embedding_optimizer, SLOTS.get(self.embedding_optimizer, 0))
 
     @property
     def state_bytes(self) -> int:
@@ -143,6 +156,8 @@ class Plan:
             "batch_per_replica": self.global_batch // self.replicas,
             "optimizer": self.optimizer,
             "optimizer_slots": SLOTS[self.optimizer],
+            "embedding_optimizer": self.embedding_optimizer,
+            "embedding_optimizer_slots": self.embedding_slots,
             "dense_grad_max_elements": self.dense_grad_max_elements,
             "tables": [table(t) for t in self.tables],
             "dense": table(self.dense),
@@ -230,6 +245,8 @@ def plan_experiment(
         raise ValueError("workers and replicas_per_worker must be >= 1")
     replicas = workers * replicas_per_worker
     slots = SLOTS[t.optimizer]
+    table_optimizer = t.optimizer if t.embedding_optimizer == "same" else t.embedding_optimizer
+    table_slots = slots if t.embedding_optimizer == "same" else EMBEDDING_SLOTS[t.embedding_optimizer]
     batch = config.data.batch_size
     per_replica = batch // replicas
     dims = embedding_dims(spec, config.model)
@@ -254,7 +271,8 @@ def plan_experiment(
         tables.append(TablePlan(
             name=f"table_d{dim}", features=tuple(f.name for f in feats), rows=rows, dim=dim,
             gradient="dense" if dense else "sparse", ids_per_example=ids, weight_bytes=weight,
-            slot_bytes=slots * weight, peak_bytes=_peak(weight, slots, dense, replicas), allreduce_bytes=wire,
+            slot_bytes=table_slots * weight, peak_bytes=_peak(weight, table_slots, dense, replicas),
+            allreduce_bytes=wire, optimizer=table_optimizer,
         ))  # fmt: skip
         if replicas > 1 and dense and rows > batch * ids * (1 + 2 / dim):
             warnings.append(
@@ -267,7 +285,7 @@ def plan_experiment(
         name="dense_layers", features=(), rows=dense_weight // FLOAT, dim=0, gradient="dense",
         ids_per_example=0, weight_bytes=dense_weight, slot_bytes=slots * dense_weight,
         peak_bytes=_peak(dense_weight, slots, True, replicas),
-        allreduce_bytes=dense_weight if replicas > 1 else 0,
+        allreduce_bytes=dense_weight if replicas > 1 else 0, optimizer=t.optimizer,
     )  # fmt: skip
     metrics = batch * 2 * FLOAT if replicas > 1 and t.train_metrics else 0  # (label, prob) all-gather
     plan = Plan(

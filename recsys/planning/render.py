@@ -20,6 +20,15 @@ def _row(t: TablePlan) -> list[str]:
             format_bytes(t.peak_bytes), t.gradient, wire]  # fmt: skip
 
 
+def _optimizers(plan: Plan) -> str:
+    """"adam (2 slot(s) per weight)", or the tables' and the dense layers' when they differ."""
+    dense = f"{plan.optimizer} ({SLOTS[plan.optimizer]} slot(s) per weight)"
+    if plan.embedding_optimizer == plan.optimizer:
+        return dense
+    return (f"tables {plan.embedding_optimizer} ({plan.embedding_slots} slot(s) per weight), dense layers "
+            f"{dense}")
+
+
 def render(plan: Plan) -> str:
     """The plan as an aligned text table with totals, warnings and the formulas' assumptions."""
     head = ["table", "features", "rows x dim", "weights", "slots", "peak/worker", "grad", "all-reduce/step"]
@@ -32,8 +41,8 @@ def render(plan: Plan) -> str:
 
     out = [
         f"plan for {plan.experiment}: {plan.workers} worker(s), {plan.replicas} replica(s), global batch "
-        f"{plan.global_batch} ({plan.global_batch // plan.replicas} per replica), {plan.optimizer} "
-        f"({SLOTS[plan.optimizer]} slot(s) per weight), float32, every table replicated on every worker",
+        f"{plan.global_batch} ({plan.global_batch // plan.replicas} per replica), {_optimizers(plan)}, "
+        "float32, every table replicated on every worker",
         "",
         line(head),
         line(["-" * w for w in widths]),

@@ -80,9 +80,9 @@ def version_config(base: Experiment, variant: UpdateVariant, plan: Any, windows:
     cfg = replica_config(base, variant.activation, plan, export_dir if version else "", tag,
                          validation_fraction=0.0)
     distill = variant.distill_weight if parent else 0.0
-    train = dataclasses.replace(cfg.train, steps=steps, warm_start_from=parent,  # type: ignore[call-arg]
+    train = dataclasses.replace(cfg.train, steps=steps, warm_start_from=parent,
                                 distill_from=parent if distill else "", distill_weight=distill)
-    data = dataclasses.replace(cfg.data, windows=windows)  # type: ignore[call-arg]
+    data = dataclasses.replace(cfg.data, windows=windows)
     export = dataclasses.replace(cfg.export, version=version) if version else cfg.export
     return dataclasses.replace(cfg, train=train, data=data, export=export,
                                name=f"{cfg.name}/{'-'.join(map(str, windows))}")
@@ -190,9 +190,9 @@ def analyse(variants: list[UpdateVariant], preds: dict[str, list[list[np.ndarray
                         "variants": [s.as_dict() for s in stats]})
     versions = []
     for j in range(count):
-        stats = bootstrap_study({n: at[n][j] for n in names}, labels, baseline, draws, seed)
+        replica = bootstrap_study({n: at[n][j] for n in names}, labels, baseline, draws, seed)
         versions.append({"version": f"v{j + 1}", "windows": [j],
-                         "variants": [stats.variant(n).as_dict() for n in names]})
+                         "variants": [replica.variant(n).as_dict() for n in names]})
     retrain_churn = churn_stats.bootstrap_churn(
         {v.name: (np.stack(retrain[v.activation]), at[v.name][-1]) for v in variants}, baseline, draws, seed)
     return {

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import pipelines.feature_spec as feature_spec
-from recsys.compat import keras, tf
+from recsys.compat import tf
 from recsys.config.schema import Experiment, ModelConfig
 from recsys.data.input import count_examples, make_dataset
 from recsys.data.stream import (
@@ -30,9 +30,7 @@ from recsys.models.ranking import RankingModel
 from recsys.train.evaluate import metrics as eval_metrics
 from recsys.train.evaluate import predict_with_labels
 from recsys.train.objective import RankingObjective, labels_2d
-
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
-              "sgd": keras.optimizers.SGD}
+from recsys.train.optimizers import build_optimizer
 
 
 def all_reduce_packed(grads: list[Any]) -> list[Any]:
@@ -157,15 +155,13 @@ class RankingTask:
         self.objective = RankingObjective(self.config.train.dense_grad_max_elements, weight)
         return self.objective
 
-    def build_optimizer(self, model: RankingModel) -> keras.optimizers.Optimizer:
-        """The configured optimizer with its slots built, so a restore fills every variable."""
-        t = self.config.train
-        optimizer = OPTIMIZERS[t.optimizer](learning_rate=t.learning_rate)
-        optimizer.build(model.trainable_variables)
-        return optimizer
+    def build_optimizer(self, model: RankingModel) -> Any:
+        """The configured optimizer (one per variable group with ``train.embedding_optimizer``), its
+        slots built, so a restore fills every variable (:mod:`recsys.train.optimizers`)."""
+        return build_optimizer(self.config.train, model)
 
     # -- one step ---------------------------------------------------------------------------------------
-    def train_step(self, model: RankingModel, optimizer: keras.optimizers.Optimizer,
+    def train_step(self, model: RankingModel, optimizer: Any,
                    features: dict, labels: tf.Tensor) -> dict[str, Any]:
         """One replica's step: loss on its rows (scaled to the global batch), all-reduced gradients,
         an optimizer update, metrics over the global batch; the example ids go to the visit log."""

@@ -138,3 +138,26 @@ def test_a_run_recorded_before_a_new_config_field_still_resumes(tiny_data, tmp_p
     assert config_differences(state["config"], new) == ["data.windows: None -> [0]"]
     resumed = train(_exp(root), str(tmp_path), predict_eval=True)
     assert resumed.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["adagrad", "lazy_adam"])
+def test_the_embedding_optimizers_slots_resume_exactly(tiny_data, tmp_path, embedding_optimizer):
+    """The tables' own optimizer (sparse gradients: only the batch's rows move) keeps its slots and step
+    in the backup: stopped mid-way between backups and resumed, the weights equal the uninterrupted run's."""
+    root, _ = tiny_data
+    exp = _exp(root, f"train.embedding_optimizer={embedding_optimizer}", "train.dense_grad_max_elements=0",
+               "train.embedding_learning_rate=0.01")
+    full = train(exp, str(tmp_path / "full"), predict_eval=True)
+    assert train(exp, str(tmp_path / "stopped"), stop_at_step=7).stopped_at == 7
+    resumed = train(exp, str(tmp_path / "stopped"), predict_eval=True)
+    assert [r["step"] for r in resumed.fingerprint["resumes"]] == [7]
+    assert resumed.fingerprint["weights_sha256"] == full.fingerprint["weights_sha256"]
+    np.testing.assert_array_equal(resumed.eval_predictions, full.eval_predictions)
+
+
+def test_lazy_adam_on_dense_gradient_tables_trains_as_all_adam(tiny_data, tmp_path, uninterrupted):
+    """Tables small enough for dense gradients (train.dense_grad_max_elements) get Adam's dense update
+    from lazy_adam: the same weights, bit for bit, as Adam for every variable (checkpoint layout aside)."""
+    root, _ = tiny_data
+    lazy = train(_exp(root, "train.embedding_optimizer=lazy_adam"), str(tmp_path))
+    assert lazy.fingerprint["weights_sha256"] == uninterrupted.fingerprint["weights_sha256"]

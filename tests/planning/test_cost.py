@@ -7,6 +7,7 @@ import pytest
 from pipelines.feature_spec import Feature, FeatureSpec, Label
 from recsys import config as cfg
 from recsys.planning import cost, format_bytes, parse_quantity, plan_experiment
+from recsys.planning.render import render
 
 
 def make_spec(cats: dict[str, int], numeric: int = 3, multi: dict[str, tuple[int, int]] | None = None):
@@ -43,6 +44,23 @@ def test_optimizer_slots_and_peak_factor(optimizer, slots):
     assert t.gradient == "sparse" and t.slot_bytes == slots * w
     assert t.peak_bytes == int(w * (1 + slots + cost.EVAL_COPY + cost.TRANSIENT))
     assert plan.state_bytes == (1 + slots) * (w + plan.dense.weight_bytes)
+
+
+@pytest.mark.parametrize("embedding_optimizer, slots", [("lazy_adam", 2), ("adagrad", 1), ("sgd", 0)])
+def test_the_tables_count_the_slots_of_their_own_optimizer(embedding_optimizer, slots):
+    spec = make_spec({"A": 1_000_000})
+    plan = plan_experiment(exp("model.embedding_dim=16", "train.optimizer=adam",
+                               f"train.embedding_optimizer={embedding_optimizer}"), spec)
+    (t,) = plan.tables
+    w = 1_000_000 * 16 * 4
+    assert (t.optimizer, t.slot_bytes) == (embedding_optimizer, slots * w)
+    assert t.peak_bytes == int(w * (1 + slots + cost.EVAL_COPY + cost.TRANSIENT))
+    assert (plan.dense.optimizer, plan.dense.slot_bytes) == ("adam", 2 * plan.dense.weight_bytes)
+    assert plan.state_bytes == (1 + slots) * w + 3 * plan.dense.weight_bytes
+    d = plan.to_dict()
+    assert (d["embedding_optimizer"], d["embedding_optimizer_slots"], d["optimizer_slots"]) == (
+        embedding_optimizer, slots, 2)
+    assert f"tables {embedding_optimizer} ({slots} slot(s) per weight), dense layers adam (2" in render(plan)
 
 
 def test_dense_params_count_bottom_cross_top_head():
