@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shlex
 import signal
 import sys
 from typing import Any
@@ -65,21 +66,18 @@ def _settings() -> SubmitSettings:
     return settings
 
 
-class _Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _install_signal_handlers() -> None:
-    """SIGINT/SIGTERM unwind the supervisor (which stops every worker); a second signal is ignored."""
+def _install_signal_handlers(stop: Any) -> None:
+    """SIGINT/SIGTERM: the first asks the workers to stop at a step boundary (the supervisor forwards
+    it), a second stops them at once. The handler only records the signal."""
     def handler(signum: int, frame: Any) -> None:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-        raise _Interrupted(signum)
+        stop.request(signum)
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, handler)
+
+
+def _resume_hint() -> str:
+    return "run the same command to resume: " + " ".join(shlex.quote(a) for a in ["recsys", *sys.argv[1:]])
 
 
 def _extra_env(s: SubmitSettings) -> dict[str, str]:
@@ -93,7 +91,7 @@ def _load_config() -> Any:
 
 def _run_local(s: SubmitSettings) -> int:
     from pipelines.feature_spec import SPEC_FILENAME
-    from recsys.launch.local import LocalJobSpec, run_local_job
+    from recsys.launch.local import LocalJobSpec, StopRequest, run_local_job
 
     experiment = _load_config()
     spec_dir = experiment.data.spec_dir
@@ -125,15 +123,16 @@ def _run_local(s: SubmitSettings) -> int:
         backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
         status_every=s.status_every, heartbeat_every=s.heartbeat_every,
         stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
-        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network)
+        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network,
+        total_steps=experiment.train.steps)
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "
           f"model_dir {model_dir}, logs in {spec.log_dir}", flush=True)
-    _install_signal_handlers()
-    try:
-        result = run_local_job(spec)
-    except _Interrupted as sig:
-        print(f"[submit] {sig} received: stopped every worker", file=sys.stderr, flush=True)
-        return 128 + sig.signum
+    stop = StopRequest()
+    _install_signal_handlers(stop)
+    result = run_local_job(spec, stop=stop)
+    if result.state == "stopped":
+        print(f"[submit] {result.message}; {_resume_hint()}", file=sys.stderr, flush=True)
+        return 128 + stop.signum
     print(f"[submit] {result.message}", file=sys.stdout if result.ok else sys.stderr, flush=True)
     return 0 if result.ok else 1
 

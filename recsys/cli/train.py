@@ -14,6 +14,8 @@ import sys
 
 from absl import flags
 
+from recsys.train.heartbeat import STOPPING
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file, or the name of one in configs/ (e.g. synthetic_small)")
 flags.DEFINE_multi_string(
@@ -36,26 +38,23 @@ flags.DEFINE_list("allow_resume_change", [], "resume although these differ from 
 
 
 class _Interrupt:
-    """Ctrl-C or SIGTERM: the first asks the loop to stop at the next chunk, state saved; a second one
-    stops at once (the last backup is where a rerun resumes). A worker of a multi-worker cluster
-    stops at once on the first: its peers would wait for it in their collectives."""
+    """Ctrl-C or SIGTERM: the first asks the loop to stop at the next chunk, state saved (in a cluster
+    every worker stops at that same step: :mod:`recsys.train.stop`); a second one stops at once (the
+    last backup is where a rerun resumes)."""
 
     def __init__(self) -> None:
         self.signum = 0
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-        self.graceful = len(cluster.get("worker", [])) <= 1
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.signum or not self.graceful:  # the second signal, or a cluster's worker: now
-            why = "again" if self.signum else "(a worker of a cluster)"
-            print(f"recsys train: {signal.Signals(signum).name} {why}: stopping now; the last backup is "
+        if self.signum:  # the second signal: now
+            print(f"recsys train: {signal.Signals(signum).name} again: stopping now; the last backup is "
                   "where the same command resumes", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum
-        print(f"recsys train: {signal.Signals(signum).name} received: saving a backup at the next step "
-              "boundary (again to stop now)", file=sys.stderr, flush=True)
+        print(f"recsys train: {signal.Signals(signum).name} received: {STOPPING} and saving a backup "
+              "(again to stop now)", file=sys.stderr, flush=True)
 
     def requested(self) -> bool:
         return self.signum != 0
@@ -96,15 +95,16 @@ def main(argv: list[str]) -> None:
         sys.exit(EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"recsys train: {err}") from None
-    except KeyboardInterrupt:  # before the loop (set-up), or a worker of a cluster: no state saved here
+    except KeyboardInterrupt:  # before the handlers were installed: no state saved here
         print(f"recsys train: interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
               file=sys.stderr, flush=True)
         sys.exit(130)
-    if interrupt.signum and result.stopped_at < experiment.train.steps:
+    if result.stopped_at < experiment.train.steps:  # a signal here, or on a peer worker
+        signum = interrupt.signum or signal.SIGINT
+        why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"
         print(f"recsys train: stopped at step {result.stopped_at} of {experiment.train.steps} "
-              f"({signal.Signals(interrupt.signum).name}), backup saved; {_resume_hint()}",
-              file=sys.stderr, flush=True)
-        sys.exit(128 + interrupt.signum)
+              f"({why}), backup saved; {_resume_hint()}", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
     print(
         json.dumps(
             {

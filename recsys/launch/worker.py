@@ -76,6 +76,7 @@ class Worker:
         self.step: int | None = None  # last global step from a heartbeat
         self.first_step: int | None = None  # the step the worker started (or resumed) at
         self.first_epoch: int | None = None  # the first "Epoch k/N" Keras printed in this attempt
+        self.stopping = False  # it took a stop request: it stops at the next step boundary
         self.tail: collections.deque[str] = collections.deque(maxlen=25)
         self._hb_mtime = 0.0
         self._echo = echo
@@ -125,6 +126,8 @@ class Worker:
         self.tail.append(text)
         if READY_PATTERN.search(text):
             self.ready = True
+        if heartbeat.STOPPING in text:
+            self.stopping = True
         beat = heartbeat.parse_line(text)
         if beat is not None:
             self._set_step(beat[0])
