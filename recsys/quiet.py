@@ -98,10 +98,15 @@ def filter_lines(lines, cpu_only: bool, min_level: int = 2):
             yield line
 
 
+def is_verbose() -> bool:
+    """Whether this process runs verbose (``recsys -v``; set by :func:`apply`, inherited by workers)."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
 def wants_verbose(argv: list[str]) -> tuple[bool, list[str]]:
     """(verbose?, argv without the dispatcher's -v/--verbose) from ``recsys [-v] <sub> [flags]``."""
     argv = list(argv)
-    verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    verbose = is_verbose()
     while len(argv) > 1 and argv[1] in ("-v", "--verbose"):
         verbose = True
         del argv[1]

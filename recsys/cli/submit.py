@@ -20,6 +20,7 @@ from typing import Any
 
 from absl import flags
 
+from recsys import quiet
 from recsys.cli.flagging import Flags, resolve_or_exit
 from recsys.config import loading
 from recsys.settings.submit import K8S_KEYS, SubmitSettings
@@ -122,7 +123,8 @@ def _run_local(s: SubmitSettings) -> int:
         backoff_limit=s.backoff_limit, backoff_delay=s.backoff_delay,
         backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
         status_every=s.status_every, heartbeat_every=s.heartbeat_every,
-        stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
+        stream_logs=s.stream_logs, stream_heartbeats=s.stream_heartbeats or quiet.is_verbose(),
+        env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
         pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network,
         total_steps=experiment.train.steps)
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "

@@ -14,7 +14,7 @@ import sys
 
 from absl import flags
 
-from recsys.train.heartbeat import STOPPING
+from recsys.train.heartbeat import HEARTBEAT_FILE_ENV, STOPPING
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file, or the name of one in configs/ (e.g. synthetic_small)")
@@ -102,8 +102,9 @@ def main(argv: list[str]) -> None:
     if result.stopped_at < experiment.train.steps:  # a signal here, or on a peer worker
         signum = interrupt.signum or signal.SIGINT
         why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"
+        hint = "" if os.environ.get(HEARTBEAT_FILE_ENV) else f"; {_resume_hint()}"  # the supervisor's own
         print(f"recsys train: stopped at step {result.stopped_at} of {experiment.train.steps} "
-              f"({why}), backup saved; {_resume_hint()}", file=sys.stderr, flush=True)
+              f"({why}), backup saved{hint}", file=sys.stderr, flush=True)
         sys.exit(128 + signum)
     print(
         json.dumps(

@@ -31,6 +31,7 @@ class LocalJobSpec:
     status_every: float = 30.0
     heartbeat_every: int = 10
     stream_logs: bool = True
+    stream_heartbeats: bool = False  # echo the heartbeat and progress lines too (recsys.launch.output)
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     backup_dir: str = ""  # reported at each restart when it holds state to resume from

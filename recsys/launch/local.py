@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
-import threading
 import time
-from collections.abc import Callable
 
 from recsys.launch import netns
 from recsys.launch.job import AttemptResult, JobResult, LocalJobSpec, StopRequest, job_result, write_status
+from recsys.launch.output import Printer
 from recsys.launch.placement import local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
@@ -43,22 +41,6 @@ class _AttemptEnded(Exception):
         super().__init__(reason)
         self.ok, self.reason, self.worker, self.retriable = ok, reason, worker, retriable
         self.stopped = stopped
-
-
-class Printer:
-    """Thread-safe line output shared by the supervisor and the workers' reader threads."""
-
-    def __init__(self, write: Callable[[str], object] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._write = write
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            if self._write is not None:
-                self._write(line + "\n")
-            else:
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
 
 
 def restart_delay(spec: LocalJobSpec, restart: int) -> float:
@@ -130,7 +112,8 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                 env[heartbeat.HEARTBEAT_FILE_ENV] = hb_file
                 env[heartbeat.HEARTBEAT_EVERY_ENV] = str(spec.heartbeat_every)
                 workers.append(Worker(i, spec.command, env, os.path.join(spec.log_dir, _log_name(i, attempt)),
-                                      echo=say if spec.stream_logs else None, heartbeat_file=hb_file,
+                                      echo=say.worker_echo(spec.stream_heartbeats) if spec.stream_logs
+                                      else None, heartbeat_file=hb_file,
                                       cwd=spec.cwd, cpus=placements[i].cpus,
                                       enter=ns.enter if ns else None))
             pids = ", ".join(f"worker-{w.index}={w.pid}" for w in workers)
@@ -156,6 +139,7 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                              [w.first_epoch for w in workers], [w.step for w in workers],
                              end.retriable, ns is not None, end.stopped)
     finally:
+        say.end_progress()
         stop_workers(workers, spec.grace_period)  # no-op when already stopped; runs on Ctrl-C too
         if ns is not None:
             ns.close()
@@ -168,6 +152,7 @@ def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer
     last_status = t0
     announced: set[int] = set()
     forwarded_at: float | None = None  # when the stop request went to the workers
+    summarized = False  # the progress line is showing
     while True:
         now = time.monotonic()
         if stop.signum and forwarded_at is None:
@@ -222,7 +207,13 @@ def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer
                                         f"heartbeat for {w.silent_for():.0f}s (heartbeat timeout "
                                         f"{spec.heartbeat_timeout:.0f}s); last output:\n{w.last_lines()}",
                                         w.index)
-        if now - last_status >= spec.status_every:
+        chief = workers[0]
+        if spec.total_steps and chief.step is not None and not summarized:
+            summarized = True  # from the chief's first heartbeat on: one line for the job
+            say.start_progress(spec.total_steps, chief.step, spec.status_every)
+        if summarized and chief.step is not None:
+            say.progress(chief.step)
+        elif now - last_status >= spec.status_every:
             last_status = now
             steps = ", ".join(f"worker-{w.index} " + ("done" if c == 0 else f"step {w.step}" if w.step
                                                       is not None else "running") for w, c in zip(

@@ -46,7 +46,7 @@ def data(run_once) -> str:
 def submit_args(data: str, model_dir, workers: int, *extra: str) -> list[str]:
     sets = [f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]]
     return ["--config", "synthetic_small", *sets, "--workers", str(workers), "--model_dir", str(model_dir),
-            "--grace_period", "2", "--status_every", "1000", "--heartbeat_every", "1",
+            "--grace_period", "2", "--status_every", "1000", "--heartbeat_every", "1", "--stream_heartbeats",
             "--backoff_delay", "0", "--backoff_limit", "3", *extra]
 
 
