@@ -21,6 +21,7 @@ from typing import Any
 from absl import flags
 
 from recsys import quiet
+from recsys.cli import exits
 from recsys.cli.flagging import Flags, resolve_or_exit
 from recsys.config import loading
 from recsys.settings.submit import K8S_KEYS, SubmitSettings
@@ -98,7 +99,7 @@ def _run_local(s: SubmitSettings) -> int:
     spec_dir = experiment.data.spec_dir
     if spec_dir and "://" not in spec_dir and not os.path.isfile(os.path.join(spec_dir, SPEC_FILENAME)):
         # Every worker would fail the same way on every attempt: say so once, before starting any.
-        raise SystemExit(f"recsys submit: no {SPEC_FILENAME} in data.spec_dir={spec_dir!r} (run `recsys "
+        exits.fail("submit", f"no {SPEC_FILENAME} in data.spec_dir={spec_dir!r} (run `recsys "
                          "preprocess --output DIR` and pass --set data.spec_dir=DIR)")
     if FLAGS.dry_run:  # print the plan, start nothing
         from recsys.planning.render import submit_plan
@@ -133,14 +134,18 @@ def _run_local(s: SubmitSettings) -> int:
     _install_signal_handlers(stop)
     result = run_local_job(spec, stop=stop)
     if result.state == "stopped":
-        print(f"[submit] {result.message}; {_resume_hint()}", file=sys.stderr, flush=True)
+        print(exits.message("submit", f"{result.message}; {_resume_hint()}"), file=sys.stderr, flush=True)
         return 128 + stop.signum
-    print(f"[submit] {result.message}", file=sys.stdout if result.ok else sys.stderr, flush=True)
-    return 0 if result.ok else 1
+    if not result.ok:
+        print(exits.message("submit", result.message), file=sys.stderr, flush=True)
+        return exits.FAILED
+    print(f"[submit] {result.message}", flush=True)
+    return exits.OK
 
 
 def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int) -> int | None:
-    """Before any worker starts: --overwrite, a finished run (exit 0) or a refused resume (exit 1)."""
+    """Before any worker starts: --overwrite (exit 1 if not a run's directory), a finished run (exit 0)
+    or a refused resume (exit 78, as the trainer's)."""
     import shutil
 
     from recsys.train import run_state
@@ -149,8 +154,8 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
         try:
             run_state.clear(model_dir)
         except ValueError as err:  # not a run's directory: nothing deleted
-            print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
-            return 1
+            print(exits.message("submit", f"refused: {err}"), file=sys.stderr, flush=True)
+            return exits.FAILED
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
     try:
@@ -162,8 +167,8 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
         action, state = run_state.prepare(model_dir, ident, has_backup=has_backup,
                                           allow=tuple(FLAGS.allow_resume_change), write=False)
     except (run_state.ResumeRefused, ValueError) as err:
-        print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
-        return 1
+        print(exits.message("submit", f"refused: {err}"), file=sys.stderr, flush=True)
+        return exits.REFUSED_RESUME if isinstance(err, run_state.ResumeRefused) else exits.FAILED
     if action == "finished":
         assert state is not None
         print(f"[submit] {model_dir} already holds this run, finished at step {state.final_step} (weights "
@@ -204,7 +209,7 @@ def _run_kubernetes(s: SubmitSettings) -> int:
     try:
         docs = manifests.render(spec)
     except ValueError as err:
-        raise SystemExit(f"recsys submit: {err}") from None
+        exits.usage("submit", err)
     if FLAGS.dry_run:
         from recsys.planning.render import submit_plan
 
@@ -220,15 +225,14 @@ def _run_kubernetes(s: SubmitSettings) -> int:
         state = k8s_apply.follow(kind, spec.name, spec.namespace, client, poll=s.poll_interval,
                                  timeout=s.k8s_timeout)
     except RuntimeError as err:
-        raise SystemExit(f"recsys submit: {err}") from None
+        exits.fail("submit", err)
     print(f"[submit] {kind} {spec.namespace}/{spec.name} ended: {state.phase}"
           f"{f' ({state.detail})' if state.detail else ''}", flush=True)
     return 0 if state.ok else 1
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys submit: unexpected arguments {argv[1:]}")
+    exits.no_arguments("submit", argv)
     s = _settings()
     code = _run_local(s) if s.cluster == "local" else _run_kubernetes(s)
     sys.exit(code)

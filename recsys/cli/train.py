@@ -14,6 +14,7 @@ import sys
 
 from absl import flags
 
+from recsys.cli import exits
 from recsys.train.heartbeat import HEARTBEAT_FILE_ENV, STOPPING
 
 FLAGS = flags.FLAGS
@@ -65,23 +66,20 @@ def _resume_hint() -> str:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys train: unexpected arguments {argv[1:]}")
+    exits.no_arguments("train", argv)
     from recsys import config as cfg
 
     try:
         experiment = cfg.load(FLAGS.config, FLAGS.set)
     except (cfg.ConfigError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys train: {err}") from None
+        exits.usage("train", err)
     if FLAGS.print_config:  # needs no model_dir: nothing is written
         import yaml
 
         print(yaml.safe_dump(cfg.to_dict(experiment), sort_keys=False))
         return
     if not FLAGS.model_dir:
-        print("recsys train: --model_dir is required (where the run's backups, logs and export go)",
-              file=sys.stderr)
-        sys.exit(2)
+        exits.usage("train", "--model_dir is required (where the run's backups, logs and export go)")
     from recsys.train.run_state import ResumeRefused
     from recsys.train.trainer import EXIT_REFUSED, train
 
@@ -91,14 +89,12 @@ def main(argv: list[str]) -> None:
                        allow_resume_change=tuple(FLAGS.allow_resume_change),
                        stop_requested=interrupt.requested)
     except ResumeRefused as err:  # RunLocked (another job holds the model_dir) included
-        print(f"recsys train: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_REFUSED)
+        exits.fail("train", err, EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys train: {err}") from None
+        exits.fail("train", err)
     except KeyboardInterrupt:  # before the handlers were installed: no state saved here
-        print(f"recsys train: interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
-              file=sys.stderr, flush=True)
-        sys.exit(130)
+        exits.fail("train", f"interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
+                   128 + signal.SIGINT)
     if result.stopped_at < experiment.train.steps:  # a signal here, or on a peer worker
         signum = interrupt.signum or signal.SIGINT
         why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"

@@ -116,8 +116,8 @@ def test_ctrl_c_stops_every_worker_at_one_step_with_a_backup_and_says_how_to_res
     assert status["export_path"] is None and status["total_steps"] == 300
     step = status["steps_done"]
     assert 20 <= step < 300 and status["backup_step"] == step, status
-    assert re.search(rf"^\[submit\] stopped at step {step} of 300 \(SIGINT\); backup at step {step}; run the "
-                     r"same command to resume: recsys submit --config ", out, re.M), job.tail()
+    assert re.search(rf"^recsys submit: stopped at step {step} of 300 \(SIGINT\); backup at step {step}; "
+                     r"run the same command to resume: recsys submit --config ", out, re.M), job.tail()
     # Both workers stopped at that very step (none waits for the other in a collective).
     for i in range(2):
         log = (model_dir / "submit" / f"worker-{i}.attempt-1.log").read_text()

@@ -123,7 +123,7 @@ def test_signal_to_submitter_stops_every_process(tmp_path, standin, submit_facto
     name = signal.Signals(signum).name
     out = job.output()
     assert f"{name} received: the workers stop at the next step boundary" in out
-    assert re.search(rf"^\[submit\] stopped before training \({name}\); no backup yet .*; run the same "
+    assert re.search(rf"^recsys submit: stopped before training \({name}\); no backup yet .*; run the same "
                      r"command to resume: recsys submit ", out, re.M), out
     assert job_status(str(tmp_path / "model" / "submit"))["state"] == "stopped"
     assert not any(is_alive(p) for p in pids)
