@@ -16,17 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from pipelines.progress import duration as duration  # the one format; re-exported
 from recsys.train.controller import Action
 
 LINE = re.compile(r"^step [\d,]+/[\d,]+ \(\d+%\)")  # the start of every progress line
-
-
-def duration(seconds: float) -> str:
-    """``2h05m``, ``8m54s``, ``42s``."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class Progress(Action):
