@@ -23,9 +23,9 @@ def test_the_readme_case_warns_of_both_with_a_fix():
     """criteo_dcn's 20,000 steps of 4,096 on 7,200 train rows: 11,378 epochs, a batch of 57% of the rows."""
     found = sizing.warnings(experiment("train.steps=20000", "data.batch_size=4096"), spec(7200))
     assert found == [
-        "train.steps=20,000 x data.batch_size=4,096 is 11,378 epochs of the 7,200 train rows in out/data/mine "
-        "(more than 20): the model will overfit (train AUC near 1, eval loss rising); --set train.steps=35 is "
-        "20 epochs, or use more data",
+        "train.steps=20,000 x data.batch_size=4,096 is 11,378 epochs of the 7,200 train rows in "
+        "out/data/mine (more than 20): the model will overfit (train AUC near 1, eval loss rising); "
+        "--set train.steps=35 is 20 epochs, or use more data",
         "data.batch_size=4,096 is more than 10% of the 7,200 train rows in out/data/mine: few steps per "
         "epoch, each on much of the data; e.g. --set data.batch_size=512",
     ]
