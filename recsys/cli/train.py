@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -61,6 +62,14 @@ class _Interrupt:
         return self.signum != 0
 
 
+def _peer_lost(err: Exception) -> str:
+    """One line for a collective that a dead peer aborted (TensorFlow's message is a graph trace)."""
+    text = str(getattr(err, "message", err))
+    match = re.search(r"aborted by: (.+)", text)
+    return f"lost a peer worker ({match.group(1).strip() if match else text.splitlines()[0]}); the job " \
+        "resumes from the last backup when restarted"
+
+
 def _resume_hint() -> str:
     return "run the same command to resume: " + " ".join(shlex.quote(a) for a in ["recsys", *sys.argv[1:]])
 
@@ -80,7 +89,10 @@ def main(argv: list[str]) -> None:
         return
     if not FLAGS.model_dir:
         exits.usage("train", "--model_dir is required (where the run's backups, logs and export go)")
+    from recsys import quiet
+    from recsys.compat import tf
     from recsys.train.run_state import ResumeRefused
+    from recsys.train.strategy import cluster_role
     from recsys.train.trainer import EXIT_REFUSED, train
 
     interrupt = _Interrupt()
@@ -92,6 +104,10 @@ def main(argv: list[str]) -> None:
         exits.fail("train", err, EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
         exits.fail("train", err)
+    except tf.errors.UnavailableError as err:  # a peer died: its collectives abort here
+        if quiet.is_verbose() or cluster_role().num_workers < 2:
+            raise
+        exits.fail("train", _peer_lost(err))
     except KeyboardInterrupt:  # before the handlers were installed: no state saved here
         exits.fail("train", f"interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
                    128 + signal.SIGINT)

@@ -127,6 +127,12 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
     line = wait_step(job, last, 19, line)
     os.kill(job.worker_pids()[-1], signal.SIGKILL)
     assert job.finish(300) == 0, job.tail()
+    # The survivor of a killed peer says so in one line, without a traceback or gRPC's error wall.
+    out = job.output()
+    assert "Traceback" not in out and "Additional GRPC error information" not in out, job.tail(120)
+    assert not re.search(r"\] E\d{4} .*Connection reset by peer", out), job.tail(120)
+    if workers > 1:
+        assert "recsys train: lost a peer worker" in out, job.tail(120)
     status = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())
     assert [a["ok"] for a in status["attempts"]] == [False, False, True]
     resumed = outcome(tmp_path / "m")
