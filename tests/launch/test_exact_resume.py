@@ -133,6 +133,10 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
     assert not re.search(r"\] E\d{4} .*Connection reset by peer", out), job.tail(120)
     if workers > 1:
         assert "recsys train: lost a peer worker" in out, job.tail(120)
+    # The failure names the step the killed worker was at; its quoted last lines are not heartbeats.
+    killed = r"worker-0 \(pid \d+\) was killed by SIGKILL at step \d+; last output"
+    assert re.search(killed, out), job.tail(120)
+    assert "| recsys-heartbeat" not in out, job.tail(120)
     status = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())
     assert [a["ok"] for a in status["attempts"]] == [False, False, True]
     resumed = outcome(tmp_path / "m")
