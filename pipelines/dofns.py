@@ -22,6 +22,7 @@ from pipelines import feature_spec as fs
 from pipelines.chunks import Chunk, batches, read_chunk, read_chunk_at, split_lines
 from pipelines.config import PreprocessConfig
 from pipelines.failures import ErrorBudgetExceeded, NoRowsError, record
+from pipelines.progress import ChunkProgress
 from pipelines.stats import CategoricalAcc, NumericAcc, build_vocabulary
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class ProcessChunk(beam.DoFn):
         self.c_train = Metrics.counter(NAMESPACE, "4_written_train")
         self.c_eval = Metrics.counter(NAMESPACE, "5_written_eval")
         self.c_chunks = Metrics.counter(NAMESPACE, "0_chunks")
+        self.progress = ChunkProgress(self.num_chunks)
 
     def _columnar_spec(self) -> fs.FeatureSpec:
         """Names and kinds of the columns (all the columnar writer needs of the spec)."""
@@ -116,7 +118,7 @@ class ProcessChunk(beam.DoFn):
         proc = self.processor
         if time_threshold is not None:
             proc.time_threshold = time_threshold
-        started = time.time()
+        started = self.progress.start_chunk()
         proc.reset_stats()
         begin, lines = self._lines(chunk)
         first = 1 if (chunk.skip_header and lines) else 0
@@ -165,6 +167,7 @@ class ProcessChunk(beam.DoFn):
                     ERRORS,
                     (chunk.path, int(chunk.start), first + offset + e.index, e.code, e.reason, e.raw),
                 )
+            self.progress.in_chunk(chunk.index + 1, first + offset + len(batch), len(lines), started)
         for w in writers.values():
             w.close()
         if chunk_writer is not None:
@@ -173,11 +176,13 @@ class ProcessChunk(beam.DoFn):
         for name, acc in proc.accs.items():
             yield beam.pvalue.TaggedOutput(STATS, (name, acc))
         read = len(lines) - first
+        seconds = max(time.monotonic() - started, 1e-9)
         log.info(
-            "chunk %d/%d (%s @%d): %d rows -> train %d, eval %d, dead-lettered %d in %.1f s",
+            "chunk %d/%d (%s @%d): %d rows -> train %d, eval %d, dead-lettered %d in %.1f s (%s rows/s)",
             chunk.index + 1, self.num_chunks, chunk.path, chunk.start, read, n_train, n_eval,
-            n_dead, time.time() - started,
+            n_dead, seconds, f"{read / seconds:,.0f}",
         )  # fmt: skip
+        self.progress.chunk_done(read)
         self.c_chunks.inc()
         self.c_lines.inc(read)
         self.c_valid.inc(n_train + n_eval)

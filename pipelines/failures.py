@@ -8,6 +8,7 @@ string), so the DoFn writes ``_FAILURE.json`` in the output directory before rai
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 
 FAILURE_FILE = "_FAILURE.json"
@@ -26,6 +27,20 @@ class NoRowsError(PipelineFailure):
 
 
 _TYPES: dict[str, type[PipelineFailure]] = {t.__name__: t for t in (ErrorBudgetExceeded, NoRowsError)}
+
+
+class ReportedFailures(logging.Filter):
+    """Drops a runner's log record of a :class:`PipelineFailure` (Beam logs the DoFn's exception with its
+    traceback before it re-raises it): the launcher reports the failure itself, once, as a message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        seen = 0
+        while error is not None and seen < 20:  # the runner may wrap it; follow the chain
+            if isinstance(error, PipelineFailure):
+                return False
+            error, seen = error.__cause__ or error.__context__, seen + 1
+        return True
 
 
 def record(output: str, failure: PipelineFailure) -> PipelineFailure:

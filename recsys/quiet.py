@@ -9,10 +9,12 @@ dispatcher before anything imports TensorFlow and:
 - filters the process's stderr (fd 2, so C++ writes too) through a small child process that drops
   the lines TensorFlow prints at library load time whatever the log level (absl writes everything
   before ``absl::InitializeLog()``): C++ INFO/WARNING lines, the absl banner, CUDA registration
-  noise, and ``cuInit`` failures when the machine has no NVIDIA driver. Every other line passes,
-  in order: C++ errors, Python warnings and tracebacks, our own logs;
+  noise, ``cuInit`` failures when the machine has no NVIDIA driver, and the gRPC errors of a worker
+  whose peer died (the supervisor says which one). Every other line passes, in order: C++ errors,
+  Python warnings and tracebacks, our own logs;
 - drops Python INFO records of third-party code (TensorFlow's save/restore chatter; our own logs
-  stay) and a short list of harmless warnings, Beam's apitools warning among them.
+  stay) and a short list of harmless warnings, Beam's apitools warning and ``tf.function
+  retracing`` (a study builds new functions for every replica) among them.
 
 Worker processes inherit the environment (``RECSYS_VERBOSE``, ``TF_CPP_MIN_LOG_LEVEL``) and stderr,
 and run through the same dispatcher. ``recsys -v <subcommand>`` (or ``--verbose``, or the
@@ -49,9 +51,16 @@ _CUDA_NOISE = re.compile(
 )
 # C++ ERROR lines that report nothing wrong: a checkpoint restore prints one per restored variable.
 _HARMLESS_CPP_ERRORS = re.compile(rb"^E\d{4} .*tensor\.h:\d+\] Tensor RefCount not reliable")
+# A worker's collectives aborting because a peer died: one line per pending collective (a wall), with
+# gRPC's details on lines of their own. The supervisor names the worker that died and the surviving
+# worker says in one line that it lost a peer (recsys/cli/train.py).
+_PEER_GONE = re.compile(rb"^E\d{4} .*\] .*(?:Connection reset by peer|Socket closed|Broken pipe)")
 _CUDA_ABSENT_NOISE = re.compile(rb"failed call to cuInit|Could not find cuda drivers|cuda_diagnostics")
 # A dropped C++ line may continue on lines of its own (cpu_feature_guard, op errors with a graph trace).
-_CONTINUATION = re.compile(rb"^(?:\t|To enable the following instructions:)")
+_CONTINUATION = re.compile(
+    rb"^(?:\t|To enable the following instructions:|Additional GRPC error information from remote target"
+    rb"|:UNKNOWN:Error received from peer)"
+)
 
 # Python log records from code other than ours: INFO is dropped (except the line the local-cluster
 # launcher waits for), and these harmless warnings; our own records and every error pass.
@@ -61,6 +70,7 @@ _HARMLESS_WARNINGS = re.compile(
     r"|Compiled the loaded model, but the compiled metrics have yet to be built"
     r"|apitools not found, and bigquery client libraries are not available"
     r"|Callback method `on_\w+` is slow compared to the batch time"  # tiny batches: timing alone
+    r"|calls to <function .*> triggered tf\.function retracing"  # a study builds each replica's functions
 )
 _PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _OWN_DIRS = tuple(
@@ -83,6 +93,7 @@ def is_noise(line: bytes, cpu_only: bool, min_level: int = 2) -> bool:
     if _BANNER.match(line):
         return True
     return min_level >= 2 and bool(_CUDA_NOISE.search(line) or _HARMLESS_CPP_ERRORS.match(line)
+                                   or _PEER_GONE.match(line)
                                    or (cpu_only and _CUDA_ABSENT_NOISE.search(line)))
 
 
@@ -98,10 +109,15 @@ def filter_lines(lines, cpu_only: bool, min_level: int = 2):
             yield line
 
 
+def is_verbose() -> bool:
+    """Whether this process runs verbose (``recsys -v``; set by :func:`apply`, inherited by workers)."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
 def wants_verbose(argv: list[str]) -> tuple[bool, list[str]]:
     """(verbose?, argv without the dispatcher's -v/--verbose) from ``recsys [-v] <sub> [flags]``."""
     argv = list(argv)
-    verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    verbose = is_verbose()
     while len(argv) > 1 and argv[1] in ("-v", "--verbose"):
         verbose = True
         del argv[1]

@@ -79,6 +79,7 @@ SLOW = (
     # Every subcommand or module in a fresh interpreter, real exports, supervisors, fuzzed servers:
     "tests/config/test_help.py",
     "tests/config/test_cli_config.py",
+    "tests/config/test_exit_codes.py::test_a_bad_input_is_one_line_with_the_documented_code",
     "tests/test_import_order.py",
     "tests/models/test_imports.py",
     "tests/models/test_resume.py",

@@ -57,6 +57,28 @@ def test_filter_drops_chatter_and_keeps_real_errors():
     assert [line[:5] for line in warn] == [b"E0000", b"E0000", b"W0000", b"\t [[{", b"E0000"]
 
 
+def test_a_dead_peers_grpc_wall_is_dropped_but_other_errors_stay():
+    """What the surviving worker printed when its peer was SIGKILLed (copied from a real run)."""
+    wall = (b"E0000 00:00:1796398530.608525    8575 base_collective_executor.cc:252] BaseCollectiveExecutor::"
+            b"StartAbort UNAVAILABLE: recvmsg:Connection reset by peer\n"
+            b"Additional GRPC error information from remote target /job:worker/replica:0/task:0 while "
+            b"calling /tensorflow.WorkerService/CompleteInstance:\n"
+            b':UNKNOWN:Error received from peer  {grpc_status:14, grpc_message:"recvmsg:Connection reset by '
+            b'peer"}\n')
+    other = b"E0000 00:00:1796398530.7    8575 coordination_service.cc:100] Barrier timed out\n"
+    ours = b"recsys train: lost a peer worker (recvmsg:Connection reset by peer); the job resumes ...\n"
+    lines = (wall * 3 + other + ours).splitlines(keepends=True)
+    assert list(quiet.filter_lines(lines, cpu_only=True)) == [other, ours]
+    assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines  # the user asked for all
+
+
+def test_the_retracing_warning_of_a_study_is_dropped():
+    tf_file = "/venv/site-packages/tensorflow/python/eager/polymorphic_function/polymorphic_function.py"
+    message = ("5 out of the last 9 calls to <function predict_fn.<locals>.call at 0x7efcb2ed6480> triggered "
+               "tf.function retracing. Tracing is expensive and ...")
+    assert not quiet._PythonNoise().filter(_record(logging.WARNING, tf_file, message))
+
+
 @pytest.mark.parametrize(
     "argv,env,verbose,rest",
     [

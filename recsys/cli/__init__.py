@@ -74,7 +74,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as err:
-        sys.stderr.write(f"FATAL Flags parsing error: {err}\nPass --helpshort or --helpfull for the flags.\n")
+        sys.stderr.write(f"{argv[0]}: {err} ({argv[0]} --help lists the flags)\n")  # recsys <name>: ...
         sys.exit(2)
     except SystemExit as exit_:
         if asked_help and exit_.code == 1:  # absl's help flags print to stdout and exit 1

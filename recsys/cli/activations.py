@@ -5,6 +5,7 @@ Flags are generated from :class:`recsys.settings.activations.ActivationsSettings
 
 from __future__ import annotations
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.activations import ActivationsSettings
 
@@ -20,13 +21,12 @@ def run(settings: ActivationsSettings) -> None:
         try:
             layer = registry.build(*registry.parse(settings.show))  # what get() does for a string: a layer
         except ValueError as err:
-            raise SystemExit(f"error: {err}") from None
+            exits.usage("activations", err)
         print(type(layer).__name__, layer.get_config())
         return
     print(activations.describe())
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    exits.no_arguments("activations", argv)
     run(SETTINGS.load("activations"))

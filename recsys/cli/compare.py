@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from recsys.cli import gateflags
+from recsys.cli import exits, gateflags
 from recsys.cli.flagging import Flags
 from recsys.settings.compare import CompareSettings
 from recsys.settings.gate import gate_values
@@ -33,9 +33,9 @@ def run(export_a: str, export_b: str, s: CompareSettings) -> int:
     try:
         diff = compare(export_a, export_b, s.data, gateflags.make(values), s.max_examples,
                        s.require_identical_weights, s.k, s.batch_size)
-    except (OSError, ValueError) as err:
-        print(f"recsys compare: {err}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as err:  # a gate's 2: not evaluated (never read as "refused")
+        print(exits.message("compare", err), file=sys.stderr)
+        return exits.USAGE
     if s.json == "-":
         print(json.dumps(diff, indent=2))
     else:
@@ -48,6 +48,6 @@ def run(export_a: str, export_b: str, s: CompareSettings) -> int:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 3:
-        print("usage: recsys compare EXPORT_A EXPORT_B --data SPEC_DIR [thresholds]", file=sys.stderr)
-        sys.exit(2)
+        exits.usage("compare", f"takes two exports, got {argv[1:]}: recsys compare EXPORT_A EXPORT_B --data "
+                    "SPEC_DIR [thresholds]")
     sys.exit(run(argv[1], argv[2], SETTINGS.load("compare")))

@@ -11,6 +11,9 @@ from :class:`recsys.settings.demo.DemoSettings`.
 
 from __future__ import annotations
 
+import signal
+
+from recsys.cli import exits
 from recsys.cli.flagging import Flags, resolve_or_exit
 from recsys.settings.demo import DemoSettings
 
@@ -19,8 +22,7 @@ SETTINGS = Flags(DemoSettings, "demo", config_help="Experiment YAML file or name
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    exits.no_arguments("demo", argv)
     from recsys.demo import Demo
 
     settings = SETTINGS.load("demo")
@@ -30,6 +32,6 @@ def main(argv: list[str]) -> None:
     try:
         Demo(settings, SETTINGS.fv["config"].value, tuple(experiment_sets)).run()
     except (ValueError, RuntimeError, FileNotFoundError) as err:
-        raise SystemExit(f"demo failed: {err}") from None
+        exits.fail("demo", f"failed: {err}")
     except KeyboardInterrupt:
-        raise SystemExit("demo interrupted; every process it started has been stopped") from None
+        exits.fail("demo", "interrupted; every process it started has been stopped", 128 + signal.SIGINT)

@@ -166,10 +166,10 @@ class Flags(Generic[T]):
 
 def resolve_or_exit(command: str, build: Any) -> Any:
     """``build()``; a bad config or flag is ``recsys <command>: <reason>`` and exit 2 (a usage error)."""
-    import sys
+
+    from recsys.cli import exits
 
     try:
         return build()
     except (loading.ConfigError, FileNotFoundError) as err:
-        print(f"recsys {command}: {err}", file=sys.stderr)
-        sys.exit(2)
+        exits.usage(command, err)

@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from recsys.cli import gateflags
+from recsys.cli import exits, gateflags
 from recsys.cli.flagging import Flags
 from recsys.settings.monitor import MonitorSettings
 
@@ -42,8 +42,7 @@ def monitor_config(s: MonitorSettings) -> MonitorConfig:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys monitor: unexpected arguments {argv[1:]}")
+    exits.no_arguments("monitor", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.prometheus import MetricsServer
     from serving.tools.monitor import Monitor

@@ -16,6 +16,7 @@ from typing import Any
 
 from absl import flags
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.plan import PlanSettings
 
@@ -29,15 +30,16 @@ def run(experiment: Any, settings: PlanSettings) -> int:
     from pipelines import feature_spec
     from recsys.planning import cost, render
 
+    if not experiment.data.spec_dir:
+        exits.usage("plan", "data.spec_dir is not set (the directory written by `recsys preprocess`: "
+                    "--set data.spec_dir=DIR)")
     try:
-        if not experiment.data.spec_dir:
-            raise ValueError("data.spec_dir is not set (the directory written by `recsys preprocess`)")
         spec = cost.override_num_ids(feature_spec.load(experiment.data.spec_dir), settings.what_if_ids(),
                                      settings.max_ids)
         plan = cost.plan_experiment(experiment, spec, settings.workers, settings.replicas_per_worker,
                                     settings.memory_bytes)
     except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"recsys plan: {err}") from None
+        exits.fail("plan", err)
     print(json.dumps(plan.to_dict(), indent=2) if settings.json else render.render(plan))
     if plan.fits:
         return 0
@@ -46,7 +48,6 @@ def run(experiment: Any, settings: PlanSettings) -> int:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys plan: unexpected arguments {argv[1:]}")
+    exits.no_arguments("plan", argv)
     experiment, settings = SETTINGS.load_job("plan")
     sys.exit(run(experiment, settings))

@@ -26,6 +26,7 @@ from typing import Any
 from absl import flags
 
 from pipelines.config import PreprocessConfig
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.preprocess import PreprocessSettings
 
@@ -104,30 +105,31 @@ def main(argv: list[str]) -> None:
     from absl import logging as absl_logging
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    from pipelines.failures import PipelineFailure
+    from pipelines.failures import PipelineFailure, ReportedFailures
     from pipelines.pipeline import run
     from pipelines.schema import SchemaError
 
     passthrough = list(argv[1:])
     stray = [a for a in passthrough if not a.startswith("-")]
     if stray:
-        raise SystemExit(
-            f"recsys preprocess: unexpected arguments {stray}; Beam options go after '--' and start with '--'"
-        )
+        exits.usage("preprocess", f"unexpected arguments {stray}; Beam options go after '--' and start "
+                    "with '--'")
     settings = SETTINGS.load("preprocess")
     try:
         config = preprocess_config(settings)
-    except (ValueError, SchemaError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys preprocess: {err}") from None
+    except (ValueError, SchemaError, FileNotFoundError) as err:  # the flags or the --schema file
+        exits.usage("preprocess", err)
     absl_logging.info("preprocess %s -> %s", config.source, config.output)
+    # The runner logs a failure the pipeline decided on (with Beam's traceback) before it raises it;
+    # it is reported once, below, as one line.
+    absl_logging.get_absl_handler().addFilter(ReportedFailures())
     try:
         summary = run(config, beam_args(settings, passthrough))
     except (FileNotFoundError, IsADirectoryError, SchemaError, PipelineFailure) as err:
-        raise SystemExit(f"recsys preprocess: {err}") from None
+        exits.fail("preprocess", err)
     print(summary.table())
     if summary.spec is None:
-        print(f"no feature spec at {config.output} (pipeline state {summary.state})", file=sys.stderr)
-        raise SystemExit(1)
+        exits.fail("preprocess", f"no feature spec at {config.output} (pipeline state {summary.state})")
     c = summary.spec.counts
     print(
         f"feature spec: {os.path.join(config.output, 'feature_spec.json')} "

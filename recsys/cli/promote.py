@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 
-from recsys.cli import gateflags
+from recsys.cli import exits, gateflags
 from recsys.cli.flagging import Flags
 from recsys.settings.gate import gate_values
 from recsys.settings.promote import PromoteSettings
@@ -53,7 +53,6 @@ def run(s: PromoteSettings) -> int:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys promote: unexpected arguments {argv[1:]}")
+    exits.no_arguments("promote", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.exit(run(SETTINGS.load("promote")))

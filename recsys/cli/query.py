@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.query import QuerySettings
 
@@ -58,6 +59,5 @@ def run(settings: QuerySettings) -> int:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys query: unexpected arguments {argv[1:]}")
+    exits.no_arguments("query", argv)
     sys.exit(run(SETTINGS.load("query")))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.rows import RowsSettings
 
@@ -42,6 +43,5 @@ def run(settings: RowsSettings) -> int:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys rows: unexpected arguments {argv[1:]}")
+    exits.no_arguments("rows", argv)
     sys.exit(run(SETTINGS.load("rows")))

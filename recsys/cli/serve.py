@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.serve import ServeSettings
 
@@ -100,8 +101,7 @@ def _watch_config(server: ModelServer, path: str, every: float) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys serve: unexpected arguments {argv[1:]}")
+    exits.no_arguments("serve", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.server import ModelServer
 

@@ -16,6 +16,7 @@ import os
 
 from absl import flags
 
+from recsys.cli import exits
 from recsys.cli.flagging import Flags
 from recsys.settings.study import StudySettings
 
@@ -28,8 +29,7 @@ SETTINGS = Flags(StudySettings, "study",
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    exits.no_arguments("study", argv)
     from recsys.study import runner
 
     base, settings = SETTINGS.load_job("study")
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> None:
         payload = runner.run_study(base, settings.options(title=base.name), settings.output,
                                    overwrite=FLAGS.overwrite, sections={"study": settings})
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-        raise SystemExit(f"error: {err}") from None
+        exits.fail("study", err)
     # The report is a file to read; the terminal gets where it is and the one-line finding.
     print(f"report: {os.path.join(settings.output, runner.RESULTS_MD)} (tables with 95% CIs; JSON: "
           f"{os.path.join(settings.output, runner.RESULTS_JSON)})")

@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shlex
 import signal
 import sys
 from typing import Any
 
 from absl import flags
 
+from recsys import quiet
+from recsys.cli import exits
 from recsys.cli.flagging import Flags, resolve_or_exit
 from recsys.config import loading
 from recsys.settings.submit import K8S_KEYS, SubmitSettings
@@ -65,21 +68,18 @@ def _settings() -> SubmitSettings:
     return settings
 
 
-class _Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _install_signal_handlers() -> None:
-    """SIGINT/SIGTERM unwind the supervisor (which stops every worker); a second signal is ignored."""
+def _install_signal_handlers(stop: Any) -> None:
+    """SIGINT/SIGTERM: the first asks the workers to stop at a step boundary (the supervisor forwards
+    it), a second stops them at once. The handler only records the signal."""
     def handler(signum: int, frame: Any) -> None:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-        raise _Interrupted(signum)
+        stop.request(signum)
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, handler)
+
+
+def _resume_hint() -> str:
+    return "run the same command to resume: " + " ".join(shlex.quote(a) for a in ["recsys", *sys.argv[1:]])
 
 
 def _extra_env(s: SubmitSettings) -> dict[str, str]:
@@ -93,13 +93,13 @@ def _load_config() -> Any:
 
 def _run_local(s: SubmitSettings) -> int:
     from pipelines.feature_spec import SPEC_FILENAME
-    from recsys.launch.local import LocalJobSpec, run_local_job
+    from recsys.launch.local import LocalJobSpec, StopRequest, run_local_job
 
     experiment = _load_config()
     spec_dir = experiment.data.spec_dir
     if spec_dir and "://" not in spec_dir and not os.path.isfile(os.path.join(spec_dir, SPEC_FILENAME)):
         # Every worker would fail the same way on every attempt: say so once, before starting any.
-        raise SystemExit(f"recsys submit: no {SPEC_FILENAME} in data.spec_dir={spec_dir!r} (run `recsys "
+        exits.fail("submit", f"no {SPEC_FILENAME} in data.spec_dir={spec_dir!r} (run `recsys "
                          "preprocess --output DIR` and pass --set data.spec_dir=DIR)")
     if FLAGS.dry_run:  # print the plan, start nothing
         from recsys.planning.render import submit_plan
@@ -124,22 +124,28 @@ def _run_local(s: SubmitSettings) -> int:
         backoff_limit=s.backoff_limit, backoff_delay=s.backoff_delay,
         backoff_max_delay=s.backoff_max_delay, grace_period=s.grace_period,
         status_every=s.status_every, heartbeat_every=s.heartbeat_every,
-        stream_logs=s.stream_logs, env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
-        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network)
+        stream_logs=s.stream_logs, stream_heartbeats=s.stream_heartbeats or quiet.is_verbose(),
+        env=_extra_env(s), backup_dir=RunDir(model_dir).backup,
+        pin_cpus=s.pin_cpus, threads_per_worker=s.threads_per_worker, isolate_network=s.isolate_network,
+        total_steps=experiment.train.steps)
     print(f"[submit] local cluster: {spec.num_workers} worker(s), {experiment.train.steps} steps, "
           f"model_dir {model_dir}, logs in {spec.log_dir}", flush=True)
-    _install_signal_handlers()
-    try:
-        result = run_local_job(spec)
-    except _Interrupted as sig:
-        print(f"[submit] {sig} received: stopped every worker", file=sys.stderr, flush=True)
-        return 128 + sig.signum
-    print(f"[submit] {result.message}", file=sys.stdout if result.ok else sys.stderr, flush=True)
-    return 0 if result.ok else 1
+    stop = StopRequest()
+    _install_signal_handlers(stop)
+    result = run_local_job(spec, stop=stop)
+    if result.state == "stopped":
+        print(exits.message("submit", f"{result.message}; {_resume_hint()}"), file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    if not result.ok:
+        print(exits.message("submit", result.message), file=sys.stderr, flush=True)
+        return exits.FAILED
+    print(f"[submit] {result.message}", flush=True)
+    return exits.OK
 
 
 def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int) -> int | None:
-    """Before any worker starts: --overwrite, a finished run (exit 0) or a refused resume (exit 1)."""
+    """Before any worker starts: --overwrite (exit 1 if not a run's directory), a finished run (exit 0)
+    or a refused resume (exit 78, as the trainer's)."""
     import shutil
 
     from recsys.train import run_state
@@ -148,8 +154,8 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
         try:
             run_state.clear(model_dir)
         except ValueError as err:  # not a run's directory: nothing deleted
-            print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
-            return 1
+            print(exits.message("submit", f"refused: {err}"), file=sys.stderr, flush=True)
+            return exits.FAILED
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
     try:
@@ -161,8 +167,8 @@ def _check_model_dir(experiment: Any, model_dir: str, log_dir: str, workers: int
         action, state = run_state.prepare(model_dir, ident, has_backup=has_backup,
                                           allow=tuple(FLAGS.allow_resume_change), write=False)
     except (run_state.ResumeRefused, ValueError) as err:
-        print(f"[submit] refused: {err}", file=sys.stderr, flush=True)
-        return 1
+        print(exits.message("submit", f"refused: {err}"), file=sys.stderr, flush=True)
+        return exits.REFUSED_RESUME if isinstance(err, run_state.ResumeRefused) else exits.FAILED
     if action == "finished":
         assert state is not None
         print(f"[submit] {model_dir} already holds this run, finished at step {state.final_step} (weights "
@@ -203,7 +209,7 @@ def _run_kubernetes(s: SubmitSettings) -> int:
     try:
         docs = manifests.render(spec)
     except ValueError as err:
-        raise SystemExit(f"recsys submit: {err}") from None
+        exits.usage("submit", err)
     if FLAGS.dry_run:
         from recsys.planning.render import submit_plan
 
@@ -219,15 +225,14 @@ def _run_kubernetes(s: SubmitSettings) -> int:
         state = k8s_apply.follow(kind, spec.name, spec.namespace, client, poll=s.poll_interval,
                                  timeout=s.k8s_timeout)
     except RuntimeError as err:
-        raise SystemExit(f"recsys submit: {err}") from None
+        exits.fail("submit", err)
     print(f"[submit] {kind} {spec.namespace}/{spec.name} ended: {state.phase}"
           f"{f' ({state.detail})' if state.detail else ''}", flush=True)
     return 0 if state.ok else 1
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys submit: unexpected arguments {argv[1:]}")
+    exits.no_arguments("submit", argv)
     s = _settings()
     code = _run_local(s) if s.cluster == "local" else _run_kubernetes(s)
     sys.exit(code)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sys
 
 from absl import flags
+
+from recsys.cli import exits
+from recsys.train.heartbeat import HEARTBEAT_FILE_ENV, STOPPING
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file, or the name of one in configs/ (e.g. synthetic_small)")
@@ -36,29 +40,34 @@ flags.DEFINE_list("allow_resume_change", [], "resume although these differ from 
 
 
 class _Interrupt:
-    """Ctrl-C or SIGTERM: the first asks the loop to stop at the next chunk, state saved; a second one
-    stops at once (the last backup is where a rerun resumes). A worker of a multi-worker cluster
-    stops at once on the first: its peers would wait for it in their collectives."""
+    """Ctrl-C or SIGTERM: the first asks the loop to stop at the next chunk, state saved (in a cluster
+    every worker stops at that same step: :mod:`recsys.train.stop`); a second one stops at once (the
+    last backup is where a rerun resumes)."""
 
     def __init__(self) -> None:
         self.signum = 0
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-        self.graceful = len(cluster.get("worker", [])) <= 1
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.signum or not self.graceful:  # the second signal, or a cluster's worker: now
-            why = "again" if self.signum else "(a worker of a cluster)"
-            print(f"recsys train: {signal.Signals(signum).name} {why}: stopping now; the last backup is "
+        if self.signum:  # the second signal: now
+            print(f"recsys train: {signal.Signals(signum).name} again: stopping now; the last backup is "
                   "where the same command resumes", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum
-        print(f"recsys train: {signal.Signals(signum).name} received: saving a backup at the next step "
-              "boundary (again to stop now)", file=sys.stderr, flush=True)
+        print(f"recsys train: {signal.Signals(signum).name} received: {STOPPING} and saving a backup "
+              "(again to stop now)", file=sys.stderr, flush=True)
 
     def requested(self) -> bool:
         return self.signum != 0
+
+
+def _peer_lost(err: Exception) -> str:
+    """One line for a collective that a dead peer aborted (TensorFlow's message is a graph trace)."""
+    text = str(getattr(err, "message", err))
+    match = re.search(r"aborted by: (.+)", text)
+    return f"lost a peer worker ({match.group(1).strip() if match else text.splitlines()[0]}); the job " \
+        "resumes from the last backup when restarted"
 
 
 def _resume_hint() -> str:
@@ -66,25 +75,25 @@ def _resume_hint() -> str:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"recsys train: unexpected arguments {argv[1:]}")
+    exits.no_arguments("train", argv)
     from recsys import config as cfg
 
     try:
         experiment = cfg.load(FLAGS.config, FLAGS.set)
     except (cfg.ConfigError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys train: {err}") from None
+        exits.usage("train", err)
     if FLAGS.print_config:  # needs no model_dir: nothing is written
         import yaml
 
         print(yaml.safe_dump(cfg.to_dict(experiment), sort_keys=False))
         return
     if not FLAGS.model_dir:
-        print("recsys train: --model_dir is required (where the run's backups, logs and export go)",
-              file=sys.stderr)
-        sys.exit(2)
+        exits.usage("train", "--model_dir is required (where the run's backups, logs and export go)")
+    from recsys import quiet
+    from recsys.compat import tf
     from recsys.train.parent import ParentError
     from recsys.train.run_state import ResumeRefused
+    from recsys.train.strategy import cluster_role
     from recsys.train.trainer import EXIT_REFUSED, train
 
     interrupt = _Interrupt()
@@ -93,19 +102,23 @@ def main(argv: list[str]) -> None:
                        allow_resume_change=tuple(FLAGS.allow_resume_change),
                        stop_requested=interrupt.requested)
     except (ResumeRefused, ParentError) as err:  # RunLocked included; a restart would fail alike
-        print(f"recsys train: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_REFUSED)
+        exits.fail("train", err, EXIT_REFUSED)
     except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"recsys train: {err}") from None
-    except KeyboardInterrupt:  # before the loop (set-up), or a worker of a cluster: no state saved here
-        print(f"recsys train: interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
-              file=sys.stderr, flush=True)
-        sys.exit(130)
-    if interrupt.signum and result.stopped_at < experiment.train.steps:
+        exits.fail("train", err)
+    except tf.errors.UnavailableError as err:  # a peer died: its collectives abort here
+        if quiet.is_verbose() or cluster_role().num_workers < 2:
+            raise
+        exits.fail("train", _peer_lost(err))
+    except KeyboardInterrupt:  # before the handlers were installed: no state saved here
+        exits.fail("train", f"interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
+                   128 + signal.SIGINT)
+    if result.stopped_at < experiment.train.steps:  # a signal here, or on a peer worker
+        signum = interrupt.signum or signal.SIGINT
+        why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"
+        hint = "" if os.environ.get(HEARTBEAT_FILE_ENV) else f"; {_resume_hint()}"  # the supervisor's own
         print(f"recsys train: stopped at step {result.stopped_at} of {experiment.train.steps} "
-              f"({signal.Signals(interrupt.signum).name}), backup saved; {_resume_hint()}",
-              file=sys.stderr, flush=True)
-        sys.exit(128 + interrupt.signum)
+              f"({why}), backup saved{hint}", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
     print(
         json.dumps(
             {

@@ -6,107 +6,41 @@ come up within ``startup_timeout``), then watches for exits and stalls (no outpu
 up to ``backoff_limit`` times, restarts them after an exponentially growing delay; the trainer resumes
 exactly from its backup (a worker exiting with :data:`EXIT_NOT_RETRIABLE`, a refusal, is not
 retried). Worker 0 (the chief) exiting 0 ends the job successfully.
+
+A :class:`StopRequest` (the submitter's Ctrl-C or SIGTERM) is forwarded to the workers, which stop
+together at the next step boundary with a backup of that step; a second one stops them at once.
+``<log_dir>/status.json`` records what happened: the state, the steps done, the backup's step and
+the export, if any.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import threading
+import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 
-from pipelines import atomic
 from recsys.launch import netns
-from recsys.launch.placement import DEFAULT_PIN_CPUS, DEFAULT_THREADS, local_placement
+from recsys.launch.job import AttemptResult, JobResult, LocalJobSpec, StopRequest, job_result, write_status
+from recsys.launch.output import Printer
+from recsys.launch.placement import local_placement
 from recsys.launch.ports import free_ports
 from recsys.launch.tf_config import local_hosts, tf_config
 from recsys.launch.worker import Worker, stop_workers
 from recsys.train import heartbeat
-from recsys.train.run_dir import STATUS_FILE, RunDir
 from recsys.train.run_state import EXIT_REFUSED
 
 # A worker exiting with this code (the trainer's refusal) would fail the same way again: not retried.
 EXIT_NOT_RETRIABLE = EXIT_REFUSED
-
-
-@dataclass(frozen=True)
-class LocalJobSpec:
-    """What to run and how to supervise it. ``command`` is the same for every worker."""
-
-    command: Sequence[str]
-    num_workers: int
-    log_dir: str
-    startup_timeout: float = 180.0
-    heartbeat_timeout: float = 600.0
-    backoff_limit: int = 3
-    backoff_delay: float = 10.0  # before the first restart; doubled for each further one
-    backoff_max_delay: float = 300.0
-    grace_period: float = 10.0
-    poll_interval: float = 0.5
-    status_every: float = 30.0
-    heartbeat_every: int = 10
-    stream_logs: bool = True
-    env: Mapping[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    backup_dir: str = ""  # reported at each restart when it holds state to resume from
-    model_dir: str = ""  # the trainer's: its fingerprint.json gives the export path and digests
-    pin_cpus: bool = DEFAULT_PIN_CPUS  # worker i on its own slice of the CPUs (recsys.launch.placement)
-    threads_per_worker: int = DEFAULT_THREADS  # TensorFlow intra-/inter-op threads; 0: TF's default
-    isolate_network: bool = True  # each attempt's workers in a private network namespace (netns)
-
-
-@dataclass
-class AttemptResult:
-    """One attempt: whether it succeeded, why it ended, where each worker started."""
-
-    attempt: int
-    ok: bool
-    reason: str
-    failed_worker: int | None
-    seconds: float
-    ports: list[int]
-    pids: list[int]
-    first_steps: list[int | None]
-    first_epochs: list[int | None]
-    last_steps: list[int | None]
-    retriable: bool = True
-    network_isolated: bool = False  # the workers ran in a private network namespace
-
-
-@dataclass
-class JobResult:
-    """The job: success, attempts, total seconds, the chief's export path and a one-line message."""
-
-    ok: bool
-    message: str
-    seconds: float
-    attempts: list[AttemptResult]
-    export_path: str | None = None
-    fingerprint: dict | None = None
+__all__ = ["EXIT_NOT_RETRIABLE", "AttemptResult", "JobResult", "LocalJobSpec", "Printer", "StopRequest",
+           "restart_delay", "run_local_job"]
 
 
 class _AttemptEnded(Exception):
-    def __init__(self, ok: bool, reason: str, worker: int | None = None, retriable: bool = True) -> None:
+    def __init__(self, ok: bool, reason: str, worker: int | None = None, retriable: bool = True,
+                 stopped: bool = False) -> None:
         super().__init__(reason)
         self.ok, self.reason, self.worker, self.retriable = ok, reason, worker, retriable
-
-
-class Printer:
-    """Thread-safe line output shared by the supervisor and the workers' reader threads."""
-
-    def __init__(self, write: Callable[[str], object] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._write = write
-
-    def __call__(self, line: str) -> None:
-        with self._lock:
-            if self._write is not None:
-                self._write(line + "\n")
-            else:
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
+        self.stopped = stopped
 
 
 def restart_delay(spec: LocalJobSpec, restart: int) -> float:
@@ -114,9 +48,12 @@ def restart_delay(spec: LocalJobSpec, restart: int) -> float:
     return min(spec.backoff_delay * 2 ** (restart - 1), spec.backoff_max_delay)
 
 
-def run_local_job(spec: LocalJobSpec, printer: Printer | None = None) -> JobResult:
-    """Run the job to success or until the backoff limit is spent; always leaves no worker running."""
+def run_local_job(spec: LocalJobSpec, printer: Printer | None = None,
+                  stop: StopRequest | None = None) -> JobResult:
+    """Run the job to success, until the backoff limit is spent or until ``stop`` is requested;
+    always leaves no worker running."""
     say = printer or Printer()
+    stop = stop or StopRequest()
     os.makedirs(spec.log_dir, exist_ok=True)
     start = time.monotonic()
     attempts: list[AttemptResult] = []
@@ -128,28 +65,24 @@ def run_local_job(spec: LocalJobSpec, printer: Printer | None = None) -> JobResu
                 delay = restart_delay(spec, attempt - 1)
                 say(f"[submit] restart {attempt - 1}/{spec.backoff_limit} in {delay:.1f}s "
                     f"(elapsed {time.monotonic() - start:.1f}s)")
-                time.sleep(delay)
-            outcome = _run_attempt(spec, attempt, max_attempts, start, say)
-            attempts.append(outcome)
-            if outcome.ok or not outcome.retriable:
+                _pause(delay, stop)
+            if stop.signum:
                 break
-        last = attempts[-1]
-        seconds = time.monotonic() - start
-        if last.ok:
-            fp = _fingerprint(spec.model_dir)
-            export = fp.get("export_path") if fp else None
-            digest = f"; weights sha256 {fp['weights_sha256'][:16]}..." if fp else ""
-            message = (f"job succeeded in {seconds:.1f}s after {len(attempts)} attempt(s){digest}"
-                       f"{f'; export: {export}' if export else ''}")
-            result = JobResult(True, message, seconds, attempts, export, fp)
-        else:
-            why = "not retriable" if not last.retriable else f"backoff limit {spec.backoff_limit} reached"
-            message = (f"job failed after {len(attempts)} attempt(s) in {seconds:.1f}s ({why}): "
-                       f"{last.reason}")
-            result = JobResult(False, message, seconds, attempts)
+            outcome = _run_attempt(spec, attempt, max_attempts, start, say, stop)
+            attempts.append(outcome)
+            if outcome.ok or not outcome.retriable or outcome.stopped:
+                break
+        result = job_result(spec, attempts, time.monotonic() - start, stop)
         return result
     finally:
-        _write_status(spec, attempts, result, time.monotonic() - start)
+        write_status(spec, attempts, result, time.monotonic() - start)
+
+
+def _pause(seconds: float, stop: StopRequest) -> None:
+    """Sleep ``seconds``, or less when a stop is requested."""
+    deadline = time.monotonic() + seconds
+    while not stop.signum and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 def _log_name(index: int, attempt: int) -> str:
@@ -157,7 +90,7 @@ def _log_name(index: int, attempt: int) -> str:
 
 
 def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start: float,
-                 say: Printer) -> AttemptResult:
+                 say: Printer, stop: StopRequest) -> AttemptResult:
     ports = free_ports(spec.num_workers)
     hosts = local_hosts(ports)
     say(f"[submit] attempt {attempt}/{max_attempts}: starting {spec.num_workers} worker(s) on "
@@ -179,12 +112,13 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                 env[heartbeat.HEARTBEAT_FILE_ENV] = hb_file
                 env[heartbeat.HEARTBEAT_EVERY_ENV] = str(spec.heartbeat_every)
                 workers.append(Worker(i, spec.command, env, os.path.join(spec.log_dir, _log_name(i, attempt)),
-                                      echo=say if spec.stream_logs else None, heartbeat_file=hb_file,
+                                      echo=say.worker_echo(spec.stream_heartbeats) if spec.stream_logs
+                                      else None, heartbeat_file=hb_file,
                                       cwd=spec.cwd, cpus=placements[i].cpus,
                                       enter=ns.enter if ns else None))
             pids = ", ".join(f"worker-{w.index}={w.pid}" for w in workers)
             say(f"[submit] attempt {attempt}: pids {pids}")
-            _watch(spec, workers, attempt, say)
+            _watch(spec, workers, attempt, say, stop)
             raise AssertionError("unreachable")
         except OSError as err:  # the worker command itself cannot be started
             raise _AttemptEnded(False, f"worker-{len(workers)} could not be started: {err} "
@@ -192,28 +126,45 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                                 retriable=False) from None
     except _AttemptEnded as end:
         seconds = time.monotonic() - t0
-        if not end.ok:
+        if end.stopped and not end.ok and end.reason != _STOPPED:
+            say(f"[submit] {end.reason}: stopping every worker now")
+        elif not end.ok and not end.stopped:
             say(f"[submit] attempt {attempt} failed after {seconds:.1f}s: {end.reason}")
             say("[submit] stopping all workers")
-        stop_workers(workers, 1.0 if end.ok else spec.grace_period)
+        stop_workers(workers, 1.0 if end.ok or end.reason == _STOPPED else spec.grace_period)
+        for w in workers:
+            w.check_heartbeat()  # the last one: the step where the worker stopped
         return AttemptResult(attempt, end.ok, end.reason, end.worker, seconds, ports,
                              [w.pid for w in workers], [w.first_step for w in workers],
                              [w.first_epoch for w in workers], [w.step for w in workers],
-                             end.retriable, ns is not None)
+                             end.retriable, ns is not None, end.stopped)
     finally:
+        say.end_progress()
         stop_workers(workers, spec.grace_period)  # no-op when already stopped; runs on Ctrl-C too
         if ns is not None:
             ns.close()
 
 
-def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer) -> None:
+def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer, stop: StopRequest) -> None:
     """Poll the workers until the attempt ends; raises :class:`_AttemptEnded`."""
     t0 = time.monotonic()
     up_at: float | None = None
     last_status = t0
     announced: set[int] = set()
+    forwarded_at: float | None = None  # when the stop request went to the workers
+    summarized = False  # the progress line is showing
     while True:
         now = time.monotonic()
+        if stop.signum and forwarded_at is None:
+            if up_at is None:
+                raise _AttemptEnded(False, f"{stop.name} before every worker was up", stopped=True)
+            forwarded_at = now
+            for w in workers:
+                w.signal_group(stop.signum)
+            say(f"[submit] {stop.name} received: the workers stop at the next step boundary and save a "
+                "backup (again to stop now)")
+        if stop.count > 1:
+            raise _AttemptEnded(False, f"{stop.name} again", stopped=True)
         for w in workers:
             w.check_heartbeat()
             if w.index not in announced and (w.first_step is not None or w.first_epoch is not None):
@@ -223,6 +174,10 @@ def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer
                 say(f"[submit] attempt {attempt}: worker-{w.index} started training at "
                     f"{', '.join(x for x in where if x)}")
         codes = [w.poll() for w in workers]
+        if forwarded_at is not None:
+            _check_stopping(spec, workers, codes, now - forwarded_at, stop)
+            time.sleep(spec.poll_interval)
+            continue
         # Blame a worker killed by a signal before one that exited with an error: when one worker
         # dies, its peers' collectives abort and they exit with code 1 soon after.
         failed = sorted((code > 0, w.index) for w, code in zip(workers, codes, strict=True)
@@ -252,13 +207,45 @@ def _watch(spec: LocalJobSpec, workers: list[Worker], attempt: int, say: Printer
                                         f"heartbeat for {w.silent_for():.0f}s (heartbeat timeout "
                                         f"{spec.heartbeat_timeout:.0f}s); last output:\n{w.last_lines()}",
                                         w.index)
-        if now - last_status >= spec.status_every:
+        chief = workers[0]
+        if spec.total_steps and chief.step is not None and not summarized:
+            summarized = True  # from the chief's first heartbeat on: one line for the job
+            say.start_progress(spec.total_steps, chief.step, spec.status_every)
+        if summarized and chief.step is not None:
+            say.progress(chief.step)
+        elif now - last_status >= spec.status_every:
             last_status = now
             steps = ", ".join(f"worker-{w.index} " + ("done" if c == 0 else f"step {w.step}" if w.step
                                                       is not None else "running") for w, c in zip(
                 workers, codes, strict=True))
             say(f"[submit] attempt {attempt}: {now - t0:.0f}s: {steps}")
         time.sleep(spec.poll_interval)
+
+
+_STOPPED = "stopped at a step boundary"
+
+
+def _check_stopping(spec: LocalJobSpec, workers: list[Worker], codes: list[int | None], since: float,
+                    stop: StopRequest) -> None:
+    """After the stop request: end the attempt when every worker has exited (the chief's 0: it finished
+    anyway), or when one failed, did not take the request within the grace period, or stalled."""
+    if all(code is not None for code in codes):
+        for w in workers:
+            w.join_output(2.0)
+        if codes[0] == 0:
+            raise _AttemptEnded(True, "worker-0 (chief) exited with code 0", stopped=True)
+        raise _AttemptEnded(False, _STOPPED, stopped=True)
+    expected = (0, 128 + stop.signum, 128 + signal.SIGINT)  # 130: stopped by a peer's request
+    for w, code in zip(workers, codes, strict=True):
+        if code is not None and code not in expected:
+            raise _AttemptEnded(False, f"worker-{w.index} (pid {w.pid}) {w.describe_exit()} while stopping",
+                                w.index, stopped=True)
+        if code is None and not w.stopping and since > spec.grace_period:
+            raise _AttemptEnded(False, f"worker-{w.index} (pid {w.pid}) did not take the stop request "
+                                f"within {spec.grace_period:.0f}s", w.index, stopped=True)
+        if code is None and w.silent_for() > spec.heartbeat_timeout:
+            raise _AttemptEnded(False, f"worker-{w.index} (pid {w.pid}) stalled while stopping", w.index,
+                                stopped=True)
 
 
 def _finish(spec: LocalJobSpec, workers: list[Worker], say: Printer) -> None:
@@ -291,18 +278,3 @@ def _barrier_reason(spec: LocalJobSpec, workers: list[Worker], codes: list[int |
             parts.append(f"worker-{w.index} (pid {w.pid}) printed output but did not join the cluster; "
                          f"last output:\n{w.last_lines(4)}")
     return (f"startup barrier timed out after {spec.startup_timeout:.0f}s: " + "; ".join(parts))
-
-
-def _fingerprint(model_dir: str) -> dict | None:
-    """The trainer's fingerprint.json (export path, weights digest, resumes), or None."""
-    return RunDir(model_dir).read_fingerprint()
-
-
-def _write_status(spec: LocalJobSpec, attempts: list[AttemptResult], result: JobResult | None,
-                  seconds: float) -> None:
-    """``<log_dir>/status.json``: the machine-readable record of the job (tests and scripts read it)."""
-    status = {"ok": bool(result and result.ok), "message": result.message if result else "interrupted",
-              "seconds": round(seconds, 2), "export_path": result.export_path if result else None,
-              "fingerprint": result.fingerprint if result else None,
-              "num_workers": spec.num_workers, "attempts": [asdict(a) for a in attempts]}
-    atomic.write_json(os.path.join(spec.log_dir, STATUS_FILE), status)

@@ -76,6 +76,7 @@ class Worker:
         self.step: int | None = None  # last global step from a heartbeat
         self.first_step: int | None = None  # the step the worker started (or resumed) at
         self.first_epoch: int | None = None  # the first "Epoch k/N" Keras printed in this attempt
+        self.stopping = False  # it took a stop request: it stops at the next step boundary
         self.tail: collections.deque[str] = collections.deque(maxlen=25)
         self._hb_mtime = 0.0
         self._echo = echo
@@ -122,12 +123,15 @@ class Worker:
         self.output_seen = True
         if not text:
             return
-        self.tail.append(text)
-        if READY_PATTERN.search(text):
-            self.ready = True
         beat = heartbeat.parse_line(text)
         if beat is not None:
             self._set_step(beat[0])
+        else:  # the last lines quoted in a failure: what the worker said, not its step count
+            self.tail.append(text)
+        if READY_PATTERN.search(text):
+            self.ready = True
+        if heartbeat.STOPPING in text:
+            self.stopping = True
         match = _EPOCH.match(text)
         if match and self.first_epoch is None:
             self.first_epoch = int(match.group(1))
@@ -164,16 +168,17 @@ class Worker:
         return self.proc.poll()
 
     def describe_exit(self) -> str:
-        """``exited with code 3`` / ``was killed by SIGKILL``."""
+        """``exited with code 3`` / ``was killed by SIGKILL``, and ``at step 120`` when it reported one."""
         code = self.proc.returncode
+        at = f" at step {self.step}" if self.step is not None else ""
         if code is None:
             return "is still running"
         if code < 0:
             try:
-                return f"was killed by {signal.Signals(-code).name}"
+                return f"was killed by {signal.Signals(-code).name}{at}"
             except ValueError:
-                return f"was killed by signal {-code}"
-        return f"exited with code {code}"
+                return f"was killed by signal {-code}{at}"
+        return f"exited with code {code}{at}"
 
     def last_lines(self, n: int = 8) -> str:
         lines = list(self.tail)[-n:]

@@ -30,12 +30,15 @@ class SubmitSettings:
     backoff_delay: float = setting(10.0, "local: delay before the first restart, doubled after each")
     backoff_max_delay: float = setting(300.0, "local: cap of the restart delay")
     grace_period: float = setting(10.0, "local: seconds between SIGTERM and SIGKILL when stopping")
-    status_every: float = setting(30.0, "local: seconds between progress lines")
+    status_every: float = setting(30.0, "local: seconds between progress lines when the output is not a "
+                                  "terminal (on one the line is refreshed in place every second)")
     heartbeat_every: int = setting(10, "local: the trainer writes a heartbeat every N global steps")
     logs_dir: str | None = setting(None, "local: per-worker logs and status.json (default "
                                    "<model_dir>/submit)")
     python: str = setting("", "local: the Python that runs `-m recsys.cli train` (default: this one)")
     stream_logs: bool = setting(True, "local: echo worker output as [worker-i] lines")
+    stream_heartbeats: bool = setting(False, "local: echo the workers' heartbeat and progress lines too "
+                                      "(without it one progress line sums them up; recsys -v turns it on)")
     isolate_network: bool = setting(True, "local: run each attempt's workers in a private network "
                                     "namespace, so no other host or process reaches their TensorFlow "
                                     "servers (which run any graph they are sent)")

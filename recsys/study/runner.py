@@ -22,6 +22,7 @@ from recsys.repro import accuracy, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
 from recsys.study import analysis, dashboards, plots, report
 from recsys.study.variants import DEFAULT_TOPOLOGY_WORKERS, check_topology, plan_replica, replica_config
+from recsys.train.progress import duration
 from serving.pd import pairwise_pd
 
 RESULTS_JSON = "results.json"
@@ -55,11 +56,10 @@ def _log(msg: str) -> None:
     print(f"[study] {msg}", file=sys.stderr, flush=True)
 
 
-def _eta(done: int, total: int, elapsed: float) -> str:
-    if done == 0:
-        return "ETA unknown"
-    left = elapsed / done * (total - done)
-    return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
+def replica_done_line(done: int, total: int, elapsed: float) -> str:
+    """``3/8 replicas trained, 2m05s elapsed, ~3m28s left`` (the time left at the mean replica time)."""
+    text = f"{done}/{total} replicas trained, {duration(elapsed)} elapsed"
+    return text + (f", ~{duration(elapsed / done * (total - done))} left" if 0 < done < total else "")
 
 
 def train_replica(config: Experiment, model_dir: str) -> dict[str, Any]:
@@ -176,8 +176,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             where = f"{plan.workers}-worker local cluster" if plan.workers > 1 else "in process"
             _log(f"variant {v_index + 1}/{len(options.activations)} {activation!r}: replica "
                  f"{r + 1}/{options.replicas} (seed={plan.seed}, data_seed={plan.data_seed}, "
-                 f"noise={plan.noise_scale:g}, {where}) — {done}/{total} done, "
-                 f"{_eta(done, total, time.perf_counter() - start)}")
+                 f"noise={plan.noise_scale:g}, {where})")
             model_dir = os.path.join(output, "runs", tag, f"replica_{r}")
             shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
             cfg = replica_config(base, activation, plan, options.export_dir, tag,
@@ -200,8 +199,10 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                              "train_seconds": out["train_seconds"], "export_path": out["export_path"]})
             done += 1
             m = out["metrics"]
-            _log(f"  final step: AUC {m['auc']:.4f}  logloss {m['logloss']:.4f}  calibration "
-                 f"{m['calibration']:.3f}  ({out['train_seconds']:.1f}s)")
+            progress = replica_done_line(done, total, time.perf_counter() - start)
+            _log(f"{activation!r} replica {r + 1}/{options.replicas} trained in "
+                 f"{duration(out['train_seconds'])}: AUC {m['auc']:.4f}, logloss {m['logloss']:.4f}, "
+                 f"calibration {m['calibration']:.3f}; {progress}")
         assert labels is not None  # set by the first replica
         rec = analysis.VariantRecords(activation, tuple(records), tuple(r["plan"] for r in replicas),
                                       tuple(val_records) if all(val_records) else (), val_labels)

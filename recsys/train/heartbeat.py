@@ -22,6 +22,9 @@ HEARTBEAT_EVERY_ENV = "RECSYS_HEARTBEAT_EVERY"
 DEFAULT_EVERY = 10
 # Printed by the callback (and parsed by the supervisor): "recsys-heartbeat step=120 phase=train".
 LINE_PREFIX = "recsys-heartbeat"
+# In the line a worker prints when a stop signal reaches it: the supervisor reads it as "stopping at
+# a step boundary, give it time" (a worker that never prints it is stopped after the grace period).
+STOPPING = "stopping at the next step boundary"
 
 
 @dataclass(frozen=True)

@@ -4,33 +4,31 @@ On a terminal one line is rewritten in place about once a second; elsewhere (a l
 under ``recsys submit``) a plain line is printed every ``every_seconds`` (30 by default), so a long
 job is never silent for long. It acts after any chunk of steps (no interval of its own: it never
 changes where chunks end) and measures its rates from its own start, so a resumed job's ETA counts
-only the steps left.
+only the steps left. ``recsys submit``'s supervisor shows the same line for the whole job, from
+the chief's heartbeats (:meth:`Progress.show`), and leaves the chief's own lines (:data:`LINE`) in its log.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from pipelines.progress import duration as duration  # the one format; re-exported
 from recsys.train.controller import Action
 
-
-def duration(seconds: float) -> str:
-    """``2h05m``, ``8m54s``, ``42s``."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+LINE = re.compile(r"^step [\d,]+/[\d,]+ \(\d+%\)")  # the start of every progress line
 
 
 class Progress(Action):
     """Prints where training is (see the module docstring); ``clear()`` before printing another line."""
 
     def __init__(self, total: int, examples_per_step: int, stream: TextIO | None = None,
-                 every_seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.total, self.examples_per_step, self.clock = total, examples_per_step, clock
+                 every_seconds: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 prefix: str = "") -> None:
+        self.total, self.examples_per_step, self.clock, self.prefix = total, examples_per_step, clock, prefix
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every_seconds = every_seconds if every_seconds is not None else (1.0 if self.tty else 30.0)
@@ -45,10 +43,16 @@ class Progress(Action):
         self._last_print = self._start_time
 
     def __call__(self, step: int, metrics: Any) -> None:
+        self.show(step)
+
+    def show(self, step: int) -> bool:
+        """Print the line for ``step`` if it is time to; True if it printed."""
         now = self.clock()
-        if now - self._last_print >= self.every_seconds:
-            self._last_print = now
-            self._show(self.line(step, now))
+        if now - self._last_print < self.every_seconds:
+            return False
+        self._last_print = now
+        self._show(self.prefix + self.line(step, now))
+        return True
 
     def line(self, step: int, now: float) -> str:
         """``step 1,200/20,000 (6%) - 35.2 steps/s, 144,179 ex/s - 8m54s left``."""
@@ -57,8 +61,8 @@ class Progress(Action):
         text = f"step {step:,}/{self.total:,} ({100 * step / max(self.total, 1):.0f}%)"
         if done > 0:
             left = (self.total - step) / rate
-            text += (f" - {rate:.3g} steps/s, {rate * self.examples_per_step:,.0f} ex/s - "
-                     f"{duration(left)} left")
+            examples = f", {rate * self.examples_per_step:,.0f} ex/s" if self.examples_per_step else ""
+            text += f" - {rate:.3g} steps/s{examples} - {duration(left)} left"
         return text
 
     def _show(self, text: str) -> None:

@@ -38,6 +38,7 @@ LOCK = ".lock"  # held by a running job's chief (recsys.train.run_lock); never c
 RUN_OUTPUTS = (BACKUP, CHECKPOINTS, LOGS, EVALS, VISITS, EXPORT, STATE_FILE, STATUS_FILE,
                FINGERPRINT_FILE, CONFIG_FILE, EVAL_PREDICTIONS)
 _EVAL_NAME = re.compile(r"^step-(\d{9})\.npz$")
+_BACKUP_NAME = re.compile(r'^model_checkpoint_path:\s*"(?:.*/)?ckpt-(\d+)"')
 
 Evaluation = tuple[int, Any, Any, dict[str, Any]]  # (step, predictions, labels, metrics)
 
@@ -126,6 +127,18 @@ class RunDir:
                 return any(line.startswith("model_checkpoint_path:") for line in fh)
         except OSError:
             return False
+
+    def backup_step(self) -> int | None:
+        """The global step of the latest backup (its ``ckpt-<step>`` name in the index), or None."""
+        try:
+            with open(os.path.join(self.backup, "checkpoint"), encoding="utf-8") as fh:
+                for line in fh:
+                    match = _BACKUP_NAME.match(line)
+                    if match:
+                        return int(match.group(1))
+        except OSError:
+            pass
+        return None
 
     # -- the fingerprint ----------------------------------------------------------------------
     def read_fingerprint(self) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.data.input import shard_files
 from recsys.models.activation import validate_activation
-from recsys.train import parent, run_state
+from recsys.train import parent, run_state, sizing
 from recsys.train.backup import Backup
 from recsys.train.determinism import apply_determinism, perturb_weights
 from recsys.train.run_dir import RunDir
@@ -86,7 +86,10 @@ def open_run(config: Experiment, run_dir: RunDir, *, overwrite: bool, allow: tup
     if config.train.verbose:  # an early sign of life for a supervisor (and a person)
         print(f"recsys train: worker {role.task_index} of {role.num_workers} starting in {run_dir.root}",
               file=sys.stderr, flush=True)
-    task = RankingTask(config, check_config(config))
+    spec = check_config(config)
+    if role.is_chief:
+        sizing.warn(config, spec)
+    task = RankingTask(config, spec)
     # The warm-start parent is read only when this start may be a new run: a resume takes its backup.
     parents = parent.resolve(config, task.spec, new_run=overwrite or not run_dir.has_backup(),
                              build_model=task.build_model)

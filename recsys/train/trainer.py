@@ -27,6 +27,7 @@ from recsys.train.loop import make_chunk_fn as make_chunk_fn  # re-exported: the
 from recsys.train.result import TrainResult, already_finished
 from recsys.train.run_dir import RunDir
 from recsys.train.session import check_config as check_config  # re-exported: recsys.train.check_config
+from recsys.train.stop import agreed
 
 EXIT_REFUSED = run_state.EXIT_REFUSED
 
@@ -60,9 +61,9 @@ def train(
     ``overwrite`` discards a previous run in ``model_dir``; ``allow_resume_change`` (any of
     "config", "data", "workers") lets a restart resume despite that change (recorded in the
     fingerprint). ``stop_at_step`` ends the process's training early, state saved (tests, tools);
-    so does ``stop_requested()`` turning True (asked after every chunk: a Ctrl-C in ``recsys train``),
-    in a single-process run only: the workers of a cluster would stop at different steps and hang
-    in their collectives, so there a stop is a kill and the restart resumes from the last backup.
+    so does ``stop_requested()`` turning True (asked after every chunk: a Ctrl-C in ``recsys train``);
+    in a cluster every worker stops at the first chunk boundary where any worker's turned True
+    (:mod:`recsys.train.stop`), so none waits for its peers in a collective.
     Raises :class:`~recsys.train.run_state.ResumeRefused` when a restart does not match its run, or
     (:class:`~recsys.train.run_lock.RunLocked`) when another job's chief holds the model_dir.
     """
@@ -77,7 +78,9 @@ def train(
                       "starts over)", file=sys.stderr, flush=True)
             return already_finished(run_dir, opening.role, config)
         s = session.build(config, run_dir, opening)
-        stop = stop_requested if opening.role.num_workers == 1 else None
+        stop = stop_requested
+        if stop is not None and opening.role.num_workers > 1:  # every worker stops at the same step
+            stop = agreed(opening.strategy, stop)
         loop = build_loop(config, run_dir, s, predict_eval=predict_eval, export=export,
                           caveats=bitwise_caveats(config, opening.state), stop=stop)
         end = config.train.steps if stop_at_step is None else min(config.train.steps, stop_at_step)

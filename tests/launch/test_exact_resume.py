@@ -46,7 +46,7 @@ def data(run_once) -> str:
 def submit_args(data: str, model_dir, workers: int, *extra: str) -> list[str]:
     sets = [f"--set={s}" for s in [f"data.spec_dir={data}", *SETS]]
     return ["--config", "synthetic_small", *sets, "--workers", str(workers), "--model_dir", str(model_dir),
-            "--grace_period", "2", "--status_every", "1000", "--heartbeat_every", "1",
+            "--grace_period", "2", "--status_every", "1000", "--heartbeat_every", "1", "--stream_heartbeats",
             "--backoff_delay", "0", "--backoff_limit", "3", *extra]
 
 
@@ -127,6 +127,16 @@ def test_two_kills_in_one_job_resume_exactly(data, tmp_path, submit_factory, ref
     line = wait_step(job, last, 19, line)
     os.kill(job.worker_pids()[-1], signal.SIGKILL)
     assert job.finish(300) == 0, job.tail()
+    # The survivor of a killed peer says so in one line, without a traceback or gRPC's error wall.
+    out = job.output()
+    assert "Traceback" not in out and "Additional GRPC error information" not in out, job.tail(120)
+    assert not re.search(r"\] E\d{4} .*Connection reset by peer", out), job.tail(120)
+    if workers > 1:
+        assert "recsys train: lost a peer worker" in out, job.tail(120)
+    # The failure names the step the killed worker was at; its quoted last lines are not heartbeats.
+    killed = r"worker-0 \(pid \d+\) was killed by SIGKILL at step \d+; last output"
+    assert re.search(killed, out), job.tail(120)
+    assert "| recsys-heartbeat" not in out, job.tail(120)
     status = json.loads((tmp_path / "m" / "submit" / "status.json").read_text())
     assert [a["ok"] for a in status["attempts"]] == [False, False, True]
     resumed = outcome(tmp_path / "m")
@@ -298,10 +308,10 @@ def test_resume_refuses_changed_config_and_worker_count(data, tmp_path, submit_f
     wait_step(job, 0, 6)
     job.kill()
     changed = submit_factory(submit_args(data, model_dir, 1, "--set=model.activation=smelu"))
-    assert changed.finish(120) == 1
+    assert changed.finish(120) == 78  # as the trainer's refusal
     assert re.search(r"refused: .*config: model\.activation: 'relu' -> 'smelu'", changed.output())
     more = submit_factory(submit_args(data, model_dir, 2))
-    assert more.finish(120) == 1
+    assert more.finish(120) == 78
     assert "workers: 1 worker(s) -> 2" in more.output()
     assert not changed.worker_pids() and not more.worker_pids()
     allowed = submit_factory(submit_args(data, model_dir, 2, "--allow_resume_change=workers"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -87,3 +88,44 @@ def test_worker_that_never_starts_fails_within_the_barrier_timeout(tiny_data, tm
     assert elapsed < 20 + 15, elapsed
     hung = int((tmp_path / "hung.pid").read_text())
     assert not is_alive(hung) and not any(is_alive(pid) for pid in job.worker_pids())
+
+
+def test_ctrl_c_stops_every_worker_at_one_step_with_a_backup_and_says_how_to_resume(
+        tiny_data, tmp_path, submit_factory, job_status):
+    """SIGINT on `recsys submit` once training runs: the workers stop together at a step boundary, the
+    backup holds that step, status.json says so (no export), one line gives the step and the command to
+    resume, exit 130; the same command then resumes from that step and finishes. The workers' heartbeats
+    are summed up in the supervisor's progress line, not echoed."""
+    model_dir = tmp_path / "model"
+    args = _args(tiny_data, model_dir, 300, "--backoff_limit", "0", "--set=train.eval_every=100",
+                 "--status_every", "0.2")
+    job = submit_factory(args)
+    line = 0
+    while True:  # the progress line, from the chief's heartbeats (every 10 steps)
+        m = job.wait_for(r"^\[submit\] step (\d+)/300 \(\d+%\) - [\d.]+ steps/s - \w+ left$", 240, line)
+        line = job.lines.index(m.string, line) + 1
+        if int(m.group(1)) >= 20:
+            break
+    job.proc.send_signal(signal.SIGINT)
+    assert job.finish(120) == 130, job.tail()
+    out = job.output()
+    assert "Traceback" not in out, job.tail()
+    assert "recsys-heartbeat" not in out and "stopping at the next step boundary" not in out, job.tail()
+    status = job_status(str(model_dir / "submit"))
+    assert status["state"] == "stopped" and not status["ok"], status
+    assert status["export_path"] is None and status["total_steps"] == 300
+    step = status["steps_done"]
+    assert 20 <= step < 300 and status["backup_step"] == step, status
+    assert re.search(rf"^recsys submit: stopped at step {step} of 300 \(SIGINT\); backup at step {step}; "
+                     r"run the same command to resume: recsys submit --config ", out, re.M), job.tail()
+    # Both workers stopped at that very step (none waits for the other in a collective).
+    for i in range(2):
+        log = (model_dir / "submit" / f"worker-{i}.attempt-1.log").read_text()
+        assert f"recsys train: stopped at step {step} of 300 (SIGINT), backup saved\n" in log, log[-2000:]
+        assert "recsys-heartbeat step=" in log  # the logs keep them
+    rerun = submit_factory(args)
+    assert rerun.finish(240) == 0, rerun.tail()
+    assert re.search(rf"resuming from .*backup/ckpt-{step} at global step {step}\b", rerun.output())
+    status = job_status(str(model_dir / "submit"))
+    assert status["state"] == "succeeded" and status["steps_done"] == 300, status
+    _assert_exported(status["export_path"])

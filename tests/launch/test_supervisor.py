@@ -102,7 +102,8 @@ def test_bad_python_is_not_retried(tmp_path, submit_factory):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_to_submitter_stops_every_process(tmp_path, standin, submit_factory, is_alive, signum):
+def test_signal_to_submitter_stops_every_process(tmp_path, standin, submit_factory, is_alive, job_status,
+                                                 signum):
     """Workers that ignore SIGTERM (as TensorFlow does) and their children are SIGKILLed after the grace."""
     python, env = standin("ignore_term")
     job = submit_factory(_args(tmp_path, python, "--stream_logs=false"), env)
@@ -118,8 +119,13 @@ def test_signal_to_submitter_stops_every_process(tmp_path, standin, submit_facto
     t0 = time.monotonic()
     job.proc.send_signal(signum)
     assert job.finish(20) == 128 + signum
-    assert time.monotonic() - t0 < 8  # 1 s grace, then SIGKILL
-    assert f"{signal.Signals(signum).name} received: stopped every worker" in job.output()
+    assert time.monotonic() - t0 < 8  # 1 s to take the request, 1 s grace, then SIGKILL
+    name = signal.Signals(signum).name
+    out = job.output()
+    assert f"{name} received: the workers stop at the next step boundary" in out
+    assert re.search(rf"^recsys submit: stopped before training \({name}\); no backup yet .*; run the same "
+                     r"command to resume: recsys submit ", out, re.M), out
+    assert job_status(str(tmp_path / "model" / "submit"))["state"] == "stopped"
     assert not any(is_alive(p) for p in pids)
 
 

@@ -45,3 +45,10 @@ def test_the_selection_sentence_states_rule_holdout_and_steps():
     assert selection_sentence(PAYLOAD["statistics"]) == (
         "Model selection: per variant, the best validation step (validation: 0.1 of train held out by "
         "record hash, 8,981 examples). Selected steps: `relu` 300, `smelu(beta=1)` 400. (K = 4 replicas.)")
+
+
+def test_the_line_after_each_replica_says_how_many_are_done_and_the_time_left():
+    from recsys.study.runner import replica_done_line
+
+    assert replica_done_line(3, 8, 125.0) == "3/8 replicas trained, 2m05s elapsed, ~3m28s left"
+    assert replica_done_line(8, 8, 330.0) == "8/8 replicas trained, 5m30s elapsed"

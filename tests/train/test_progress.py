@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from recsys.train.controller import Controller
-from recsys.train.progress import Progress, duration
+from recsys.train.progress import Progress
 
 
 class Clock:
@@ -50,7 +50,3 @@ def test_a_terminal_line_is_rewritten_in_place_and_cleared():
     assert shown[0] == "step 4/50 (8%) - 4 steps/s, 32 ex/s - 12s left"
     assert shown[-1] == "step 48/50 (96%) - 4 steps/s, 32 ex/s - 0s left"
     assert len(shown) == 12  # one per second of the 12.5 s run
-
-
-def test_durations_read_naturally():
-    assert [duration(s) for s in (0.4, 42, 534, 7500)] == ["0s", "42s", "8m54s", "2h05m"]

@@ -26,14 +26,16 @@ def test_has_backup_reads_the_checkpoint_index_written_by_tensorflow(tmp_path):
     from recsys.compat import tf
 
     run_dir = RunDir(tmp_path / "m")
-    assert not run_dir.has_backup()
+    assert not run_dir.has_backup() and run_dir.backup_step() is None
     os.makedirs(run_dir.backup)
     (tmp_path / "m" / "backup" / "checkpoint").write_text("")  # an empty index names no state
-    assert not run_dir.has_backup()
+    assert not run_dir.has_backup() and run_dir.backup_step() is None
     os.unlink(os.path.join(run_dir.backup, "checkpoint"))  # (TensorFlow refuses an empty index)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)), run_dir.backup, 2)
     manager.save(checkpoint_number=5)
-    assert run_dir.has_backup()
+    assert run_dir.has_backup() and run_dir.backup_step() == 5
+    manager.save(checkpoint_number=12)  # the index names the latest save (the one before is kept)
+    assert run_dir.backup_step() == 12
 
 
 def test_has_backup_needs_no_tensorflow(tmp_path):
