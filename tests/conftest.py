@@ -101,6 +101,8 @@ SLOW = (
 # The longest of them, longest first (measured: the demo ~2 min, each exact-resume job up to ~1 min).
 LONGEST_FIRST = (
     "tests/test_demo.py",
+    "tests/test_first_hour.py",
+    "tests/study/test_update_study.py",
     "tests/launch/test_exact_resume.py",
     "tests/study/test_study.py",
     "tests/study/test_topology.py",
