@@ -109,7 +109,9 @@ class Demo:
             base = loading.load(os.path.join(parent, "config.yaml"))
             cfg = dataclasses.replace(
                 base, data=dataclasses.replace(base.data, windows=(1,)),
-                train=dataclasses.replace(base.train, warm_start_from=parent),
+                # an update continues a trained model: half the steps of v1 (the demo's time limit)
+                train=dataclasses.replace(base.train, warm_start_from=parent,
+                                          steps=max(1, base.train.steps // 2), eval_every=0),
                 export=dataclasses.replace(base.export, version=self.o.replicas + 1))
             print(f"  {name}: v2 = v1 (replica 1) + {cfg.train.steps} steps on window 1 -> "
                   f"{os.path.join(self.out, 'models', tag, str(self.o.replicas + 1))}", flush=True)
