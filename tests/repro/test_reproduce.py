@@ -40,7 +40,8 @@ def make_two(root: pathlib.Path) -> None:
     from recsys.study.runner import train_replica_on_local_cluster
 
     _data(root)
-    config = cfg.load("synthetic_small", [f"data.spec_dir={root / 'data'}", *SETS])
+    config = cfg.load("synthetic_small", [f"data.spec_dir={root / 'data'}", *SETS,
+                                          "train.record_eval_predictions=true"])  # the study's runner reads them
     train_replica_on_local_cluster(config, str(root / "run"), 2)
 
 
@@ -167,6 +168,34 @@ def test_an_allowed_difference_is_rebuilt_and_judged_with_intervals(one, tmp_pat
         assert 0 <= m["ci_lower"] <= m["estimate"] <= m["ci_upper"]
     assert v["relative_pd"]["estimate"] > 0
     assert "not reproduced" in (tmp_path / "out" / "certificate.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def child(one, run_once) -> pathlib.Path:
+    """A model warm-started from ``one``'s run."""
+    def make(root: pathlib.Path) -> None:
+        from recsys.train.trainer import train
+
+        train(cfg.load("synthetic_small", [f"data.spec_dir={one / 'data'}", *SETS,
+                                           f"train.warm_start_from={one / 'run'}"]), str(root / "run"))
+
+    return run_once("reproduce-child", make)
+
+
+def test_a_warm_started_export_needs_the_recorded_parent(one, child, tmp_path):
+    export = _export(child)
+    recorded = reproduce(tmp_path, export, f"--data={one / 'data'}", "--check_only")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    wrong = reproduce(tmp_path, export, f"--data={one / 'data'}", f"--parent={export}")
+    assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+    assert "are not the recorded parent's" in wrong.stderr and "refused" in wrong.stderr
+    # the parent's export holds the recorded parent's weights: a parent the user supplies
+    supplied = reproduce(tmp_path, export, f"--data={one / 'data'}", f"--parent={_export(one)}",
+                         "--output=out")
+    assert supplied.returncode == 0, supplied.stdout + supplied.stderr
+    assert "reproduced bit for bit" in supplied.stdout
+    rebuilt = json.loads((tmp_path / "out" / "model" / "fingerprint.json").read_text())
+    assert rebuilt["parent"]["path"] == _export(one) and rebuilt["parent"]["kind"] == "export"
 
 
 @pytest.mark.slow
