@@ -40,7 +40,8 @@ def rebuild(config, output: str, workers: int) -> tuple[str, str]:
     config = dataclasses.replace(config, export=dataclasses.replace(config.export, base_dir="", version=0))
     os.makedirs(model_dir, exist_ok=True)
     config_path = loading.save(config, model_dir)
-    command = [sys.executable, "-m", "recsys.cli", "train", f"--config={config_path}", f"--model_dir={model_dir}"]
+    command = [sys.executable, "-m", "recsys.cli", "train", f"--config={config_path}",
+               f"--model_dir={model_dir}"]
     shown = f"recsys train --config={config_path} --model_dir={model_dir}"
     if workers <= 1:
         from recsys.train.trainer import train
@@ -82,8 +83,8 @@ def run(export: str, s: ReproduceSettings, argv: list[str]) -> int:
     refused = chk.refused(("all",) if s.force else s.allow)
     if refused:
         kinds = ",".join(sorted({d.kind for d in refused}))
-        print(f"recsys reproduce: refused before training: {len(refused)} difference(s); pass --allow {kinds} "
-              "(or --force) to rebuild anyway", file=sys.stderr)
+        print(f"recsys reproduce: refused before training: {len(refused)} difference(s); pass "
+              f"--allow {kinds} (or --force) to rebuild anyway", file=sys.stderr)
         return EXIT_DIFFERS
     if s.check_only:
         return 0
@@ -92,9 +93,14 @@ def run(export: str, s: ReproduceSettings, argv: list[str]) -> int:
         print(f"recsys reproduce: --output {output} is not empty", file=sys.stderr)
         return EXIT_DIFFERS
     start = time.monotonic()
-    rebuilt, command = rebuild(chk.config, output, chk.workers)
+    try:
+        rebuilt, command = rebuild(chk.config, output, chk.workers)
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"recsys reproduce: the rebuild failed: {err}", file=sys.stderr)
+        return 1
     seconds = time.monotonic() - start
-    v = reproduce.verdict(export, rebuilt, chk.config.data.spec_dir, draws=s.draws, threshold=s.flip_threshold)
+    v = reproduce.verdict(export, rebuilt, chk.config.data.spec_dir, draws=s.draws,
+                          threshold=s.flip_threshold)
     v["rebuilt_export"] = rebuilt
     commands = {"reproduce": shlex.join(["recsys", *argv]), "rebuild": command}
     js, md = reproduce.write_certificate(output, chk, v, commands, seconds)

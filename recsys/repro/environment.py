@@ -96,8 +96,7 @@ def devices() -> dict[str, Any]:
 
 def op_determinism() -> bool:
     """Whether TensorFlow's op determinism is on in this process."""
-    from recsys.compat import tf  # noqa: F401  (TensorFlow loaded the Keras 2 way first)
-    from tensorflow.python.framework import config as tf_config
+    from tensorflow.python.framework import config as tf_config  # recsys/__init__ chose Keras 2 first
 
     return bool(tf_config.is_op_determinism_enabled())
 

@@ -150,8 +150,9 @@ def check(export: str, data: str, workers: int = 0, parent: str = "") -> Check:
     fp, recorded_config = read_export(export)
     workers = workers or int(fp.get("num_workers") or 1)
     fields = {f.name for f in dataclasses.fields(Experiment)}
-    config = loading.from_dict({k: v for k, v in recorded_config.items() if k in fields})
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, spec_dir=os.path.abspath(data)))
+    config: Experiment = loading.from_dict({k: v for k, v in recorded_config.items() if k in fields})
+    spec_dir = os.path.abspath(data)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, spec_dir=spec_dir))
     diffs: list[Difference] = []
     if export_weights_digest(export) != fp["weights_sha256"]:
         diffs.append(Difference("export", "its weights are not the ones its fingerprint records"))
@@ -179,11 +180,10 @@ def check(export: str, data: str, workers: int = 0, parent: str = "") -> Check:
     collective = environment.collective(current, workers)
     if fp.get("collective", collective) != collective:
         diffs.append(Difference("workers", f"collective {fp['collective']} → {collective}"))
-    train = config.train
-    for role, key in PARENT_FIELDS.items():
-        if path := _parent(fp, role, parent):
-            train = dataclasses.replace(train, **{key: path})
-    return Check(export, fp, dataclasses.replace(config, train=train), workers, tuple(diffs))
+    parents: dict[str, Any] = {key: path for role, key in PARENT_FIELDS.items()
+                               if (path := _parent(fp, role, parent))}
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, **parents))
+    return Check(export, fp, config, workers, tuple(diffs))
 
 
 def _on(flag: Any) -> str:

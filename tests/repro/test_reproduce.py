@@ -41,7 +41,7 @@ def make_two(root: pathlib.Path) -> None:
 
     _data(root)
     config = cfg.load("synthetic_small", [f"data.spec_dir={root / 'data'}", *SETS,
-                                          "train.record_eval_predictions=true"])  # the study's runner reads them
+                                          "train.record_eval_predictions=true"])  # the runner reads them
     train_replica_on_local_cluster(config, str(root / "run"), 2)
 
 
