@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import sys
@@ -32,41 +31,13 @@ def default_output(export: str) -> str:
     return os.path.abspath(f"reproduce-{os.path.basename(os.path.normpath(export))}-{stamp}")
 
 
-def rebuild(config, output: str, workers: int) -> tuple[str, str]:
-    """Train ``config`` into ``<output>/model`` on ``workers`` workers; (export path, the command)."""
-    from recsys.config import loading
-
-    model_dir = os.path.join(output, "model")
-    config = dataclasses.replace(config, export=dataclasses.replace(config.export, base_dir="", version=0))
-    os.makedirs(model_dir, exist_ok=True)
-    config_path = loading.save(config, model_dir)
-    command = [sys.executable, "-m", "recsys.cli", "train", f"--config={config_path}",
-               f"--model_dir={model_dir}"]
-    shown = f"recsys train --config={config_path} --model_dir={model_dir}"
-    if workers <= 1:
-        from recsys.train.trainer import train
-
-        result = train(config, model_dir)
-        path = result.export_path
-    else:
-        from recsys.launch.local import LocalJobSpec, run_local_job
-        from recsys.train.run_dir import RunDir
-
-        job = run_local_job(LocalJobSpec(command=command, num_workers=workers, stream_logs=False,
-                                         log_dir=os.path.join(output, "workers"), model_dir=model_dir,
-                                         backup_dir=RunDir(model_dir).backup))
-        if not job.ok:
-            raise RuntimeError(f"the {workers}-worker rebuild failed: {job.message}")
-        path = job.export_path
-        shown = f"recsys submit --workers={workers} (local cluster): {shown}"
-    if not path:
-        raise RuntimeError(f"the rebuild in {model_dir} wrote no export")
-    return path, shown
-
-
 def run(export: str, s: ReproduceSettings, argv: list[str]) -> int:
-    """Check, rebuild, judge; the exit status (0 bit for bit, 1 not reproduced, 2 refused)."""
-    from recsys.repro import reproduce
+    """Check, rebuild, judge; the exit status (0 bit for bit, 1 not reproduced, 2 refused).
+
+    ``argv``: the command line after ``recsys`` (cited in the certificate)."""
+    from recsys.reproduce import check as reproduce
+    from recsys.reproduce import verdict as judge
+    from recsys.reproduce.rebuild import rebuild
 
     export = os.path.abspath(export)
     try:
@@ -99,12 +70,12 @@ def run(export: str, s: ReproduceSettings, argv: list[str]) -> int:
         print(f"recsys reproduce: the rebuild failed: {err}", file=sys.stderr)
         return 1
     seconds = time.monotonic() - start
-    v = reproduce.verdict(export, rebuilt, chk.config.data.spec_dir, draws=s.draws,
+    v = judge.verdict(export, rebuilt, chk.config.data.spec_dir, draws=s.draws,
                           threshold=s.flip_threshold)
     v["rebuilt_export"] = rebuilt
     commands = {"reproduce": shlex.join(["recsys", *argv]), "rebuild": command}
-    js, md = reproduce.write_certificate(output, chk, v, commands, seconds)
-    for line in reproduce.verdict_lines(v):
+    js, md = judge.write_certificate(output, chk, v, commands, seconds)
+    for line in judge.verdict_lines(v):
         print(line)
     if not v["reproduced"] and chk.differences:
         print("  next to the differences: " + "; ".join(map(str, chk.differences)))
@@ -117,4 +88,4 @@ def main(argv: list[str]) -> None:
         print("usage: recsys reproduce EXPORT --data SPEC_DIR [--output DIR] [--check_only] "
               "[--allow KINDS] [--force] [--parent PATH]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(run(argv[1], SETTINGS.load("reproduce"), ["reproduce", *sys.argv[1:]]))
+    sys.exit(run(argv[1], SETTINGS.load("reproduce"), sys.argv[1:]))  # the dispatcher's argv[1]: reproduce

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pipelines.typed import setting
 
-ALLOWABLE = ("config", "data", "code", "libraries", "devices", "workers", "export")  # repro.reproduce.KINDS
+ALLOWABLE = ("config", "data", "code", "libraries", "devices", "workers", "export")  # reproduce.check.KINDS
 
 
 @dataclass(frozen=True)
