@@ -73,7 +73,8 @@ def run(export: str, s: ReproduceSettings, argv: list[str]) -> int:
     v = judge.verdict(export, rebuilt, chk.config.data.spec_dir, draws=s.draws,
                           threshold=s.flip_threshold)
     v["rebuilt_export"] = rebuilt
-    commands = {"reproduce": shlex.join(["recsys", *argv]), "rebuild": command}
+    commands = {"original": str(chk.fingerprint.get("command") or "not recorded"),
+                "reproduce": shlex.join(["recsys", *argv]), "rebuild": command}
     js, md = judge.write_certificate(output, chk, v, commands, seconds)
     for line in judge.verdict_lines(v):
         print(line)

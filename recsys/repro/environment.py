@@ -3,9 +3,9 @@
 :func:`environment` is what the trainer adds to ``fingerprint.json`` and what ``recsys reproduce``
 measures again before a rebuild: the code version (package version, the source commit and a dirty
 flag when the package is a git checkout, and always a digest of the ``recsys/``, ``pipelines/`` and
-``serving/`` sources), the device kind and names, op determinism, the worker count and the
-collective. A field that cannot be known is ``None``, and ``unknown`` names it with the reason.
-TensorFlow is imported only to list the devices.
+``serving/`` sources), the device kind and names, op determinism, the worker count, the
+collective and the command line. A field that cannot be known is ``None``, and ``unknown`` names it
+with the reason. TensorFlow is imported only to list the devices.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from typing import Any
 
 import recsys
@@ -108,8 +110,16 @@ def collective(config: dict[str, Any], num_workers: int) -> str:
     return str(config.get("determinism", {}).get("collective", "AUTO"))
 
 
+def command() -> str:
+    """This process's command line, as typed for a ``recsys`` subcommand (the dispatcher renames argv[0])."""
+    if sys.argv and sys.argv[0].startswith("recsys.cli"):
+        return shlex.join(["recsys", *sys.argv[1:]])
+    return shlex.join(sys.argv)
+
+
 def environment(config: dict[str, Any], num_workers: int) -> dict[str, Any]:
     """The fingerprint fields of this process's code, devices and topology (see the module docstring)."""
     code, unknown = code_version()
     return {"code": code, "devices": devices(), "op_determinism": op_determinism(),
-            "num_workers": num_workers, "collective": collective(config, num_workers), "unknown": unknown}
+            "num_workers": num_workers, "collective": collective(config, num_workers), "command": command(),
+            "unknown": unknown}
