@@ -95,6 +95,8 @@ SLOW = (
     "tests/train/test_warm_start.py",
     "tests/train/test_distill.py",
     "tests/train/test_lineage.py",
+    # recsys reproduce: each test runs the command (and most retrain) in a fresh interpreter
+    "tests/repro/test_reproduce.py",
 )
 
 

@@ -26,7 +26,8 @@ def _imported_modules(path: pathlib.Path) -> set[str]:
     return out
 
 
-APPLICATIONS = ("recsys.cli", "recsys.demo", "recsys.launch", "recsys.settings", "recsys.study")
+APPLICATIONS = ("recsys.cli", "recsys.demo", "recsys.launch", "recsys.reproduce", "recsys.settings",
+                "recsys.study")
 LIBRARY = ("activations", "config", "data", "export", "models", "train")
 
 

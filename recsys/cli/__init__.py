@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("recsys.cli.promote", "move a version label to a candidate version if the PD gate passes"),
     "submit": ("recsys.cli.submit", "run a training job on a supervised local cluster or Kubernetes"),
     "compare": ("recsys.cli.compare", "offline diff of two exports: weights, PD, flip rate, AUC (a gate)"),
+    "reproduce": ("recsys.cli.reproduce", "rebuild an export: bit for bit, or what differs"),
     "plan": ("recsys.cli.plan", "embedding cost model: memory per worker and all-reduce bytes per step"),
 }
 

@@ -34,7 +34,7 @@ class ConfigError(TypedError):
 # Per-command sections a config file may hold beside the experiment's keys (``serve: {port: 9000}``);
 # :mod:`recsys.settings` has their dataclasses. The experiment ignores them.
 SECTIONS = ("preprocess", "submit", "study", "serve", "monitor", "demo", "plan", "query", "activations",
-            "rows", "compare", "promote")
+            "rows", "compare", "promote", "reproduce")
 
 
 def valid_keys(cls: type = Experiment, prefix: str = "") -> list[str]:

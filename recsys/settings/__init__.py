@@ -14,6 +14,7 @@ from recsys.settings.plan import PlanSettings
 from recsys.settings.preprocess import PreprocessSettings
 from recsys.settings.promote import PromoteSettings
 from recsys.settings.query import QuerySettings
+from recsys.settings.reproduce import ReproduceSettings
 from recsys.settings.rows import RowsSettings
 from recsys.settings.serve import ServeSettings
 from recsys.settings.study import StudySettings
@@ -33,8 +34,10 @@ COMMANDS: dict[str, type] = {
     "rows": RowsSettings,
     "compare": CompareSettings,
     "promote": PromoteSettings,
+    "reproduce": ReproduceSettings,
 }
 
 __all__ = ["COMMANDS", "ActivationsSettings", "CompareSettings", "DemoSettings", "MonitorSettings",
-           "PlanSettings", "PreprocessSettings", "PromoteSettings", "QuerySettings", "RowsSettings",
+           "PlanSettings", "PreprocessSettings", "PromoteSettings", "QuerySettings", "ReproduceSettings",
+           "RowsSettings",
            "ServeSettings", "StudySettings", "SubmitSettings"]

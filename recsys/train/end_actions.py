@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.repro import environment
 from recsys.train import fingerprint, run_state
 from recsys.train.actions import Evaluation
 from recsys.train.controller import Action
@@ -47,8 +48,10 @@ class EvalPredictions(Action):
 
 class Fingerprint(Action):
     """``fingerprint.json`` (chief writes it; every worker gets it in its result): the weights digest,
-    the final step, the config and data identity, the libraries, the resumes, the caveats, the
-    parents (``parent``, ``teacher``)."""
+    the final step, the resolved config and its digest, the data identity (with the stream-order
+    version), the libraries, the code version, the devices and op determinism, the worker count and
+    the collective (:func:`recsys.repro.environment.environment`), the resumes, the caveats, the
+    parents (``parent``, ``teacher``): what ``recsys reproduce`` rebuilds the model from."""
 
     def __init__(self, run_dir: RunDir, *, total: int, weights: Any, ident: run_state.RunIdentity,
                  state: run_state.RunState | None, evaluation: Evaluation, num_workers: int,
@@ -65,9 +68,10 @@ class Fingerprint(Action):
             "weights_sha256": fingerprint.weights_digest(self.weights()),
             "final_step": int(step),
             "config_sha256": self.ident.config_sha256,
+            "config": self.ident.config,
             "data": self.ident.data,
-            "num_workers": self.num_workers,
             "libraries": fingerprint.library_versions(),
+            **environment.environment(self.ident.config, self.num_workers),
             "resumes": self.state.resumes if self.state else [],
             "bitwise_caveats": self.caveats,
             "eval": self.evaluation.last.metrics,
