@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
         print(f"recsys train: interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
               file=sys.stderr, flush=True)
         sys.exit(130)
-    if interrupt.signum and result.stopped_at < experiment.train.steps:
+    if interrupt.signum and not result.finished:
         print(f"recsys train: stopped at step {result.stopped_at} of {experiment.train.steps} "
               f"({signal.Signals(interrupt.signum).name}), backup saved; {_resume_hint()}",
               file=sys.stderr, flush=True)
@@ -115,6 +115,7 @@ def main(argv: list[str]) -> None:
                 "train_seconds": round(result.train_seconds, 2),
                 "weights_sha256": result.weights_sha256,
                 "already_finished": result.already_finished,
+                **({"early_stopping": result.early_stopping} if result.early_stopping else {}),
             },
             indent=2,
         )
