@@ -11,18 +11,10 @@ import shutil
 import numpy as np
 import pytest
 
-from pipelines.synthetic_spec import write_synthetic
 from recsys.train import fingerprint, run_state
 from recsys.train.early_stopping import Decision, decide
 from recsys.train.trainer import train
-from tests.train.conftest import LAYOUT, exp
-
-# A learning rate high enough that the validation AUC peaks early on this small data set (evaluations
-# every 4 steps: 0.572, 0.588, 0.655 at step 12, then 0.644, 0.587): with patience 2 the run stops at
-# step 20 of at most 60 and keeps step 12's weights.
-EARLY = ("train.steps=60", "train.eval_every=4", "train.learning_rate=0.05",
-         "data.validation_fraction=0.25", "train.early_stopping_patience=2")
-STOP, BEST = 20, 12
+from tests.train.conftest import BEST, EARLY, STOP, exp, make_early_stopping_data
 
 
 def test_the_patience_rule_stops_after_that_many_evaluations_without_improvement():
@@ -39,13 +31,9 @@ def test_the_patience_rule_stops_after_that_many_evaluations_without_improvement
     assert decide(loss, metric="logloss", patience=2) == Decision(20, 0.39, 0, False)
 
 
-def _data(root) -> None:
-    write_synthetic(str(root / "data"), num_train=1200, num_eval=300, layout=LAYOUT, seed=5)
-
-
 @pytest.fixture(scope="module")
 def data(run_once) -> str:
-    return str(run_once("early-stopping-data", _data) / "data")
+    return str(run_once("early-stopping-data", make_early_stopping_data) / "data")
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +105,10 @@ def test_early_stopping_without_a_validation_split_is_refused_before_anything_is
     assert not os.path.exists(tmp_path / "m")
     with pytest.raises(ValueError, match="checkpoint must be true with early_stopping_patience > 0"):
         exp(data, *EARLY, "train.checkpoint=false")
+
+
+def test_a_model_update_warm_starts_from_the_best_weights_of_a_run_that_stopped_early(data, stopped,
+                                                                                     tmp_path):
+    child = train(exp(data, f"train.warm_start_from={stopped.model_dir}"), str(tmp_path / "child"),
+                  stop_at_step=0)
+    assert fingerprint.weights_digest(child.model.get_weights()) == stopped.weights_sha256
