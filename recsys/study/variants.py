@@ -125,8 +125,10 @@ def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_
     data = dataclasses.replace(base.data, validation_fraction=validation_fraction) \
         if validation_fraction is not None else base.data
     patience = base.train.early_stopping_patience if patience is None else patience
-    train = dataclasses.replace(base.train, record_eval_predictions=True,
-                                early_stopping_patience=patience if data.validation_fraction else 0)
+    patience = patience if data.validation_fraction else 0
+    # Early stopping keeps the best evaluation's checkpoint (the study configs keep none otherwise).
+    train = dataclasses.replace(base.train, record_eval_predictions=True, early_stopping_patience=patience,
+                                checkpoint=base.train.checkpoint or bool(patience))
     export = dataclasses.replace(base.export, enabled=bool(export_dir), base_dir=export_dir,
                                  model_name=model_name or base.export.model_name,
                                  version=plan.index + 1)

@@ -93,9 +93,10 @@ def test_studies_converge_by_default_and_the_update_source_trains_fixed_length_v
     with pytest.raises(ValueError, match=r"patience 3 \(early stopping\) needs a validation split"):
         StudySettings(validation_fraction=0.0)
     assert StudySettings(validation_fraction=0.0, patience=0).options().patience == 0
-    base = cfg.load("synthetic_small", ["data.validation_fraction=0.1"])
+    base = cfg.load("synthetic_small", ["data.validation_fraction=0.1", "train.checkpoint=false"])
     plan = plan_replica("relu", 0, ("seed",), 0, 0.0, 1, (1,))
-    assert replica_config(base, "relu", plan, patience=3).train.early_stopping_patience == 3
+    early = replica_config(base, "relu", plan, patience=3).train
+    assert early.early_stopping_patience == 3 and early.checkpoint  # the best step's checkpoint is kept
     assert replica_config(base, "relu", plan).train.early_stopping_patience == 0  # the config's
     # The update source (recsys/study/update.py) holds out no validation split: no early stopping.
     assert replica_config(base, "relu", plan, validation_fraction=0.0,
