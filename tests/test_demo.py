@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from recsys.study.report import convergence_note, short_trained
 from tests.noise import noise_lines
 
 
@@ -79,7 +80,12 @@ def test_demo_end_to_end_reduced(tmp_path):
         f"at AUC {delta['estimate']:+.4f} "
         f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K=2, step {s['selected_step']}): "
         + {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)",
-           "within": "within noise"}[s["verdict"].split()[0]])
+           "within": "within noise"}[s["verdict"].split()[0]] + convergence_note(results))
+    # A fixed length (the demo's time): the finding says which variants were still improving at the end.
+    last = max(p["step"] for p in results["variants"][0]["pd_over_time"])
+    short = [v["variant"] for v in results["variants"] if v["selected_step"] == last]
+    assert short_trained(results) == short
+    assert ("short-trained" in text.strip().splitlines()[-1]) == bool(short)
     # The server the demo started is gone.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(out / "models.config") not in ps
