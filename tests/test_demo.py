@@ -80,7 +80,10 @@ def test_demo_end_to_end_reduced(tmp_path):
         f"at AUC {delta['estimate']:+.4f} "
         f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K=2, step {s['selected_step']}): "
         + {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)",
-           "within": "within noise"}[s["verdict"].split()[0]] + convergence_note(results))
+           "within": "within noise"}[s["verdict"].split()[0]]
+        + ("; weak at K=2: the interval covers example noise only, not how much another pair of replicas "
+           "would differ (--replicas 4 or more to call it)" if "significant" in s["verdict"] else "")
+        + convergence_note(results))
     # A fixed length (the demo's time): the finding says which variants were still improving at the end.
     last = max(p["step"] for p in results["variants"][0]["pd_over_time"])
     short = [v["variant"] for v in results["variants"] if v["selected_step"] == last]
