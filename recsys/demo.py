@@ -85,7 +85,10 @@ class Demo:
             activations=self.o.activations, replicas=self.o.replicas, sources=self.o.sources,
             title=f"demo: {self.o.source}", export_dir=os.path.join(self.out, "models"),
             workers=self.o.workers, topology_workers=self.o.topology_workers,
-            validation_fraction=self.o.validation_fraction)
+            validation_fraction=self.o.validation_fraction,
+            # A fixed length keeps the demo's time: its finding says when the models are short-trained
+            # (best validation step = the last); `recsys study` trains to convergence by default.
+            patience=0)
         return runner.run_study(base, options, os.path.join(self.out, "study"), overwrite=True,
                                 sections={"demo": self.o})
 

@@ -91,12 +91,14 @@ SLOW = (
     "tests/launch/test_k8s_apply.py",
     "tests/data/test_columnar.py::test_the_workers_rows_make_up_the_global_batches",
     "tests/launch/test_update_resume.py",
+    "tests/launch/test_early_stop_workers.py",
     # Model updates: a parent and children trained for real (tests/train/conftest.py)
     "tests/train/test_warm_start.py",
     "tests/train/test_distill.py",
     "tests/train/test_lineage.py",
     # recsys reproduce: each test runs the command (and most retrain) in a fresh interpreter
     "tests/repro/test_reproduce.py",
+    "tests/train/test_early_stopping.py::test_a_",  # runs that stop early, resume (tests/train/conftest.py)
 )
 
 

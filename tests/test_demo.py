@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from recsys.study.report import convergence_note, short_trained
 from tests.noise import noise_lines
 
 
@@ -81,7 +82,13 @@ def test_demo_end_to_end_reduced(tmp_path):
         + {"fewer": "fewer disagreements (significant)", "more": "more disagreements (significant)",
            "within": "within noise"}[s["verdict"].split()[0]]
         + ("; weak at K=2: the interval covers example noise only, not how much another pair of replicas "
-           "would differ (--replicas 4 or more to call it)" if "significant" in s["verdict"] else ""))
+           "would differ (--replicas 4 or more to call it)" if "significant" in s["verdict"] else "")
+        + convergence_note(results))
+    # A fixed length (the demo's time): the finding says which variants were still improving at the end.
+    last = max(p["step"] for p in results["variants"][0]["pd_over_time"])
+    short = [v["variant"] for v in results["variants"] if v["selected_step"] == last]
+    assert short_trained(results) == short
+    assert ("short-trained" in text.strip().splitlines()[-1]) == bool(short)
     # The server the demo started is gone.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(out / "models.config") not in ps

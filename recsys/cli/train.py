@@ -112,7 +112,8 @@ def main(argv: list[str]) -> None:
     except KeyboardInterrupt:  # before the handlers were installed: no state saved here
         exits.fail("train", f"interrupted; {_resume_hint()} (it resumes from the last backup, if any)",
                    128 + signal.SIGINT)
-    if result.stopped_at < experiment.train.steps:  # a signal here, or on a peer worker
+    # a signal here, or on a peer worker (an early-stopped run is finished, and no interruption)
+    if not result.finished and result.stopped_at < experiment.train.steps:
         signum = interrupt.signum or signal.SIGINT
         why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"
         hint = "" if os.environ.get(HEARTBEAT_FILE_ENV) else f"; {_resume_hint()}"  # the supervisor's own
@@ -128,6 +129,7 @@ def main(argv: list[str]) -> None:
                 "train_seconds": round(result.train_seconds, 2),
                 "weights_sha256": result.weights_sha256,
                 "already_finished": result.already_finished,
+                **({"early_stopping": result.early_stopping} if result.early_stopping else {}),
             },
             indent=2,
         )

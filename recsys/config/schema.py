@@ -19,6 +19,7 @@ EmbeddingOptimizer = Literal["same", "adagrad", "sgd", "lazy_adam"]
 Collective = Literal["AUTO", "RING", "NCCL"]
 Sharding = Literal["global_batch", "file"]
 DataFormat = Literal["auto", "columnar", "tfexample"]
+EarlyStoppingMetric = Literal["auc", "logloss"]
 
 
 # A field whose value cannot change the trained model (output, logging, backup interval, paths: the
@@ -178,6 +179,12 @@ class TrainConfig:
     # start (resumes too) and its weights digest checked against the run record.
     distill_from: str = ""
     distill_weight: float = 0.0
+    # Early stopping on the validation split (docs/training.md "Early stopping"): stop after this many
+    # evaluations in a row without an improvement of the validation metric by more than min_delta, and
+    # keep the best evaluation's weights (its kept checkpoint). steps is then the maximum. 0: off.
+    early_stopping_patience: int = 0
+    early_stopping_metric: EarlyStoppingMetric = "auc"
+    early_stopping_min_delta: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice(self.optimizer, Optimizer, "optimizer")
@@ -196,6 +203,14 @@ class TrainConfig:
               "0 when distill_from is empty (distillation needs a parent)", self.distill_weight)
         check(not self.warm_start_optimizer or bool(self.warm_start_from), "warm_start_optimizer",
               "false when warm_start_from is empty", self.warm_start_optimizer)
+        check(self.early_stopping_patience >= 0, "early_stopping_patience", ">= 0",
+              self.early_stopping_patience)
+        check_choice(self.early_stopping_metric, EarlyStoppingMetric, "early_stopping_metric")
+        check(self.early_stopping_min_delta >= 0, "early_stopping_min_delta", ">= 0",
+              self.early_stopping_min_delta)
+        check(not self.early_stopping_patience or self.checkpoint, "checkpoint",
+              "true with early_stopping_patience > 0 (the best evaluation's kept checkpoint is restored)",
+              self.checkpoint)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,10 @@ class StudySettings:
                                          "split: each variant is reported at its best validation-AUC step, "
                                          "on the untouched eval split. 0: no validation split, report at the "
                                          "last step.")
+    patience: int = setting(3, "Early stopping per replica: stop after this many evaluations without a "
+                            "better validation AUC (train.steps is the maximum) and report each replica at "
+                            "its best validation step; needs --validation_fraction > 0. 0: train every "
+                            "replica for train.steps and report each variant at its best common step.")
     noise_scale: float = setting(1e-7, "Relative initial-weight perturbation for the 'noise' source.")
     seed: int = setting(0, "Base seed; a varied source uses base + replica index.")
     output: str = setting("out/study", "Output directory (results, plots, TensorBoard logdir).")
@@ -98,6 +102,11 @@ class StudySettings:
         check_study(self)
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.patience and not self.validation_fraction and "update" not in self.sources:
+            raise ValueError(f"patience {self.patience} (early stopping) needs a validation split to stop "
+                             "on: --validation_fraction > 0, or --patience 0 for a fixed train.steps")
         if self.bootstrap_draws < 1:
             raise ValueError(f"bootstrap_draws must be >= 1, got {self.bootstrap_draws}")
         if self.windows < 0 or self.windows == 1:
@@ -116,5 +125,6 @@ class StudySettings:
                             export_dir=self.export_dir, workers=self.workers, baseline=self.baseline,
                             bootstrap_draws=self.bootstrap_draws, bootstrap_seed=self.bootstrap_seed,
                             topology_workers=self.topology_workers,
-                            validation_fraction=self.validation_fraction, windows=self.windows,
+                            validation_fraction=self.validation_fraction, patience=self.patience,
+                            windows=self.windows,
                             update_steps=self.update_steps, distill_weight=self.distill_weight)

@@ -28,6 +28,9 @@ class VariantRecords:
     # per replica: {step: predictions on the validation split held out of train}; () without one
     validation: tuple[dict[int, np.ndarray], ...] = ()
     validation_labels: np.ndarray | None = None
+    # per replica: its run's early stopping (stopped_step, best_step, hit_max; the fingerprint's); ()
+    # without early stopping. With it each replica is reported at its own best step.
+    stops: tuple[dict[str, Any], ...] = ()
 
     def at(self, step: int) -> np.ndarray:
         return np.stack([np.asarray(r[step], dtype=np.float64).reshape(-1) for r in self.records])
@@ -44,8 +47,23 @@ class VariantRecords:
         return {s: float(np.mean([accuracy.accuracy_metrics(y, np.asarray(r[s]).reshape(-1))["auc"]
                                   for r in self.validation])) for s in common}
 
+    @property
+    def early_stopped(self) -> bool:
+        """Whether every replica trained with early stopping (each is then reported at its best step)."""
+        return bool(self.stops) and all(s and s.get("best_step") is not None for s in self.stops)
+
+    def replica_steps(self) -> tuple[int, ...]:
+        """Each replica's reported step: its own best validation step with early stopping, else the
+        variant's common :meth:`selected_step`."""
+        if self.early_stopped:
+            return tuple(int(s["best_step"]) for s in self.stops)
+        return (self.selected_step(),) * len(self.records)
+
     def selected_step(self) -> int:
-        """The reported step: highest mean validation AUC (earliest on ties), else the last step."""
+        """The reported step: highest mean validation AUC (earliest on ties), else the last step. With
+        early stopping: the median of the replicas' best steps (for display; see :meth:`replica_steps`)."""
+        if self.early_stopped:
+            return int(np.median(self.replica_steps()))
         auc = self.validation_auc()
         if not auc:
             return self.steps()[-1]
@@ -53,13 +71,32 @@ class VariantRecords:
         return min(s for s, a in auc.items() if a == best)
 
     def final(self) -> np.ndarray:
-        return self.at(self.selected_step())
+        """Every replica's eval predictions at its reported step."""
+        return np.stack([np.asarray(r[s], dtype=np.float64).reshape(-1)
+                         for r, s in zip(self.records, self.replica_steps(), strict=True)])
+
+    def stopping(self) -> dict[str, Any]:
+        """The replicas' stopping and best steps (median, range) and how many hit the step maximum
+        before their validation metric stopped improving ({} without early stopping)."""
+        if not self.early_stopped:
+            return {}
+        stopped, best = [int(s["stopped_step"]) for s in self.stops], list(self.replica_steps())
+        return {"stopped_median": float(np.median(stopped)), "stopped_min": min(stopped),
+                "stopped_max": max(stopped), "best_median": float(np.median(best)), "best_min": min(best),
+                "best_max": max(best), "hit_max": sum(bool(s.get("hit_max")) for s in self.stops),
+                "max_steps": int(self.stops[0].get("max_steps", 0)),
+                "metric": self.stops[0].get("metric"), "patience": self.stops[0].get("patience")}
 
 
 SELECTION_RULE = ("per variant, the evaluation step with the highest mean AUC over its replicas on the "
                   "validation split held out of train (earliest on ties); PD and AUC are then measured on "
                   "the untouched eval split at that step")
 NO_SELECTION_RULE = "no validation split: the last evaluation step (train.steps)"
+EARLY_STOPPING_RULE = ("per replica, its own best evaluation on the validation split held out of train "
+                       "(early stopping: training stops after `patience` evaluations without a better "
+                       "validation {metric}, at most train.steps steps, and keeps the best one); AUC and PD "
+                       "are then measured on the untouched eval split, PD between replicas each at its own "
+                       "best step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,18 +139,22 @@ def analyse(variants: Sequence[VariantRecords], labels: np.ndarray, baseline: st
     over_time = {v.variant: [_point(step, by_step[step], v.variant, v.at(step), y) for step in steps]
                  for v in variants}
     selected = {v.variant: v.selected_step() for v in variants}
-    if len(set(selected.values())) == 1 and next(iter(selected.values())) in by_step:
+    early = any(v.early_stopped for v in variants)
+    if not early and len(set(selected.values())) == 1 and next(iter(selected.values())) in by_step:
         final = by_step[next(iter(selected.values()))]
     else:  # each variant at its own selected step, compared with the baseline at the baseline's
-        final = bootstrap_study({v.variant: v.at(selected[v.variant]) for v in variants}, y, baseline,
+        final = bootstrap_study({v.variant: v.final() for v in variants}, y, baseline,
                                 draws, seed)
     val_auc = {v.variant: v.validation_auc() for v in variants}
     for v in variants:
         for point in over_time[v.variant]:
             if point["step"] in val_auc[v.variant]:
                 point["validation_auc"] = val_auc[v.variant][point["step"]]
-            point["selected"] = point["step"] == selected[v.variant]
+            point["selected"] = point["step"] in set(v.replica_steps())
     rule = SELECTION_RULE if all(val_auc.values()) else NO_SELECTION_RULE
+    if early:
+        metric = next(v.stopping().get("metric") for v in variants if v.early_stopped)
+        rule = EARLY_STOPPING_RULE.format(metric=metric or "AUC")
     return Analysis(by_step=by_step, final=final, over_time=over_time, selected=selected,
                     validation_auc=val_auc, selection=rule)
 

@@ -81,10 +81,48 @@ def finding_line(payload: dict[str, Any]) -> str:
     if k == 2 and "significant" in verdict:  # one pair: the interval knows nothing of replica noise
         verdict += ("; weak at K=2: the interval covers example noise only, not how much another pair "
                     "of replicas would differ (--replicas 4 or more to call it)")
+    where = (f"best steps {_steps(pick['stopping'], 'best')}" if pick.get("stopping")
+             else f"step {pick.get('selected_step')}")
     return (f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
             f"[95% CI {_ratio(ratio['ci_lower'])}–{_ratio(ratio['ci_upper'])}{scope}] at AUC "
             f"{delta['estimate']:+.4f} [{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={k}, "
-            f"step {pick.get('selected_step')}): {verdict}")
+            f"{where}): {verdict}{convergence_note(payload)}")
+
+
+def _steps(stopping: dict[str, Any], which: str) -> str:
+    """``median [min–max]`` of the replicas' ``best`` or ``stopped`` steps."""
+    lo, hi, med = stopping[f"{which}_min"], stopping[f"{which}_max"], stopping[f"{which}_median"]
+    return f"{med:g} [{lo}–{hi}]" if lo != hi else f"{lo}"
+
+
+def short_trained(payload: dict[str, Any]) -> list[str]:
+    """The variants not trained to convergence: with early stopping, those with a replica that hit the
+    step maximum first; at a fixed length, those whose best validation step is the last evaluation
+    (still improving when training ended)."""
+    out = []
+    for r in payload.get("variants", []):
+        stop = r.get("stopping")
+        last = max((p["step"] for p in r.get("pd_over_time", [])), default=None)
+        if stop and stop.get("hit_max"):
+            out.append(r["variant"])
+        elif not stop and last is not None and r.get("validation_auc") and r.get("selected_step") == last:
+            out.append(r["variant"])
+    return out
+
+
+def convergence_note(payload: dict[str, Any]) -> str:
+    """The finding's caveat when some variant is short-trained ("" when none is)."""
+    short = short_trained(payload)
+    if not short:
+        return ""
+    names = ", ".join(f"`{v}`" for v in short)
+    steps = ((payload.get("config") or {}).get("train") or {}).get("steps")
+    limit = f"train.steps={steps}" if steps else "train.steps"
+    if any(r.get("stopping") for r in payload.get("variants", [])):
+        return (f"; short-trained: {names} hit {limit} before the validation AUC stopped improving, so "
+                "their numbers are not at convergence")
+    return (f"; short-trained: {names} still improved on validation at {limit} (fixed length, no early "
+            "stopping), so these numbers are not at convergence (`recsys study --patience` trains to it)")
 
 
 def _ratio(x: float) -> str:
@@ -102,6 +140,16 @@ def selection_sentence(stats: dict[str, Any]) -> str:
             f"{n:,} examples)") if n else ""
     steps = ", ".join(f"`{k}` {v}" for k, v in stats.get("selected_steps", {}).items())
     return f"Model selection: {rule}{held}. Selected steps: {steps}. (K = {stats['replicas']} replicas.)"
+
+
+def early_stopping_sentence(rows: list[dict[str, Any]]) -> str:
+    """How the replicas stopped, and what **hit max** means."""
+    stop = next(r["stopping"] for r in rows if r.get("stopping"))
+    return (f"Early stopping: each replica trained until its validation {stop.get('metric', 'auc')} had not "
+            f"improved for {stop.get('patience')} evaluations, at most {stop.get('max_steps')} steps "
+            "(train.steps), and kept its best evaluation; AUC and PD are each replica's at its own best step "
+            "(PD between replicas compares them there). **hit max (i/K)**: i of the K replicas reached the "
+            "step maximum before their validation metric stopped improving: that variant is short-trained.")
 
 
 def topology_sentence(rows: list[dict[str, Any]]) -> str:
@@ -130,17 +178,27 @@ def statistics_section(payload: dict[str, Any]) -> str:
         lines += [f"**Recommended: `{rec['variant']}`** (lowest relative PD among the variants whose AUC is "
                   f"not significantly below `{base}`'s): relative PD {_ci(rec['relative_pd_ci'], pct=True)} "
                   f"at AUC {_ci(rec['auc_ci'])}{vs}.", ""]
+    early = any(r.get("stopping") for r in rows)
+    stopped_head = ("stopped at: median [range] | ", "---:|") if early else ("", "")
     lines += [
-        f"| variant | step | relative PD (%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | "
-        f"AUC delta vs `{base}` [95% CI] | verdict |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        f"| variant | {'best step: median [range]' if early else 'step'} | {stopped_head[0]}relative PD "
+        f"(%) [95% CI] | AUC [95% CI] | PD ratio vs `{base}` [95% CI] | AUC delta vs `{base}` [95% CI] | "
+        "verdict |",
+        f"|---|---:|{stopped_head[1]}---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ratio = _ci(r["pd_ratio"], digits=3) if r.get("pd_ratio") else "n/a"
-        lines.append(f"| `{r['variant']}` | {r.get('selected_step', '')} | "
-                     f"{_ci(r['relative_pd_ci'], pct=True)} | "
+        stop = r.get("stopping")
+        step = _steps(stop, "best") if stop else r.get("selected_step", "")
+        stopped = ""
+        if early:
+            stopped = (_steps(stop, "stopped") + (f" **hit max ({stop['hit_max']}/{stats['replicas']})**"
+                                                  if stop["hit_max"] else "") if stop else "") + " | "
+        lines.append(f"| `{r['variant']}` | {step} | {stopped}{_ci(r['relative_pd_ci'], pct=True)} | "
                      f"{_ci(r['auc_ci'])} | {ratio} | {_ci(r['auc_delta'], signed=True)} | {r['verdict']} |")
     lines += ["", selection_sentence(stats), ""]
+    if early:
+        lines += [early_stopping_sentence(rows), ""]
     topology = topology_sentence(rows)
     if topology:
         lines += [topology, ""]

@@ -47,6 +47,9 @@ class StudyOptions:
     topology_workers: tuple[int, ...] = DEFAULT_TOPOLOGY_WORKERS  # the "topology" source's worker counts
     # Share of train held out for step selection (None: the config's data.validation_fraction).
     validation_fraction: float | None = None
+    # Early stopping per replica (train.early_stopping_patience: evaluations without a better validation
+    # AUC; train.steps is the maximum). None: the config's; 0: a fixed train.steps.
+    patience: int | None = None
     windows: int = 0  # the update source: versions per chain (0: every window of the data)
     update_steps: int = 0  # the update source: steps per update (0: train.steps)
     distill_weight: float = 0.0  # the update source: > 0 adds a distilled variant per activation
@@ -68,7 +71,8 @@ def train_replica(config: Experiment, model_dir: str) -> dict[str, Any]:
 
     result = trainer.train(config, model_dir, predict_eval=True)
     return _replica_outcome(result.eval_history, result.eval_labels, result.train_seconds,
-                            result.export_path, result.validation_history, result.validation_labels)
+                            result.export_path, result.validation_history, result.validation_labels,
+                            result.early_stopping)
 
 
 def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: int) -> dict[str, Any]:
@@ -95,16 +99,20 @@ def train_replica_on_local_cluster(config: Experiment, model_dir: str, workers: 
         if "val_predictions" in saved:
             val_history = list(zip(saved["val_steps"].tolist(), saved["val_predictions"], strict=True))
             val_labels = saved["val_labels"]
-    return _replica_outcome(history, labels, job.seconds, job.export_path, val_history, val_labels)
+    stop = (RunDir(model_dir).read_fingerprint() or {}).get("early_stopping")
+    return _replica_outcome(history, labels, job.seconds, job.export_path, val_history, val_labels, stop)
 
 
 def _replica_outcome(history, labels, seconds: float, export_path, val_history=(),
-                     val_labels=None) -> dict[str, Any]:
-    preds = history[-1][1]
+                     val_labels=None, early_stopping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the study keeps of a replica; ``predictions``: at its kept step (the best one with early
+    stopping, else the last)."""
+    kept = early_stopping["best_step"] if early_stopping else history[-1][0]
+    preds = dict(history)[kept]
     return {"predictions": preds, "labels": labels, "records": history,
             "validation": list(val_history), "validation_labels": val_labels,
             "metrics": accuracy.accuracy_metrics(labels, preds), "train_seconds": seconds,
-            "export_path": export_path}
+            "export_path": export_path, "early_stopping": early_stopping}
 
 
 def _collective(config: Experiment, workers: int) -> str:
@@ -152,6 +160,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     results_path = os.path.join(output, RESULTS_JSON)
     if os.path.exists(results_path) and not overwrite:
         raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+    if "update" not in options.sources:
+        for warning in _early_stopping_warnings(base, options):
+            _log(f"warning: {warning}")
     if "topology" in options.sources:
         for warning in check_topology(options.topology_workers, options.replicas, base.data.batch_size):
             _log(f"warning: {warning}")
@@ -169,7 +180,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     labels: np.ndarray | None = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
-        replicas, records, val_records, val_labels = [], [], [], None
+        replicas, records, val_records, stops, val_labels = [], [], [], [], None
         for r in range(options.replicas):
             plan = plan_replica(activation, r, options.sources, options.base_seed, options.noise_scale,
                                 options.workers, options.topology_workers)
@@ -180,7 +191,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             model_dir = os.path.join(output, "runs", tag, f"replica_{r}")
             shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
             cfg = replica_config(base, activation, plan, options.export_dir, tag,
-                                 options.validation_fraction)
+                                 options.validation_fraction, options.patience)
             if plan.workers > 1:
                 out = train_replica_on_local_cluster(cfg, model_dir, plan.workers)
             else:
@@ -195,32 +206,40 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                 val_labels = out["validation_labels"]
             records.append(dict(out["records"]))  # {step: eval predictions}
             val_records.append(dict(out["validation"]))  # {step: validation predictions}
+            stops.append(out["early_stopping"])
             replicas.append({"plan": {**plan.as_dict(), "collective": _collective(cfg, plan.workers)},
-                             "train_seconds": out["train_seconds"], "export_path": out["export_path"]})
+                             "train_seconds": out["train_seconds"], "export_path": out["export_path"],
+                             "early_stopping": out["early_stopping"]})
             done += 1
-            m = out["metrics"]
+            m, es = out["metrics"], out["early_stopping"]
+            where = "" if not es else (
+                f" (best step {es['best_step']} of {es['stopped_step']} trained"
+                f"{', hit the maximum before converging' if es['hit_max'] else ''})")
             progress = replica_done_line(done, total, time.perf_counter() - start)
             _log(f"{activation!r} replica {r + 1}/{options.replicas} trained in "
-                 f"{duration(out['train_seconds'])}: AUC {m['auc']:.4f}, logloss {m['logloss']:.4f}, "
+                 f"{duration(out['train_seconds'])}{where}: AUC {m['auc']:.4f}, logloss {m['logloss']:.4f}, "
                  f"calibration {m['calibration']:.3f}; {progress}")
         assert labels is not None  # set by the first replica
         rec = analysis.VariantRecords(activation, tuple(records), tuple(r["plan"] for r in replicas),
-                                      tuple(val_records) if all(val_records) else (), val_labels)
+                                      tuple(val_records) if all(val_records) else (), val_labels,
+                                      tuple(stops) if all(stops) else ())
         recorded.append(rec)
         step = rec.selected_step()
-        preds = list(rec.final())  # at the selected step
-        for replica, p in zip(replicas, preds, strict=True):
+        preds = list(rec.final())  # at the selected step (each replica's own with early stopping)
+        for replica, p, at in zip(replicas, preds, rec.replica_steps(), strict=True):
             replica["metrics"] = accuracy.accuracy_metrics(labels, p)
-            replica["step"] = step
+            replica["step"] = at
         pd_summary = pairwise_pd(preds)
         row = report.variant_row(activation, replicas, pd_summary)
-        variants_out.append({**row, "replica_results": replicas,
+        variants_out.append({**row, "replica_results": replicas, "stopping": rec.stopping(),
                              "pd_by_prediction_bucket": pd_by_prediction_bucket(preds),
                              "pd_pairs": [{"pair": list(p), "relative_pd": d.relative_pd,
                                            "absolute_pd": d.absolute_pd}
                                           for p, d in zip(pd_summary.pairs, pd_summary.per_pair,
                                                           strict=True)]})
-        _log(f"{activation!r} at step {step} ({'best validation AUC' if rec.validation else 'last'}): "
+        how = ("each replica's best validation step, median" if rec.early_stopped else
+               "best validation AUC" if rec.validation else "last")
+        _log(f"{activation!r} at step {step} ({how}): "
              f"relative PD {pd_summary.relative.mean * 100:.4g}% "
              f"({_spread(pd_summary.relative.std, len(pd_summary.pairs))}), "
              f"AUC {row['auc']['mean']:.4f}")
@@ -287,6 +306,21 @@ def _run_update(base: Experiment, options: StudyOptions, output: str) -> dict[st
     update.write_outputs(payload, output)
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {os.path.join(output, RESULTS_JSON)}")
     return payload
+
+
+def _early_stopping_warnings(base: Experiment, options: StudyOptions) -> list[str]:
+    """Why a study's early stopping could not stop anything (it then trains to train.steps)."""
+    t = base.train
+    patience = t.early_stopping_patience if options.patience is None else options.patience
+    if not patience:
+        return []
+    if not 0 < t.eval_every < t.steps:
+        return [f"early stopping (patience {patience}) with train.eval_every={t.eval_every}: one "
+                f"evaluation, at train.steps={t.steps}, so no replica can stop early; set train.eval_every"]
+    if t.steps // t.eval_every <= patience:
+        return [f"early stopping (patience {patience}) needs more than {patience} evaluations: "
+                f"train.steps={t.steps} / train.eval_every={t.eval_every} gives {t.steps // t.eval_every}"]
+    return []
 
 
 def _spread(std: float, pairs: int) -> str:

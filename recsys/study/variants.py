@@ -107,21 +107,28 @@ def check_topology(workers: tuple[int, ...], replicas: int, batch_size: int) -> 
 
 
 def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_dir: str = "",
-                   model_name: str = "", validation_fraction: float | None = None) -> Experiment:
+                   model_name: str = "", validation_fraction: float | None = None,
+                   patience: int | None = None) -> Experiment:
     """The base experiment with this variant's activation everywhere and this replica's seeds.
 
     With ``export_dir`` the replica is exported as version ``index + 1`` of ``model_name`` there
     (``<export_dir>/<model_name>/<version>``), so a server can serve a variant's replicas side by side.
-    ``validation_fraction`` (None: the base config's) holds out that share of train for model selection.
+    ``validation_fraction`` (None: the base config's) holds out that share of train for model selection;
+    ``patience`` (None: the base config's) stops each replica early on it (train.early_stopping_patience;
+    none without a validation split: the update source trains fixed-length versions).
     """
     model = dataclasses.replace(base.model, activation=activation, bottom_activation=None,
                                 top_activation=None)
     det = dataclasses.replace(base.determinism, seed=plan.seed, data_seed=plan.data_seed,
                               weight_noise=plan.noise_scale if plan.noise_seed is not None else 0.0,
                               weight_noise_seed=plan.noise_seed or 0)
-    train = dataclasses.replace(base.train, record_eval_predictions=True)
     data = dataclasses.replace(base.data, validation_fraction=validation_fraction) \
         if validation_fraction is not None else base.data
+    patience = base.train.early_stopping_patience if patience is None else patience
+    patience = patience if data.validation_fraction else 0
+    # Early stopping keeps the best evaluation's checkpoint (the study configs keep none otherwise).
+    train = dataclasses.replace(base.train, record_eval_predictions=True, early_stopping_patience=patience,
+                                checkpoint=base.train.checkpoint or bool(patience))
     export = dataclasses.replace(base.export, enabled=bool(export_dir), base_dir=export_dir,
                                  model_name=model_name or base.export.model_name,
                                  version=plan.index + 1)

@@ -17,6 +17,7 @@ import numpy as np
 
 from recsys.train import heartbeat
 from recsys.train.controller import Action
+from recsys.train.early_stopping import Stopper
 from recsys.train.run_dir import RunDir
 
 
@@ -110,6 +111,8 @@ class Evaluation(Action):
     ``evaluate(with_validation)`` returns the eval split's and (if any) the validation split's.
     ``begin`` redoes the evaluation of a restored step whose eval file is missing (killed during
     it); ``end`` at the last step evaluates once more when no evaluation ran here (resumed at the end).
+    With a ``stopper`` (early stopping) the run halts where it says, and ``end`` puts the best
+    evaluation's kept checkpoint into the evaluated model (``select(step)``: load and evaluate it).
     """
 
     def __init__(self, *, every: int, total: int,
@@ -118,7 +121,8 @@ class Evaluation(Action):
                  run_dir: RunDir, is_chief: bool, resumed: bool, examples_per_step: int,
                  keep: Any = None, writers: dict[str, Any] | None = None,
                  beat: Callable[[int, str], None] = lambda step, phase: None,
-                 say: Callable[[str], None] = lambda line: None) -> None:
+                 say: Callable[[str], None] = lambda line: None, stopper: Stopper | None = None,
+                 select: Callable[[int], Evaluated] | None = None) -> None:
         self.every, self.total = every, total
         self._evaluate, self._reset, self._local = evaluate, reset_metrics, local_metrics
         self.run_dir, self.is_chief, self.resumed = run_dir, is_chief, resumed
@@ -126,6 +130,9 @@ class Evaluation(Action):
         self.beat, self.say = beat, say
         self.history: dict[str, list[float]] = {}
         self.last: Evaluated | None = None
+        self.last_step = 0  # the step whose evaluation ``last`` is
+        self.validations: dict[int, dict[str, Any]] = {}  # this process's validation metrics by step
+        self.stopper, self._select = stopper, select
         self._window = (time.perf_counter(), 0)
 
     def due(self, step: int, end: int) -> bool:
@@ -135,6 +142,15 @@ class Evaluation(Action):
         self._window = (time.perf_counter(), step)
         if self.resumed and self.due(step, step) and not self.run_dir.has_eval(step):
             self.evaluate(step, {}, 0.0)
+        if self.stopper is not None:
+            self.stopper.begin(step, self.validations)
+
+    def halts(self) -> bool:
+        return self.stopper is not None and self.stopper.stopped
+
+    def finished(self, step: int) -> bool:
+        """Whether the run ends at ``step``: the total, or an early stop."""
+        return step == self.total or self.halts()
 
     def __call__(self, step: int, metrics: Any) -> None:
         train_values = self._local(metrics)
@@ -144,6 +160,12 @@ class Evaluation(Action):
         if self.keep is not None:
             self.keep.save(step)
         self.evaluate(step, train_values, rate)
+        if self.stopper is not None:
+            self.stopper.add(step, self.validations[step])
+            d = self.stopper.decision
+            if self.stopper.stopped and d is not None:
+                self.say(f"early stopping at step {step}: validation {self.stopper.metric} has not improved "
+                         f"on {d.best_value:.4f} (step {d.best_step}) for {d.since_best} evaluations")
         self._window = (time.perf_counter(), step)
 
     def evaluate(self, step: int, train_values: dict[str, float], rate: float) -> None:
@@ -151,10 +173,12 @@ class Evaluation(Action):
         ev, val = self._evaluate(True)
         if val is not None:
             self._append("holdout_", val.metrics)
-        self.last = ev
+            self.validations[step] = _floats(val.metrics)
+        self.last, self.last_step = ev, step
         if self.is_chief:
             self.run_dir.write_eval(step, ev.predictions, ev.labels, ev.metrics,
-                                    None if val is None else (val.predictions, val.labels))
+                                    None if val is None else (val.predictions, val.labels),
+                                    None if val is None else self.validations[step])
         for k, v in train_values.items():
             self.history.setdefault(k, []).append(v)
         self._append("val_", ev.metrics)
@@ -171,10 +195,22 @@ class Evaluation(Action):
                 self.history.setdefault(f"{prefix}{k}", []).append(float(v))
 
     def end(self, step: int) -> None:
+        if self.finished(step) and self.last is None:  # the final evaluation was saved before a restart
+            self.last, self.last_step = self._evaluate(False)[0], step
+        d = self.stopper.decision if self.stopper is not None else None
+        if self.finished(step) and d is not None and d.best_step != self.last_step:
+            if self._select is None:
+                raise RuntimeError("early stopping needs select() to restore the best checkpoint")
+            self.last, self.last_step = self._select(d.best_step), d.best_step
+            self.say(f"kept the best evaluation (step {d.best_step}, validation {d.best_value:.4f}): "
+                     f"eval {metric_line(self.last.metrics)}")
         if self.keep is not None:
             self.keep.cleanup()
-        if step == self.total and self.last is None:  # the final evaluation was saved before a restart
-            self.last = self._evaluate(False)[0]
+
+
+def _floats(values: dict[str, Any]) -> dict[str, Any]:
+    """Metrics as JSON-exact Python numbers (what the eval file records and early stopping reads)."""
+    return {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in values.items()}
 
 
 def _write_summaries(writer: Any, step: int, values: dict[str, Any]) -> None:

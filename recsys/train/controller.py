@@ -38,6 +38,11 @@ class Action:
     def end(self, step: int) -> None:
         """After the last chunk (``step``: where this process stopped)."""
 
+    def halts(self) -> bool:
+        """True when the run ends at the current step (early stopping); asked after ``begin`` and
+        after the actions of every step."""
+        return False
+
 
 @dataclass
 class LoopTimes:
@@ -60,12 +65,17 @@ class Controller:
         """The next step at which some action may be due (or the total)."""
         return min([self.total] + [(step // a.every + 1) * a.every for a in self.actions if a.every > 0])
 
+    def _halted(self) -> bool:
+        return any(a.halts() for a in self.actions)
+
     def run(self, start: int, end: int) -> int:
         """Train from ``start`` to ``end`` (<= total); returns the step reached."""
         loop_start = time.perf_counter()
         for a in self.actions:
             a.begin(start)
         step = start
+        if self._halted():
+            end = step  # a resumed run that had stopped early already: nothing more to train
         while step < end:
             n = min(self.chunk, self.next_event(step) - step, end - step)
             t0 = time.perf_counter()
@@ -77,6 +87,8 @@ class Controller:
             for a in self.actions:
                 if a.due(step, end):
                     a(step, metrics)
+            if self._halted():
+                break
         self.times.loop_seconds = time.perf_counter() - loop_start  # steps and saves, not the export
         for a in self.actions:
             a.end(step)

@@ -26,15 +26,16 @@ class EvalPredictions(Action):
         self.validation_labels: np.ndarray | None = None
 
     def end(self, step: int) -> None:
-        last = self.evaluation.last
-        if step != self.evaluation.total or last is None:
+        last, at = self.evaluation.last, self.evaluation.last_step
+        if not self.evaluation.finished(step) or last is None:
             return
-        history = [(s, p) for s, p, _, _ in self.run_dir.load_evals()] if self.is_chief else []
-        if not history or history[-1][0] != step:
-            history.append((step, last.predictions))
+        history = [(s, p) for s, p, _, _ in self.run_dir.load_evals() if s <= step] if self.is_chief else []
+        if at not in {s for s, _ in history}:
+            history = sorted([*history, (at, last.predictions)], key=lambda x: x[0])
         self.history = history
         if self.is_chief:
             self.validation_history, self.validation_labels = self.run_dir.load_validation()
+            self.validation_history = [(s, p) for s, p in self.validation_history if s <= step]
         if self.is_chief and self.record:
             arrays: dict[str, Any] = {"steps": np.array([s for s, _ in history], np.int64),
                                       "predictions": np.stack([p for _, p in history]),
@@ -62,7 +63,7 @@ class Fingerprint(Action):
         self.fp: dict[str, Any] | None = None
 
     def end(self, step: int) -> None:
-        if step != self.total or self.evaluation.last is None:
+        if not self.evaluation.finished(step) or self.evaluation.last is None:
             return
         self.fp = {
             "weights_sha256": fingerprint.weights_digest(self.weights()),
@@ -77,6 +78,8 @@ class Fingerprint(Action):
             "eval": self.evaluation.last.metrics,
             "export_path": None,
         }
+        if self.evaluation.stopper is not None:  # the weights are the best evaluation's, not final_step's
+            self.fp["early_stopping"] = self.evaluation.stopper.summary(step)
         # Lineage (recsys.repro.lineage): the warm-start parent and the distillation teacher, as the run
         # record has them from its start (a resume does not read the parent again).
         lineage = (self.state.lineage if self.state and self.state.lineage else self.ident.lineage)
@@ -117,4 +120,5 @@ class RunRecord(Action):
             return
         self.state.finished, self.state.final_step, self.state.weights_sha256 = True, int(step), \
             fp["weights_sha256"]
+        self.state.early_stopping = fp.get("early_stopping", {})
         run_state.save(self.run_dir.root, self.state)

@@ -13,6 +13,7 @@ from recsys.config.schema import Experiment
 from recsys.train import actions, end_actions
 from recsys.train.backup import Backup
 from recsys.train.controller import Action, Controller
+from recsys.train.early_stopping import Stopper
 from recsys.train.progress import Progress
 from recsys.train.result import TrainResult
 from recsys.train.run_dir import CHECKPOINTS, RunDir
@@ -41,6 +42,7 @@ class Loop:
             train_seconds=self.controller.times.train_seconds,
             loop_seconds=self.controller.times.loop_seconds,
             export_path=self.export.path if self.export else None, fingerprint=self.fingerprint.fp,
+            early_stopping=self.fingerprint.fp.get("early_stopping") if self.fingerprint.fp else None,
             eval_history=p.history if p else [],
             eval_predictions=last.predictions if predict_eval and last and self.fingerprint.fp else None,
             eval_labels=last.labels if predict_eval and last and self.fingerprint.fp else None,
@@ -86,6 +88,13 @@ def build_loop(config: Experiment, run_dir: RunDir, s: Session, *, predict_eval:
         val = actions.Evaluated(*task.evaluate(plain, val_ds)) if with_validation and val_ds else None
         return ev, val
 
+    def select(step: int) -> actions.Evaluated:
+        """The kept checkpoint of ``step`` into the strategy-free copy (no collectives: every worker
+        reads the chief's file), and that copy's eval-split evaluation."""
+        tf.train.Checkpoint(model=plain).restore(run_dir.checkpoint_path(step)) \
+            .assert_existing_objects_matched().expect_partial()
+        return actions.Evaluated(*task.evaluate(plain, eval_ds))
+
     def local_metrics(metrics: Any) -> dict[str, float]:
         return {k: float(v) for k, v in strategy.experimental_local_results(metrics)[0].items()
                 if t.train_metrics or k == "loss"}
@@ -111,7 +120,8 @@ def build_loop(config: Experiment, run_dir: RunDir, s: Session, *, predict_eval:
         reset_metrics=reset_metrics, local_metrics=local_metrics, run_dir=run_dir, is_chief=role.is_chief,
         resumed=s.restored is not None, examples_per_step=config.data.batch_size,
         keep=Backup(run_dir, s.checkpoint, role, subdir=CHECKPOINTS, keep=None) if t.checkpoint else None,
-        writers=writers, beat=beat.beat, say=say)
+        writers=writers, beat=beat.beat, say=say,
+        stopper=Stopper(t, run_dir) if t.early_stopping_patience else None, select=select)
     steps: list[Action] = [beat] + ([progress] if progress is not None else [])
     if t.record_visits:
         steps.append(actions.VisitLog(run_dir, role.task_index, task))

@@ -60,9 +60,13 @@ class Parents:
 
 
 def checkpoint_prefix(src: lineage.Source, what: str) -> str:
-    """An export's ``variables/variables``, or the newest state in a run's ``backup/``."""
+    """An export's ``variables/variables``, or the newest state in a run's ``backup/`` (for a run that
+    stopped early, the kept checkpoint of its best evaluation: the weights its fingerprint names)."""
     if src.kind == "export":
         return os.path.join(src.path, "variables", "variables")
+    best = (src.fingerprint.get("early_stopping") or {}).get("best_step")
+    if best is not None and best != src.fingerprint.get("final_step"):
+        return RunDir(src.path).checkpoint_path(int(best))
     latest = tf.train.latest_checkpoint(RunDir(src.path).backup)
     if not latest:
         raise ParentError(f"{what}={src.path!r}: the run has no backup/ checkpoint to take weights from")

@@ -44,10 +44,19 @@ class TrainResult:
     eval_labels: np.ndarray | None = None
     validation_history: list[tuple[int, np.ndarray]] = field(default_factory=list)
     validation_labels: np.ndarray | None = None
+    # With early stopping (fingerprint's "early_stopping"): stopped_step, best_step (whose weights these
+    # are), best_value, hit_max (the step maximum came before the patience ran out); None when off.
+    early_stopping: dict[str, Any] | None = None
+
+    @property
+    def best_step(self) -> int:
+        """The step whose weights the run kept: the best evaluation's with early stopping, else the end."""
+        es = self.early_stopping
+        return int(es["best_step"]) if es and es.get("best_step") is not None else self.stopped_at
 
     @property
     def finished(self) -> bool:
-        """Whether the run reached ``train.steps`` (here or before)."""
+        """Whether the run ended (here or before): reached ``train.steps`` or stopped early."""
         return self.fingerprint is not None
 
     @property
@@ -63,4 +72,4 @@ def already_finished(run_dir: RunDir, role: Role, config: Experiment) -> TrainRe
                            f"{run_dir.fingerprint_file}; --overwrite starts over")
     return TrainResult(model_dir=run_dir.root, config=config, role=role, stopped_at=int(fp["final_step"]),
                        eval=fp.get("eval", {}), export_path=fp.get("export_path"), fingerprint=fp,
-                       already_finished=True)
+                       already_finished=True, early_stopping=fp.get("early_stopping"))

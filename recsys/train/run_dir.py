@@ -156,15 +156,18 @@ class RunDir:
 
     # -- evaluations ----------------------------------------------------------------------------
     def write_eval(self, step: int, predictions: Any, labels: Any, metrics: dict[str, Any],
-                   validation: tuple[Any, Any] | None = None) -> str:
+                   validation: tuple[Any, Any] | None = None,
+                   validation_metrics: dict[str, Any] | None = None) -> str:
         """``evals/step-<step>.npz``: predictions, labels, metrics (JSON) and with a validation split
-        also val_predictions and val_labels."""
+        also val_predictions, val_labels and val_metrics (JSON: early stopping reads them back)."""
         import numpy as np
 
         arrays: dict[str, Any] = {"predictions": predictions, "labels": labels,
                                   "metrics": json.dumps(metrics)}
         if validation is not None:
             arrays.update(val_predictions=validation[0], val_labels=validation[1])
+        if validation_metrics is not None:
+            arrays.update(val_metrics=json.dumps(validation_metrics))
         os.makedirs(self.evals, exist_ok=True)
         return atomic.write_with(self.eval_file(step), lambda fh: np.savez_compressed(fh, **arrays),
                                  suffix=".npz")
@@ -197,6 +200,22 @@ class RunDir:
                     out.append((step, z["val_predictions"]))
                     labels = z["val_labels"]
         return out, labels
+
+    def load_validation_metrics(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every saved evaluation's validation metrics [(step, metrics)] (step order)."""
+        import numpy as np
+
+        out = []
+        for step, path in self._eval_files():
+            with np.load(path) as z:
+                if "val_metrics" in z:
+                    out.append((step, json.loads(str(z["val_metrics"]))))
+        return out
+
+    def checkpoint_path(self, step: int) -> str:
+        """The kept checkpoint of the evaluation at ``step`` (``train.checkpoint``; the manager's
+        ``ckpt-<number>`` prefix)."""
+        return os.path.join(self.checkpoints, f"ckpt-{step}")
 
     def write_eval_predictions(self, arrays: dict[str, Any]) -> str:
         """``eval_predictions.npz``: every evaluation's predictions in one file (the study reads it)."""

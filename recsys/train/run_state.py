@@ -68,6 +68,8 @@ class RunState:
     final_step: int = 0
     weights_sha256: str = ""
     lineage: dict[str, Any] = field(default_factory=dict)  # recorded at the start, for the fingerprint
+    # With train.early_stopping_patience: the stopping and the best (kept) step, whether it hit the maximum
+    early_stopping: dict[str, Any] = field(default_factory=dict)
 
 
 def identity(config: Experiment, num_workers: int, lineage: dict[str, Any] | None = None) -> RunIdentity:

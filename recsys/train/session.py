@@ -28,6 +28,10 @@ def check_config(config: Experiment) -> feature_spec.FeatureSpec:
     if not config.data.spec_dir:
         raise ValueError("data.spec_dir is not set (the directory written by `recsys preprocess`)")
     spec = feature_spec.load(config.data.spec_dir)
+    if config.train.early_stopping_patience and not config.data.validation_fraction:
+        raise ValueError(f"train.early_stopping_patience={config.train.early_stopping_patience} needs a "
+                         "validation split to stop on: set data.validation_fraction > 0 (e.g. 0.1), or "
+                         "train.early_stopping_patience=0 for a fixed number of steps")
     m = config.model
     for key, value in (
         ("model.activation", m.activation),

@@ -165,3 +165,33 @@ def test_the_study_command_runs_end_to_end(data_dir, tmp_path):
     assert "Finding:" in res.stdout
     assert f"report: {out / 'results.md'}" in res.stdout
     assert "| variant" not in res.stdout  # the report's tables stay in the file, not on the terminal
+    # Early stopping by default (--patience 3), but 2 evaluations cannot use up a patience of 3: every
+    # replica hit the step maximum, and the report and the finding say so.
+    assert "no replica can stop early" not in res.stderr and "needs more than 3 evaluations" in res.stderr
+    for v in payload["variants"]:
+        assert v["stopping"]["hit_max"] == 2 and v["stopping"]["stopped_max"] == 20
+    assert "**hit max (2/2)**" in (out / "results.md").read_text()
+    assert "short-trained: `relu`, `smelu` hit train.steps=20" in res.stdout
+
+
+def test_a_study_with_early_stopping_reports_each_replica_at_its_best_step(run_once, tmp_path):
+    from recsys import config as cfg
+    from tests.train.conftest import EARLY, SETS, make_early_stopping_data
+
+    data = run_once("early-stopping-data", make_early_stopping_data) / "data"
+    base = cfg.load("synthetic_small", [f"data.spec_dir={data}", *SETS, *EARLY])
+    options = runner.StudyOptions(activations=("relu",), replicas=2, sources=("order",), patience=2,
+                                  bootstrap_draws=50)
+    result = runner.run_study(base, options, str(tmp_path / "study"))
+    (v,) = result["variants"]
+    runs = tmp_path / "study" / "runs" / "relu"
+    fps = [json.loads((runs / f"replica_{i}" / "fingerprint.json").read_text()) for i in range(2)]
+    best = [fp["early_stopping"]["best_step"] for fp in fps]
+    assert [r["step"] for r in v["replica_results"]] == best
+    stopped = [fp["early_stopping"]["stopped_step"] for fp in fps]
+    assert all(s < 60 for s in stopped) and v["stopping"]["hit_max"] == 0  # they converged before 60
+    assert (v["stopping"]["stopped_min"], v["stopping"]["stopped_max"]) == (min(stopped), max(stopped))
+    for i, fp in enumerate(fps):  # each replica's reported AUC is that of its kept (best) weights
+        assert v["replica_results"][i]["metrics"]["auc"] == pytest.approx(fp["eval"]["auc"], abs=1e-12)
+    assert result["statistics"]["selection"].startswith("per replica, its own best evaluation")
+    assert "stopped at: median [range]" in (tmp_path / "study" / "results.md").read_text()

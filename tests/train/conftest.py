@@ -31,6 +31,20 @@ def make_parent(root) -> None:
     train(exp(str(root / "data"), "data.shuffle_buffer=128"), str(root / "parent"))
 
 
+# Early stopping (test_early_stopping.py and tests/launch/test_early_stop_workers.py): a learning rate high
+# enough that the validation AUC peaks early on this small data set (evaluations every 4 steps: 0.572,
+# 0.588, 0.655 at step 12, then 0.644, 0.587): with patience 2 the run stops at step 20 of at most 60 and
+# keeps step 12's weights.
+EARLY = ("train.steps=60", "train.eval_every=4", "train.learning_rate=0.05",
+         "data.validation_fraction=0.25", "train.early_stopping_patience=2")
+STOP, BEST = 20, 12
+
+
+def make_early_stopping_data(root) -> None:
+    """The early-stopping tests' data set (tests/train/test_early_stopping.py, and on two workers)."""
+    write_synthetic(str(root / "data"), num_train=1200, num_eval=300, layout=LAYOUT, seed=5)
+
+
 @pytest.fixture(scope="module")
 def parent(run_once) -> dict:
     """The parent's data, run dir, export, digest, fingerprint and final eval predictions."""

@@ -136,3 +136,38 @@ def test_a_stop_request_ends_the_run_at_the_next_chunk_with_the_state_saved():
     assert controller.run(0, 40) == 9
     assert chunks == [3, 3, 3] and asked == [3, 6, 9]
     assert backup.saved == [9] and backup.cleaned
+
+
+class Halter(Recorder):
+    """A recorder that halts the run from ``at`` on (an early stop decided at that step)."""
+
+    def __init__(self, at: int, every: int, log: list[tuple[str, str, int]]) -> None:
+        super().__init__("halter", every, log)
+        self.at, self.step = at, 0
+
+    def begin(self, step: int) -> None:
+        super().begin(step)
+        self.step = step
+
+    def __call__(self, step: int, metrics: Any) -> None:
+        super().__call__(step, metrics)
+        self.step = step
+
+    def halts(self) -> bool:
+        return self.step >= self.at
+
+
+def test_an_action_that_halts_ends_the_run_at_that_step_and_the_end_actions_see_it():
+    log: list[tuple[str, str, int]] = []
+    controller, chunks = _controller(40, 100, [Recorder("backup", 5, log), Halter(15, 5, log)])
+    assert controller.run(0, 40) == 15
+    assert chunks == [5, 5, 5]
+    assert log[-4:] == [("backup", "call", 15), ("halter", "call", 15), ("backup", "end", 15),
+                        ("halter", "end", 15)]
+
+
+def test_a_run_resumed_where_it_had_halted_trains_no_further_step():
+    log: list[tuple[str, str, int]] = []
+    controller, chunks = _controller(40, 100, [Halter(15, 5, log)])
+    assert controller.run(15, 40) == 15
+    assert chunks == [] and log == [("halter", "begin", 15), ("halter", "end", 15)]
