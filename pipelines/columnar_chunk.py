@@ -44,13 +44,17 @@ class Columns:
             return list(itertools.compress(values, keep))
 
         return Columns(pick(self.records), {k: pick(v) for k, v in self.floats.items()},
-                       {k: pick(v) for k, v in self.strings.items()}, {k: pick(v) for k, v in self.multi.items()})
+                       {k: pick(v) for k, v in self.strings.items()},
+                       {k: pick(v) for k, v in self.multi.items()})
 
     def extend(self, other: Columns) -> None:
         self.records.extend(other.records)
-        for mine, theirs in ((self.floats, other.floats), (self.strings, other.strings), (self.multi, other.multi)):
-            for k, v in theirs.items():
-                mine.setdefault(k, []).extend(v)
+        for k, v in other.floats.items():
+            self.floats.setdefault(k, []).extend(v)
+        for k, v in other.strings.items():
+            self.strings.setdefault(k, []).extend(v)
+        for k, m in other.multi.items():
+            self.multi.setdefault(k, []).extend(m)
 
     def take(self, n: int) -> Columns:
         """Remove and return the first ``n`` rows."""

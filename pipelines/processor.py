@@ -346,7 +346,8 @@ class BatchProcessor:
         out = Columns(examples, {self.schema.label.name: [self.label_fields[v][-4:] for v, _, _ in labels]})
         for col in self.features:
             if col.kind == "numeric":
-                out.floats[col.name] = list(map(self.caches[col.name]["numeric"][3].__getitem__, cols[col.name]))
+                as_float32 = self.caches[col.name]["numeric"][3]  # raw token -> float32 bytes
+                out.floats[col.name] = list(map(as_float32.__getitem__, cols[col.name]))
             elif col.kind == "categorical":
                 out.strings[col.name] = list(cols[col.name])
             else:
