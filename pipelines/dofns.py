@@ -147,11 +147,10 @@ class ProcessChunk(beam.DoFn):
                     assert res.times is not None and res.window is not None  # proc.cuts is set
                     n_train += by_window.write(res.examples, res.is_eval, res.times, res.window, res.columns)
                 else:
-                    is_train = [not e for e in is_eval]
-                    train_rows = list(itertools.compress(res.examples, is_train))
+                    train_rows = list(itertools.compress(res.examples, [not e for e in is_eval]))
                     writers["train"].write(train_rows)
                     if chunk_writer is not None and res.columns is not None:
-                        chunk_writer.write_columns(res.columns.select(is_train))
+                        chunk_writer.write_columns(res.columns)  # the train rows
                     n_train += len(train_rows)
                 writers["eval"].write(eval_rows)
                 n_eval += len(eval_rows)

@@ -10,7 +10,7 @@ import itertools
 import math
 import operator
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ class BatchResult:
     # Time windows only (``cuts`` set): each example's time and its train window (eval rows: ignore).
     times: np.ndarray | None = None
     window: np.ndarray | None = None
-    # With ``BatchProcessor.columnar``: the rows' values for the columnar copy (no second parse).
+    # With ``BatchProcessor.columnar``: the train rows' values, for the columnar copy (no second parse).
     columns: Columns | None = None
 
 
@@ -321,7 +321,7 @@ class BatchProcessor:
             is_eval = t >= self.cuts.threshold
             examples = self._encode(labels, encoded, transformed, cols, ~is_eval)
             return BatchResult(examples, is_eval, errors, t, self.cuts.window(t),
-                               self._columns(examples, labels, encoded, cols))
+                               self._columns(examples, labels, encoded, cols, (~is_eval).tolist()))
         if split.method == "time":
             assert self.time_threshold is not None  # set per run before a time split is processed
             is_eval = np.asarray(times, dtype=np.float64) >= self.time_threshold
@@ -336,22 +336,28 @@ class BatchProcessor:
                 keys = lines
             is_eval = split_is_eval(keys, split.eval_fraction, split.salt)
         examples = self._encode(labels, encoded, transformed, cols, ~is_eval)
-        return BatchResult(examples, is_eval, errors, columns=self._columns(examples, labels, encoded, cols))
+        columns = self._columns(examples, labels, encoded, cols, (~is_eval).tolist())
+        return BatchResult(examples, is_eval, errors, columns=columns)
 
     def _columns(self, examples: list[bytes], labels: list, encoded: dict[str, list],
-                 cols: dict[str, Sequence[bytes]]) -> Columns | None:
-        """The batch's rows as columns of the values their tf.Examples hold (``columnar`` only)."""
+                 cols: dict[str, Sequence[bytes]], train: list[bool]) -> Columns | None:
+        """The train rows as columns of the values their tf.Examples hold (``columnar`` only)."""
         if not self.columnar:
             return None
-        out = Columns(examples, {self.schema.label.name: [self.label_fields[v][-4:] for v, _, _ in labels]})
+
+        def pick(values: Iterable) -> list:
+            return list(itertools.compress(values, train))
+
+        label = self.label_fields
+        out = Columns(pick(examples), {self.schema.label.name: pick(label[v][-4:] for v, _, _ in labels)})
         for col in self.features:
             if col.kind == "numeric":
                 as_float32 = self.caches[col.name]["numeric"][3]  # raw token -> float32 bytes
-                out.floats[col.name] = list(map(as_float32.__getitem__, cols[col.name]))
+                out.floats[col.name] = pick(map(as_float32.__getitem__, cols[col.name]))
             elif col.kind == "categorical":
-                out.strings[col.name] = list(cols[col.name])
+                out.strings[col.name] = pick(cols[col.name])
             else:
-                out.multi[col.name] = [e[1] for e in encoded[col.name]]
+                out.multi[col.name] = pick(e[1] for e in encoded[col.name])
         return out
 
     def _encode(self, labels: list, encoded: dict[str, list], transformed: dict[str, list],

@@ -237,10 +237,11 @@ class Writers:
     def write(self, examples: list[bytes], is_eval: np.ndarray, times: np.ndarray, window: np.ndarray,
               columns: Columns | None = None) -> int:
         """Write the train rows of a batch to their windows' shards (the columnar copies from
-        ``columns``, the batch's parsed rows); returns how many."""
+        ``columns``, the batch's train rows parsed); returns how many."""
         n = len(self.train)
         self.spans[n] = add(self.spans[n], times[is_eval])
         written = 0
+        train_window = window[~is_eval]
         for w in range(n):
             mine = (window == w) & ~is_eval
             if not mine.any():
@@ -250,7 +251,7 @@ class Writers:
             self.train[w].write(rows)
             if self.columnar:
                 assert columns is not None  # the processor's columnar flag is on with the copy
-                self.columnar[w].write_columns(columns.select(keep))
+                self.columnar[w].write_columns(columns.select((train_window == w).tolist()))
             self.spans[w] = add(self.spans[w], times[mine])
             written += len(rows)
         return written
