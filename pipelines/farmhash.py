@@ -128,34 +128,37 @@ def _to64(r: _Rows, n: np.ndarray) -> np.ndarray:
 
 
 def _long(r: _Rows, n: np.ndarray, rows: list[bytes]) -> np.ndarray:
+    # Longest rows first, so the rows still in the 64-byte loop are always a prefix (no masking).
+    order = np.argsort(-n, kind="stable")
+    out = np.empty(n.shape, np.uint64)
+    out[order] = _long_sorted(r.subset(order), n[order], [rows[i] for i in order.tolist()])
+    return out
+
+
+def _long_sorted(r: _Rows, n: np.ndarray, rows: list[bytes]) -> np.ndarray:
     seed = np.full(n.shape, 81, np.uint64)
     blocks = (n - 1) // 64
     # The loop reads 8-byte words at multiples of 8: lay the rows out padded, one row of words each.
     width = int(blocks.max()) * 64
     grid = np.frombuffer(b"".join(row[:width].ljust(width, b"\0") for row in rows), np.uint8)
     words = grid.reshape(len(rows), width).view("<u8")
-
-    def word(i: int, k: int) -> np.ndarray:
-        return words[:, 8 * i + k]
-
     x = seed
     y = seed * K1 + _U(113)
     z = _shift_mix(y * K2 + _U(113)) * K2
-    v1 = v2 = w1 = w2 = np.zeros(n.shape, np.uint64)
-    x = x * K2 + word(0, 0)
+    v1, v2, w1, w2 = (np.zeros(n.shape, np.uint64) for _ in range(4))
+    x = x * K2 + words[:, 0]
     for i in range(int(blocks.max())):
-        on = blocks > i
-        nx = _rot(x + y + v1 + word(i, 1), 37) * K1
-        ny = _rot(y + v2 + word(i, 6), 42) * K1
-        nx ^= w2
-        ny += v1 + word(i, 5)
-        nz = _rot(z + w1, 33) * K1
-        nv1, nv2 = _weak(word(i, 0), word(i, 1), word(i, 2), word(i, 3), v2 * K1, nx + w1)
-        nw1, nw2 = _weak(word(i, 4), word(i, 5), word(i, 6), word(i, 7), nz + w2, ny + word(i, 2))
-        nx, nz = nz, nx  # std::swap(z, x)
-        x, y, z = np.where(on, nx, x), np.where(on, ny, y), np.where(on, nz, z)
-        v1, v2 = np.where(on, nv1, v1), np.where(on, nv2, v2)
-        w1, w2 = np.where(on, nw1, w1), np.where(on, nw2, w2)
+        k = int(np.count_nonzero(blocks > i))  # the rows with a block i: a prefix
+        a0, a1, a2, a3, a4, a5, a6, a7 = (words[:k, 8 * i + j] for j in range(8))
+        nx = _rot(x[:k] + y[:k] + v1[:k] + a1, 37) * K1
+        ny = _rot(y[:k] + v2[:k] + a6, 42) * K1
+        nx ^= w2[:k]
+        ny += v1[:k] + a5
+        nz = _rot(z[:k] + w1[:k], 33) * K1
+        nv1, nv2 = _weak(a0, a1, a2, a3, v2[:k] * K1, nx + w1[:k])
+        nw1, nw2 = _weak(a4, a5, a6, a7, nz + w2[:k], ny + a2)
+        x[:k], y[:k], z[:k] = nz, ny, nx  # std::swap(z, x)
+        v1[:k], v2[:k], w1[:k], w2[:k] = nv1, nv2, nw1, nw2
     mul = K1 + ((z & _U(0xFF)) << _U(1))
     last = n - 64
     w1 = w1 + ((n - 1) & 63).astype(np.uint64)
