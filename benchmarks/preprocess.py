@@ -1,11 +1,19 @@
 """Preprocessing throughput: rows/s end to end on synthetic Criteo-layout TSV, and peak memory.
 
-    python benchmarks/preprocess.py [--rows 1000000] [--json out.json] [--repeats 3]
-        [--direct_num_workers 2] [--direct_running_mode multi_processing]
+    python benchmarks/preprocess.py [--rows 1000000] [--sizes 100000,1000000] [--repeats 3]
+        [--json out.json] [--direct_num_workers 2] [--direct_running_mode multi_processing]
 
-The raw TSV is generated first (not timed); each repeat then times the whole pipeline run on it
-(planning, Beam start-up, parsing, validation, shard writing, vocabularies, spec). Peak RSS sums the
-launcher and, for multi-processing, the largest resident size seen of the worker processes.
+Each size runs with the columnar training copy (the default output) and without it, interleaved, each
+``--repeats`` times; the medians go in the table. The headline (``rows_per_s``, ``peak_rss_mb`` in the
+JSON) is ``--rows`` rows with the columnar copy. Add 10000000 to ``--sizes`` for 10^7 rows (a 2.5 GB
+TSV and several minutes a run on 2 cores; off by default for that reason).
+
+The raw TSV is generated first (not timed); each run times the whole pipeline (planning, Beam start-up,
+parsing, validation, shard writing, vocabularies, spec). Peak RSS is the largest sum, sampled every
+0.2 s, of the resident sizes of this process and all its descendants (the Beam SDK workers are
+grandchildren, started through a shell), so shared pages count once per process: an upper bound.
+CPU is user + system of this process and its reaped descendants. On a shared machine wall time is
+noisy; CPU seconds per row are the steadier figure.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,33 +35,46 @@ from pipelines.pipeline import run  # noqa: E402
 from pipelines.sources.criteo import criteo_schema  # noqa: E402
 from pipelines.sources.synthetic import SyntheticCriteo  # noqa: E402
 
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
-class _ChildRss(threading.Thread):
-    """Samples the summed RSS of this process's children (Beam SDK workers) every 0.2 s."""
+
+def tree_rss_mb(root: int) -> float:
+    """Summed resident size of ``root`` and all its descendants (Linux /proc)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            parent[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        kids = [pid for pid, ppid in parent.items() if ppid in frontier and pid not in tree]
+        tree.update(kids)
+        frontier = kids
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as fh:
+                total += int(fh.read().split()[1])
+        except OSError:
+            pass
+    return total * _PAGE_MB
+
+
+class _TreeRss(threading.Thread):
+    """Samples :func:`tree_rss_mb` of this process every 0.2 s; ``stop()`` returns the peak."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak_mb = 0.0
+        self.peak_mb = tree_rss_mb(os.getpid())
         self._halt = threading.Event()
 
     def run(self) -> None:
-        me = str(os.getpid())
         while not self._halt.wait(0.2):
-            try:
-                out = subprocess.run(
-                    ["ps", "-o", "ppid=,rss=", "-A"], capture_output=True, text=True, check=False
-                ).stdout
-            except OSError:
-                return
-            total = (
-                sum(
-                    int(rss)
-                    for ppid, rss in (ln.split() for ln in out.splitlines() if ln.strip())
-                    if ppid == me
-                )
-                / 1024
-            )
-            self.peak_mb = max(self.peak_mb, total)
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
 
     def stop(self) -> float:
         self._halt.set()
@@ -63,82 +83,106 @@ class _ChildRss(threading.Thread):
 
 
 def _cpu_seconds() -> float:
-    """User + system CPU of this process and its reaped children (the Beam SDK workers)."""
+    """User + system CPU of this process and its reaped descendants (the Beam SDK workers)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _tsv(work: str, rows: int) -> str:
+    path = os.path.join(work, f"criteo-synthetic-{rows}.tsv")
+    if not os.path.exists(path):
+        t = time.time()
+        SyntheticCriteo(seed=0).write_tsv(path, rows)
+        print(f"generated {rows:,} rows ({os.path.getsize(path) / 2**20:.0f} MiB) "
+              f"in {time.time() - t:.1f} s (not timed)")
+    return path
+
+
+def _one(work: str, rows: int, columnar: bool, beam_args: list[str]) -> dict:
+    """One timed pipeline run: seconds, CPU seconds, peak RSS of the process tree."""
+    config = PreprocessConfig(source="criteo", output=os.path.join(work, "out"), schema=criteo_schema(),
+                              inputs=(_tsv(work, rows),), columnar_chunk_rows=1024 if columnar else 0)
+    sampler = _TreeRss()
+    sampler.start()
+    cpu0 = _cpu_seconds()
+    summary = run(config, beam_args)
+    cpu = _cpu_seconds() - cpu0
+    peak = sampler.stop()
+    assert summary.spec is not None and summary.spec.counts.read == rows, summary
+    assert bool(summary.spec.data.columnar_pattern) == columnar
+    print(f"  {rows:>10,} rows, columnar {'on ' if columnar else 'off'}: {summary.seconds:6.2f} s, "
+          f"{rows / summary.seconds:>8,.0f} rows/s, {cpu:6.1f} CPU-s ({cpu / rows * 1e6:5.1f} CPU-us/row), "
+          f"peak RSS {peak:,.0f} MB", flush=True)
+    return {"seconds": summary.seconds, "cpu_seconds": cpu, "peak_rss_mb": peak}
+
+
+def _summary(rows: int, runs: list[dict]) -> dict:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    cpu = statistics.median(r["cpu_seconds"] for r in runs)
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds, 1),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+        "runs_seconds": [round(r["seconds"], 3) for r in runs],
+        "cpu_seconds": round(cpu, 2),
+        "cpu_us_per_row": round(cpu / rows * 1e6, 2),
+        "rows_per_cpu_s": round(rows / cpu, 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="the headline size")
+    ap.add_argument("--sizes", default="100000,1000000",
+                    help="comma-separated row counts for the scaling table (add 10000000 for 10^7)")
     ap.add_argument("--json", default="", help="write the result as JSON here")
-    ap.add_argument("--repeats", type=int, default=1, help="timed runs; the median is reported")
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs per size and mode; medians reported")
     ap.add_argument("--direct_num_workers", type=int, default=2)
     ap.add_argument(
         "--direct_running_mode",
         default="multi_processing",
         choices=["in_memory", "multi_threading", "multi_processing"],
     )
-    ap.add_argument("--workdir", default="", help="where the TSV and output go (default: a tmp dir)")
+    ap.add_argument("--workdir", default="", help="where the TSVs and output go (default: a tmp dir)")
     args = ap.parse_args()
 
     work = args.workdir or tempfile.mkdtemp(prefix="preprocess-bench-")
     os.makedirs(work, exist_ok=True)  # a --workdir that does not exist yet
-    tsv = os.path.join(work, f"criteo-synthetic-{args.rows}.tsv")
-    if not os.path.exists(tsv):
-        t = time.time()
-        SyntheticCriteo(seed=0).write_tsv(tsv, args.rows)
-        print(
-            f"generated {args.rows:,} rows ({os.path.getsize(tsv) / 2**20:.0f} MiB) "
-            f"in {time.time() - t:.1f} s (not timed)"
-        )
-    config = PreprocessConfig(
-        source="criteo", output=os.path.join(work, "out"), schema=criteo_schema(), inputs=(tsv,)
-    )
     beam_args = [
         f"--direct_num_workers={args.direct_num_workers}",
         f"--direct_running_mode={args.direct_running_mode}",
     ]
-    seconds, child_peaks, cpu = [], [], []
-    for i in range(args.repeats):
-        sampler = _ChildRss()
-        sampler.start()
-        cpu0 = _cpu_seconds()
-        summary = run(config, beam_args)
-        cpu.append(_cpu_seconds() - cpu0)
-        child_peaks.append(sampler.stop())
-        seconds.append(summary.seconds)
-        assert summary.spec is not None and summary.spec.counts.read == args.rows, summary
-        print(
-            f"run {i + 1}: {summary.seconds:.2f} s, {args.rows / summary.seconds:,.0f} rows/s, "
-            f"{cpu[-1]:.1f} CPU-s ({args.rows / cpu[-1]:,.0f} rows per CPU-second)"
-        )
-    median = statistics.median(seconds)
-    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sizes = sorted({args.rows, *(int(s) for s in args.sizes.split(",") if s.strip())})
+    for rows in sizes:
+        _tsv(work, rows)
+    table: dict[str, dict] = {}
+    for rows in sizes:
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        for _ in range(args.repeats):  # interleaved: both modes see the same load
+            for columnar in (True, False):
+                runs[columnar].append(_one(work, rows, columnar, beam_args))
+        for columnar in (True, False):
+            table[f"{rows}/{'columnar' if columnar else 'tfexample_only'}"] = _summary(rows, runs[columnar])
+    head = table[f"{args.rows}/columnar"]
     result = {
-        "rows": args.rows,
-        "seconds": round(median, 3),
-        "rows_per_s": round(args.rows / median, 1),
-        "peak_rss_mb": round(own_peak + max(child_peaks), 1),
-        "runs_seconds": [round(s, 3) for s in seconds],
-        "cpu_seconds": round(statistics.median(cpu), 2),
-        "rows_per_cpu_s": round(args.rows / statistics.median(cpu), 1),
+        **head,
+        "columnar_off": table[f"{args.rows}/tfexample_only"],
+        "sizes": table,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "workers": args.direct_num_workers,
         "running_mode": args.direct_running_mode,
     }
-    print(f"\n{'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS MB':>12}  (median of {len(seconds)})")
-    print(
-        f"{result['rows']:>10,} {result['seconds']:>9.2f} {result['rows_per_s']:>10,.0f} "
-        f"{result['peak_rss_mb']:>12,.0f}"
-    )
-    if len(seconds) > 1:
-        print(f"spread: min {min(seconds):.2f} s, max {max(seconds):.2f} s")
-    print(
-        f"CPU: {result['cpu_seconds']:.1f} s ({result['rows_per_cpu_s']:,.0f} rows per CPU-second); "
-        f"1-min load average at the end {result['load_average_1m']} on {os.cpu_count()} cores"
-    )
+    print(f"\n{'rows':>11} {'columnar':>9} {'seconds':>9} {'rows/s':>9} {'CPU-us/row':>11} "
+          f"{'peak RSS MB':>12}  (median of {args.repeats})")
+    for key, r in table.items():
+        mode = "on" if key.endswith("/columnar") else "off"
+        print(f"{r['rows']:>11,} {mode:>9} {r['seconds']:>9.2f} {r['rows_per_s']:>9,.0f} "
+              f"{r['cpu_us_per_row']:>11.1f} {r['peak_rss_mb']:>12,.0f}")
+    print(f"headline ({args.rows:,} rows, columnar on): {head['rows_per_s']:,.0f} rows/s, peak RSS "
+          f"{head['peak_rss_mb']:,.0f} MB; 1-min load average at the end {result['load_average_1m']} on "
+          f"{os.cpu_count()} cores (wall time is shared-machine noise; CPU-us/row is steadier)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)

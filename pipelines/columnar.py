@@ -19,8 +19,9 @@ column:
   row's serialized tf.Example modulo 2^63-1 and 2^30 (the visit-log id and the validation split's
   hash, computed from the tf.Example bytes so both formats agree).
 
-TensorFlow is imported only inside the functions that write (Beam workers and the benchmark) and in
-:func:`chunk_parse_spec` (the training stream's reader).
+The preprocessing workers write it from the processor's parsed columns without TensorFlow
+(:mod:`pipelines.columnar_chunk`); TensorFlow is imported only to convert existing tf.Example shards,
+to write a compressed copy, and in :func:`chunk_parse_spec` (the training stream's reader).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Sequence
 from typing import Any
 
 from pipelines import feature_spec as fs
+from pipelines.columnar_chunk import Columns, encode_chunk
+from pipelines.example_codec import tfrecord_frames
 from pipelines.parse_spec import parse_spec
+from pipelines.schema import Column, Schema
 
 COLUMNAR_DIR = "train_columnar"
 PATTERN = f"{COLUMNAR_DIR}/part-*.tfrecord"
@@ -48,6 +53,13 @@ DEFAULT_CHUNK_ROWS = 1024
 def shard_path(output: str, index: int, total: int) -> str:
     """The columnar shard of train shard ``index`` (same numbering as the tf.Example shards)."""
     return posixpath.join(output, COLUMNAR_DIR, f"part-{index:05d}-of-{total:05d}.tfrecord")
+
+
+def writer_spec(schema: Schema, columns: Sequence[Column]) -> fs.FeatureSpec:
+    """Names and kinds of the columns of a preprocessing run (all the writer needs of the spec)."""
+    feats = tuple(fs.Feature(name=c.name, kind=typing.cast(fs.Kind, c.kind),
+                             dtype="float32" if c.kind == "numeric" else "string") for c in columns)
+    return fs.FeatureSpec(dataset=schema.name, label=fs.Label(name=schema.label.name), features=feats)
 
 
 def chunk_parse_spec(spec: fs.FeatureSpec) -> dict[str, Any]:
@@ -71,64 +83,90 @@ def chunk_parse_spec(spec: fs.FeatureSpec) -> dict[str, Any]:
 
 
 class ColumnarWriter:
-    """Turns serialized tf.Example rows (in order) into chunk records of one columnar shard."""
+    """Writes the chunk records of one columnar shard from rows in order: the processor's
+    :class:`~pipelines.columnar_chunk.Columns` (no TensorFlow) or serialized tf.Examples (parsed)."""
 
     def __init__(self, path: str, spec: fs.FeatureSpec, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  compression: str = "") -> None:
-        import tensorflow as tf
-
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-        self._tf = tf
         self._spec = spec
-        self._parse = parse_spec(spec)
         self._chunk_rows = chunk_rows
-        self._pending: list[bytes] = []
-        directory = posixpath.dirname(path)
-        if directory:
-            tf.io.gfile.makedirs(directory)
-        self._writer = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type=compression))
+        self._pending = Columns()
+        self._out = _RecordFile(path, compression)
         self.rows = 0
         self.chunks = 0
 
-    def write(self, records: Iterable[bytes]) -> None:
+    def write(self, records: Sequence[bytes]) -> None:
+        """Append serialized tf.Example rows (parsed here, with TensorFlow)."""
+        if records:
+            self.write_columns(parsed_columns(list(records), self._spec))
+
+    def write_columns(self, cols: Columns) -> None:
         """Append rows; every full chunk is written at once."""
-        self._pending.extend(records)
+        self._pending.extend(cols)
         while len(self._pending) >= self._chunk_rows:
-            self._flush(self._pending[: self._chunk_rows])
-            del self._pending[: self._chunk_rows]
+            self._flush(self._pending.take(self._chunk_rows))
 
     def close(self) -> None:
-        if self._pending:
-            self._flush(self._pending)
-            self._pending = []
-        self._writer.close()
+        if len(self._pending):
+            self._flush(self._pending.take(len(self._pending)))
+        self._out.close()
 
-    def _flush(self, rows: Sequence[bytes]) -> None:
-        tf = self._tf
-        serialized = tf.constant(list(rows), tf.string)
-        parsed = tf.io.parse_example(serialized, self._parse)
-        example = tf.train.Example()
-        feature = example.features.feature
-        n = len(rows)
-        feature[ROWS].int64_list.value.append(n)
-        feature[EXAMPLE_ID].int64_list.value.extend(
-            tf.strings.to_hash_bucket_fast(serialized, ID_BUCKETS).numpy().tolist())
-        feature[HOLDOUT_BUCKET].int64_list.value.extend(
-            tf.strings.to_hash_bucket_fast(serialized, HOLDOUT_BUCKETS).numpy().tolist())
-        feature[self._spec.label.name].float_list.value.extend(parsed[self._spec.label.name].numpy().tolist())
-        for f in self._spec.features:
-            value = parsed[f.name]
-            if f.kind == "numeric":
-                feature[f.name].float_list.value.extend(value.numpy().tolist())
-            elif f.kind == "categorical":
-                feature[f.name].bytes_list.value.extend(value.numpy().tolist())
-            else:
-                feature[f.name].bytes_list.value.extend(value.flat_values.numpy().tolist())
-                feature[f.name + ROW_LENGTHS].int64_list.value.extend(value.row_lengths().numpy().tolist())
-        self._writer.write(example.SerializeToString(deterministic=True))  # map order fixed: same bytes
-        self.rows += n
+    def _flush(self, cols: Columns) -> None:
+        self._out.write(encode_chunk(cols, ROWS, EXAMPLE_ID, HOLDOUT_BUCKET, ID_BUCKETS, HOLDOUT_BUCKETS,
+                                     ROW_LENGTHS))
+        self.rows += len(cols)
         self.chunks += 1
+
+
+class _RecordFile:
+    """A TFRecord file: uncompressed through Beam's FileSystems (no TensorFlow), or TensorFlow's writer."""
+
+    def __init__(self, path: str, compression: str) -> None:
+        if compression:
+            import tensorflow as tf
+
+            directory = posixpath.dirname(path)
+            if directory:
+                tf.io.gfile.makedirs(directory)
+            self._tf = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type=compression))
+        else:
+            from apache_beam.io.filesystem import CompressionTypes
+            from apache_beam.io.filesystems import FileSystems
+
+            self._fh = FileSystems.create(path, mime_type="application/octet-stream",
+                                          compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def write(self, record: bytes) -> None:
+        if hasattr(self, "_tf"):
+            self._tf.write(record)
+        else:
+            self._fh.write(tfrecord_frames((record,)))
+
+    def close(self) -> None:
+        (self._tf if hasattr(self, "_tf") else self._fh).close()
+
+
+def parsed_columns(records: list[bytes], spec: fs.FeatureSpec) -> Columns:
+    """The columns of serialized tf.Example rows, parsed with TensorFlow (converting existing shards)."""
+    import tensorflow as tf
+
+    parsed = tf.io.parse_example(tf.constant(records, tf.string), parse_spec(spec))
+
+    def floats(name: str) -> list[bytes]:
+        data = parsed[name].numpy().astype("<f4").tobytes()
+        return [data[i : i + 4] for i in range(0, len(data), 4)]
+
+    cols = Columns(records, {spec.label.name: floats(spec.label.name)})
+    for f in spec.features:
+        if f.kind == "numeric":
+            cols.floats[f.name] = floats(f.name)
+        elif f.kind == "categorical":
+            cols.strings[f.name] = parsed[f.name].numpy().tolist()
+        else:
+            cols.multi[f.name] = [tuple(v) for v in parsed[f.name].to_list()]
+    return cols
 
 
 def convert_shard(src: str, dst: str, spec: fs.FeatureSpec, chunk_rows: int = DEFAULT_CHUNK_ROWS,

@@ -11,7 +11,6 @@ import json
 import logging
 import posixpath
 import time
-import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,6 +78,7 @@ class ProcessChunk(beam.DoFn):
 
             enricher = MovieLensJoin(cfg.movielens_dir)
         self.processor = BatchProcessor(cfg.schema, enricher)
+        self.processor.columnar = bool(cfg.columnar_chunk_rows)  # the columnar copy takes parsed columns
         self.generator = None
         if cfg.source == "synthetic":
             from pipelines.sources.synthetic import DEFAULT_CARDINALITIES, SyntheticCriteo
@@ -95,14 +95,9 @@ class ProcessChunk(beam.DoFn):
         self.progress = ChunkProgress(self.num_chunks)
 
     def _columnar_spec(self) -> fs.FeatureSpec:
-        """Names and kinds of the columns (all the columnar writer needs of the spec)."""
-        feats = tuple(
-            fs.Feature(name=c.name, kind=typing.cast(fs.Kind, c.kind),
-                       dtype="float32" if c.kind == "numeric" else "string")
-            for c in self.processor.features
-        )
-        schema = self.config.schema
-        return fs.FeatureSpec(dataset=schema.name, label=fs.Label(name=schema.label.name), features=feats)
+        from pipelines import columnar
+
+        return columnar.writer_spec(self.config.schema, self.processor.features)
 
     def _lines(self, chunk: Chunk) -> tuple[int, list[bytes]]:
         """(file offset of the first line, the chunk's lines); a synthetic chunk's first row number."""
@@ -152,12 +147,12 @@ class ProcessChunk(beam.DoFn):
                 eval_rows = list(itertools.compress(res.examples, is_eval))
                 if by_window is not None:
                     assert res.times is not None and res.window is not None  # proc.cuts is set
-                    n_train += by_window.write(res.examples, res.is_eval, res.times, res.window)
+                    n_train += by_window.write(res.examples, res.is_eval, res.times, res.window, res.columns)
                 else:
                     train_rows = list(itertools.compress(res.examples, [not e for e in is_eval]))
                     writers["train"].write(train_rows)
-                    if chunk_writer is not None:
-                        chunk_writer.write(train_rows)
+                    if chunk_writer is not None and res.columns is not None:
+                        chunk_writer.write_columns(res.columns)  # the train rows
                     n_train += len(train_rows)
                 writers["eval"].write(eval_rows)
                 n_eval += len(eval_rows)

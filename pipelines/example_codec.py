@@ -68,14 +68,25 @@ def _masked_crc(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+_PACK_LEN = struct.Struct("<Q").pack
+_PACK_CRC = struct.Struct("<I").pack
+_HEADS: dict[int, bytes] = {}  # record length -> its framed length and masked crc (lengths repeat)
+
+
 def tfrecord_frames(records: Iterable[bytes]) -> bytes:
     """TFRecord framing: u64 length, masked crc32c(length), data, masked crc32c(data)."""
-    parts = []
-    pack_len = struct.Struct("<Q").pack
-    pack_crc = struct.Struct("<I").pack
+    parts: list[bytes] = []
+    add = parts.extend
+    crc32c = google_crc32c.value
     for r in records:
-        n = pack_len(len(r))
-        parts.append(n + pack_crc(_masked_crc(n)) + r + pack_crc(_masked_crc(r)))
+        head = _HEADS.get(len(r))
+        if head is None:
+            n = _PACK_LEN(len(r))
+            head = n + _PACK_CRC(_masked_crc(n))
+            if len(_HEADS) < _TABLE_SIZE:
+                _HEADS[len(r)] = head
+        crc = crc32c(r)
+        add((head, r, _PACK_CRC((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)))
     return b"".join(parts)
 
 

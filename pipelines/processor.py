@@ -10,13 +10,14 @@ import itertools
 import math
 import operator
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pipelines import example_codec
+from pipelines.columnar_chunk import NAN32, Columns
 from pipelines.schema import Column, Schema
 from pipelines.stats import CategoricalAcc, NumericAcc
 
@@ -44,6 +45,8 @@ class BatchResult:
     # Time windows only (``cuts`` set): each example's time and its train window (eval rows: ignore).
     times: np.ndarray | None = None
     window: np.ndarray | None = None
+    # With ``BatchProcessor.columnar``: the train rows' values, for the columnar copy (no second parse).
+    columns: Columns | None = None
 
 
 class Enricher:
@@ -97,6 +100,7 @@ class BatchProcessor:
         self.caches: dict[str, dict] = {c.name: {} for c in self.features}
         self.time_threshold = schema.split.time_threshold  # set per run when computed
         self.cuts: Any = None  # pipelines.windows.Cuts of a windowed run: eval and windows by time
+        self.columnar = False  # also return each batch's Columns (the columnar copy's input)
         self.label_cache: dict[bytes, object] = {}
         self.time_cache: dict[bytes, object] = {}
         self.label_name = schema.label.name.encode("utf-8")
@@ -146,18 +150,20 @@ class BatchProcessor:
 
     def _numeric(self, col: Column, values: Sequence[bytes]) -> tuple[list[bytes], list[float], set]:
         """Encoded fields, transformed values (NaN = missing) and the bad raw tokens of a column."""
-        fcache, tcache, badset = self.caches[col.name].setdefault("numeric", ({}, {}, set()))
+        fcache, tcache, badset, vcache = self.caches[col.name].setdefault("numeric", ({}, {}, set(), {}))
         if len(fcache) > _CACHE_LIMIT:
             fcache.clear()
             tcache.clear()
+            vcache.clear()
         uniq = set(values)
         for v in uniq.difference(fcache):
             entry = self._numeric_entry(col, v)
             if entry is _BAD:
                 badset.add(v)
-                fcache[v], tcache[v] = b"", math.nan
+                fcache[v], tcache[v], vcache[v] = b"", math.nan, NAN32
             else:
                 fcache[v], tcache[v] = entry
+                vcache[v] = entry[0][-4:] if entry[0] else NAN32  # the float32 the tf.Example holds
         bad = uniq.intersection(badset) if badset else set()
         return list(map(fcache.__getitem__, values)), list(map(tcache.__getitem__, values)), bad
 
@@ -314,7 +320,8 @@ class BatchProcessor:
             t = np.asarray(times, dtype=np.float64)
             is_eval = t >= self.cuts.threshold
             examples = self._encode(labels, encoded, transformed, cols, ~is_eval)
-            return BatchResult(examples, is_eval, errors, t, self.cuts.window(t))
+            return BatchResult(examples, is_eval, errors, t, self.cuts.window(t),
+                               self._columns(examples, labels, encoded, cols, (~is_eval).tolist()))
         if split.method == "time":
             assert self.time_threshold is not None  # set per run before a time split is processed
             is_eval = np.asarray(times, dtype=np.float64) >= self.time_threshold
@@ -328,7 +335,30 @@ class BatchProcessor:
             else:
                 keys = lines
             is_eval = split_is_eval(keys, split.eval_fraction, split.salt)
-        return BatchResult(self._encode(labels, encoded, transformed, cols, ~is_eval), is_eval, errors)
+        examples = self._encode(labels, encoded, transformed, cols, ~is_eval)
+        columns = self._columns(examples, labels, encoded, cols, (~is_eval).tolist())
+        return BatchResult(examples, is_eval, errors, columns=columns)
+
+    def _columns(self, examples: list[bytes], labels: list, encoded: dict[str, list],
+                 cols: dict[str, Sequence[bytes]], train: list[bool]) -> Columns | None:
+        """The train rows as columns of the values their tf.Examples hold (``columnar`` only)."""
+        if not self.columnar:
+            return None
+
+        def pick(values: Iterable) -> list:
+            return list(itertools.compress(values, train))
+
+        label = self.label_fields
+        out = Columns(pick(examples), {self.schema.label.name: pick(label[v][-4:] for v, _, _ in labels)})
+        for col in self.features:
+            if col.kind == "numeric":
+                as_float32 = self.caches[col.name]["numeric"][3]  # raw token -> float32 bytes
+                out.floats[col.name] = pick(map(as_float32.__getitem__, cols[col.name]))
+            elif col.kind == "categorical":
+                out.strings[col.name] = pick(cols[col.name])
+            else:
+                out.multi[col.name] = pick(e[1] for e in encoded[col.name])
+        return out
 
     def _encode(self, labels: list, encoded: dict[str, list], transformed: dict[str, list],
                 cols: dict[str, Sequence[bytes]], is_train: np.ndarray) -> list[bytes]:

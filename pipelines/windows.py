@@ -25,6 +25,7 @@ window together (see docs/preprocess.md, "Time windows").
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import numpy as np
 
 from pipelines import feature_spec as fs
 from pipelines.chunks import Chunk
+from pipelines.columnar_chunk import Columns
 from pipelines.config import PreprocessConfig
 from pipelines.failures import NoRowsError, record
 
@@ -232,19 +234,24 @@ class Writers:
                              for w in range(n)]
         self.spans: list[Acc] = [(0, None, None)] * (n + 1)  # windows 0..n-1, then eval
 
-    def write(self, examples: list[bytes], is_eval: np.ndarray, times: np.ndarray, window: np.ndarray) -> int:
-        """Write the train rows of a batch to their windows' shards; returns how many."""
+    def write(self, examples: list[bytes], is_eval: np.ndarray, times: np.ndarray, window: np.ndarray,
+              columns: Columns | None = None) -> int:
+        """Write the train rows of a batch to their windows' shards (the columnar copies from
+        ``columns``, the batch's train rows parsed); returns how many."""
         n = len(self.train)
         self.spans[n] = add(self.spans[n], times[is_eval])
         written = 0
+        train_window = window[~is_eval]
         for w in range(n):
             mine = (window == w) & ~is_eval
             if not mine.any():
                 continue
-            rows = [e for e, keep in zip(examples, mine.tolist(), strict=True) if keep]
+            keep = mine.tolist()
+            rows = list(itertools.compress(examples, keep))
             self.train[w].write(rows)
             if self.columnar:
-                self.columnar[w].write(rows)
+                assert columns is not None  # the processor's columnar flag is on with the copy
+                self.columnar[w].write_columns(columns.select((train_window == w).tolist()))
             self.spans[w] = add(self.spans[w], times[mine])
             written += len(rows)
         return written

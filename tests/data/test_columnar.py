@@ -82,6 +82,18 @@ def test_preprocess_writes_one_columnar_shard_per_train_shard(toy_spec):
     assert chunks > d.columnar_rows / 100 + 1
 
 
+def test_the_pipelines_copy_has_the_bytes_of_a_reparse_of_its_train_shards(toy_spec, tmp_path):
+    """Written from the processor's parsed columns (no TensorFlow in the workers), each columnar shard
+    is byte for byte what converting its tf.Example train shard gives."""
+    for i in range(3):
+        converted = tmp_path / f"part-{i}"
+        rows = columnar.convert_shard(toy_spec.path(f"train/part-{i:05d}-of-00003.tfrecord.gz"),
+                                      str(converted), toy_spec, toy_spec.data.columnar_chunk_rows)
+        assert rows > 300
+        with open(columnar.shard_path(toy_spec.root, i, 3), "rb") as fh:
+            assert fh.read() == converted.read_bytes()
+
+
 @pytest.mark.parametrize(
     "stream, start",
     [
