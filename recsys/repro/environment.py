@@ -96,11 +96,12 @@ def devices() -> dict[str, Any]:
     return {"kind": "CPU", "names": [_cpu_name()]}
 
 
-def op_determinism() -> bool:
-    """Whether TensorFlow's op determinism is on in this process."""
-    from tensorflow.python.framework import config as tf_config  # recsys/__init__ chose Keras 2 first
-
-    return bool(tf_config.is_op_determinism_enabled())
+def op_determinism(config: dict[str, Any] | None = None) -> bool:
+    """Whether TensorFlow's op determinism is on: the trainer enables it from
+    ``determinism.op_determinism`` (``recsys/train/determinism.py``), and TF reads
+    ``TF_DETERMINISTIC_OPS`` from the environment (TF has no public getter of the process's state)."""
+    from_config = bool((config or {}).get("determinism", {}).get("op_determinism", False))
+    return from_config or os.environ.get("TF_DETERMINISTIC_OPS", "").lower() in ("1", "true")
 
 
 def collective(config: dict[str, Any], num_workers: int) -> str:
@@ -120,6 +121,6 @@ def command() -> str:
 def environment(config: dict[str, Any], num_workers: int) -> dict[str, Any]:
     """The fingerprint fields of this process's code, devices and topology (see the module docstring)."""
     code, unknown = code_version()
-    return {"code": code, "devices": devices(), "op_determinism": op_determinism(),
+    return {"code": code, "devices": devices(), "op_determinism": op_determinism(config),
             "num_workers": num_workers, "collective": collective(config, num_workers), "command": command(),
             "unknown": unknown}

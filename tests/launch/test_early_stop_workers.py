@@ -13,7 +13,7 @@ def submit_args(data: str, model_dir) -> list[str]:
     sets = [f"data.spec_dir={data}", *SETS, *EARLY, "train.verbose=1"]
     return ["--config", "synthetic_small", *[f"--set={s}" for s in sets], "--workers", "2",
             "--model_dir", str(model_dir), "--grace_period", "2", "--status_every", "1000",
-            "--heartbeat_every", "1", "--backoff_delay", "0", "--backoff_limit", "3"]
+            "--heartbeat_every", "1", "--stream_heartbeats", "--backoff_delay", "0", "--backoff_limit", "3"]
 
 
 def test_two_workers_stop_where_one_process_does_and_resume_to_the_same_stop(run_once, submit_factory,

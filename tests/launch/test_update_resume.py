@@ -20,7 +20,7 @@ def submit_args(data: str, parent: str, export: str, model_dir) -> list[str]:
             "train.distill_weight=0.5"]
     return ["--config", "synthetic_small", *[f"--set={s}" for s in sets], "--workers", "2",
             "--model_dir", str(model_dir), "--grace_period", "2", "--status_every", "1000",
-            "--heartbeat_every", "1", "--backoff_delay", "0", "--backoff_limit", "3"]
+            "--heartbeat_every", "1", "--stream_heartbeats", "--backoff_delay", "0", "--backoff_limit", "3"]
 
 
 def outcome(model_dir) -> tuple[dict, np.ndarray]:

@@ -107,7 +107,8 @@ def test_one_worker_export_is_rebuilt_bit_for_bit_from_relative_paths(one, tmp_p
     assert cert["verdict"]["original_weights_sha256"] == cert["verdict"]["rebuilt_weights_sha256"] \
         == fp["weights_sha256"]
     assert cert["differences"] == [] and cert["workers"] == 1
-    assert "pytest" in cert["commands"]["original"]  # the fixture trained in this test process
+    # the fixture trained in this test process: its command line (pytest's, or xdist's worker's) is cited
+    assert cert["commands"]["original"] == fp["command"] and fp["command"]
     assert cert["commands"]["reproduce"].startswith(f"recsys reproduce {export} --data=")
     assert fp["weights_sha256"] in (tmp_path / "out" / "certificate.md").read_text()
 

@@ -369,7 +369,7 @@ def test_every_server_moves(setup, rows_file, serve, stubs):
 def test_cli_usage_errors_exit_2_not_1():
     """1 means 'refused' to a release script: a bad flag or a missing one must not look like it."""
     bad_flag = _cli("--max_relative_pd=abc", "--model=tiny", "--model_config_file=x")
-    assert bad_flag.returncode == 2 and "Flags parsing error" in bad_flag.stderr
+    assert bad_flag.returncode == 2 and "recsys promote: flag --max_relative_pd=abc" in bad_flag.stderr
     missing = _cli("--server=127.0.0.1:1")
     assert missing.returncode == 2 and "model and model_config_file are required" in missing.stderr
 
