@@ -4,7 +4,6 @@ recommendation under --max_cost (a budget nothing meets recommends nothing and s
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -73,6 +72,6 @@ def test_study_records_cost_and_an_unmeetable_budget_recommends_nothing(small_ba
     assert saved["variants"][1]["replica_results"][0]["export_path"].startswith(str(tmp_path / "exports"))
     # A generous budget gives back the unconstrained recommendation.
     assert cost.recommend_within(saved["variants"], "relu", 1e9) == budget["unconstrained_recommendation"]
-    text = open(os.path.join(tmp_path, "study", runner.RESULTS_MD), encoding="utf-8").read()
+    text = (tmp_path / "study" / runner.RESULTS_MD).read_text(encoding="utf-8")
     assert "#### Cost vs the baseline" in text and "| `relu×2` |" in text
     assert "nothing is recommended" in text and "**Recommended:" not in text
