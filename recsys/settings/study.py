@@ -98,8 +98,16 @@ class StudySettings:
                               "and serving-latency ratios vs the baseline; latency needs --export_dir) is at "
                               "most this; none meeting it: nothing is recommended. 0: no budget.")
 
+    by_source: bool = setting(False, "PD by source: one study per source in --sources (each varying only "
+                              "that source) per variant, under <output>/<source>; a source × variant table "
+                              "with 95% CIs, a heat map and the dominant source in <output>/results.md.")
+
     def __post_init__(self) -> None:
         check_study(self)
+        if self.by_source:
+            from recsys.study.sources import check_sources
+
+            check_sources(self.sources)
         if self.max_cost < 0:
             raise ValueError(f"max_cost must be > 0 (a cost ratio vs the baseline) or 0 (no budget), got "
                              f"{self.max_cost}")

@@ -32,12 +32,16 @@ def examples_per_second(replicas: list[dict[str, Any]], steps: int, batch_size: 
     return float(np.mean(rates)) if rates else float("nan")
 
 
-def parameter_count(config: Experiment) -> int:
-    """Trainable parameters of ``config``'s model on its feature spec (from the plan: no TensorFlow)."""
+def parameter_count(config: Experiment) -> int | None:
+    """Trainable parameters of ``config``'s model on its feature spec (from the plan: no TensorFlow);
+    None when the plan cannot be made (e.g. an optimizer the planner does not know)."""
     from pipelines import feature_spec
     from recsys.planning import plan_experiment
 
-    plan = plan_experiment(config, feature_spec.load(config.data.spec_dir))
+    try:
+        plan = plan_experiment(config, feature_spec.load(config.data.spec_dir))
+    except (ValueError, FileNotFoundError):
+        return None
     return int(sum(t.rows * t.dim for t in plan.tables) + plan.dense.rows)
 
 
@@ -87,7 +91,8 @@ def relative(costs: dict[str, dict[str, Any]], baseline: str) -> dict[str, dict[
         latency_ratio = {b: lat[b] / base_lat[b] for b in lat} if lat and base_lat else None
         ratios = [train_ratio, *(latency_ratio or {}).values()]
         out[name] = {**c, "train_time_ratio": train_ratio, "latency_ratio": latency_ratio,
-                     "parameter_ratio": c["parameters"] / base["parameters"],
+                     "parameter_ratio": c["parameters"] / base["parameters"]
+                     if c["parameters"] and base["parameters"] else None,
                      "cost": 1.0 if name == baseline else max(ratios)}
     return out
 
@@ -144,9 +149,10 @@ def cost_markdown(payload: dict[str, Any]) -> str:
         lat, ratio = c.get("latency_seconds"), c.get("latency_ratio") or {}
         cells = [f"{_ms(lat[b])} ({ratio[b]:.2f}×)" if lat and b in ratio else "not measured"
                  for b in ("1", "256")]
+        params = f"{c['parameters']:,} ({c['parameter_ratio']:.2f}×)" if c.get("parameter_ratio") else "n/a"
         rate = f"{c['train_examples_per_second']:,.0f} ({c['train_time_ratio']:.2f}×)"
         lines.append(f"| `{r['variant']}` | {rate} | "
-                     f"{cells[0]} | {cells[1]} | {c['parameters']:,} ({c['parameter_ratio']:.2f}×) | "
+                     f"{cells[0]} | {cells[1]} | {params} | "
                      f"{c['cost']:.2f} |")
     lines += ["", f"Cost: {budget.get('definition', '')}. Training time from each replica's own timed run "
               "(mean over replicas); latency: the replica-0 export's serving_default in process, median of "

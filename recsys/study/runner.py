@@ -138,11 +138,14 @@ def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
 
 
 def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False,
-              sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              sections: Mapping[str, Any] | None = None,
+              shared: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train every (variant, replica), then write results.json / results.md with bootstrap CIs, verdicts and
     the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir.
 
-    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment."""
+    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment.
+    ``shared``: replica outcomes by (variant, seeds, workers), reused instead of retrained when another
+    study already trained that exact replica (PD by source: replica 0 is the same run in every study)."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
@@ -185,10 +188,16 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             cfg = replica_config(base, activation, plan, options.export_dir, tag,
                                  options.validation_fraction)
             configs.setdefault(activation, cfg)
-            if plan.workers > 1:
+            key = (activation, plan.seed, plan.data_seed, plan.noise_seed, plan.noise_scale, plan.workers)
+            if shared is not None and key in shared:
+                out = shared[key]
+                _log("  the same replica (variant, seeds, workers) was trained by an earlier study: reused")
+            elif plan.workers > 1:
                 out = train_replica_on_local_cluster(cfg, model_dir, plan.workers)
             else:
                 out = train_replica(cfg, model_dir)
+            if shared is not None:
+                shared[key] = out
             if labels is None:
                 labels = out["labels"]
             elif not np.array_equal(labels, out["labels"]):
