@@ -2,9 +2,10 @@
 that source, for every variant at the same budget; a source × variant table with 95% CIs, a heat map
 and the dominant source of the baseline.
 
-Replica 0 of a variant has the base seeds, no noise and (for every source but topology, unless
-``--topology_workers`` starts elsewhere than ``--workers``) the same worker count in every study:
-it is one run, trained once and reused (``run_study(shared=...)``); results.json says which.
+Replica 0 of a variant has the base seeds in the seed, order and topology studies (topology's on
+``--topology_workers[0]`` workers, 1 by default, as the others on ``--workers``): there it is one run,
+trained once and reused (``run_study(shared=...)``, keyed by variant, seeds, noise and workers);
+results.json says how many. The noise study perturbs every replica, replica 0 included: nothing shared.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def run_by_source(base: Experiment, options: Any, output: str, overwrite: bool =
         "studies": {s: os.path.join(s, RESULTS_JSON) for s in studies},
         "trained_replicas": trained, "replica_slots": total,
         "shared": (f"{total - trained} of {total} replica slots reused a run another source's study had "
-                   "trained (same variant, seeds, noise and worker count: replica 0 has the base seeds in "
-                   "every study); everything else trained once per source"),
+                   "trained (same variant, seeds, noise and worker count: replica 0 of the seed, order and "
+                   "topology studies; noise perturbs every replica); everything else trained once per "
+                   "source"),
         "elapsed_seconds": time.perf_counter() - start, "figures": {"heatmap": HEATMAP_PNG},
     }
     report.write_json(results_path, payload)

@@ -42,16 +42,17 @@ def test_by_source_runs_one_study_per_source_and_shares_replica_zero(data_dir, t
              "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", f"data.spec_dir={data_dir}"]
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     res = subprocess.run([sys.executable, "-m", "recsys.cli", "study", "--config", "synthetic_small",
-                          "--replicas", "2", "--activations", "relu,relu*2", "--sources", "seed,noise",
+                          "--replicas", "2", "--activations", "relu,relu*2", "--sources", "seed,order",
                           "--by_source", "--bootstrap_draws", "200", "--output", str(out),
                           *[f"--set={o}" for o in small]],
                          capture_output=True, text=True, timeout=900, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     payload = json.loads((out / "results.json").read_text())
-    assert payload["sources"] == ["seed", "noise"] and payload["variants"] == ["relu", "relu×2"]
-    # 2 sources × 2 variants × 2 replicas; replica 0 of each variant is one run in both studies.
+    assert payload["sources"] == ["seed", "order"] and payload["variants"] == ["relu", "relu×2"]
+    # 2 sources × 2 variants × 2 replicas; replica 0 of each variant is one run in both studies (with
+    # noise it would not be: the noise study perturbs replica 0 too).
     assert (payload["replica_slots"], payload["trained_replicas"]) == (8, 6)
-    for source in ("seed", "noise"):
+    for source in ("seed", "order"):
         study = json.loads((out / source / "results.json").read_text())
         assert study["options"]["sources"] == [source]
         for variant in payload["variants"]:
@@ -59,10 +60,10 @@ def test_by_source_runs_one_study_per_source_and_shares_replica_zero(data_dir, t
             row = next(v for v in study["variants"] if v["variant"] == variant)
             assert cell["relative_pd"] == row["relative_pd_ci"]["estimate"] > 0
             assert cell["ci_lower"] <= cell["relative_pd"] <= cell["ci_upper"]
-    seed_pd, noise_pd = (payload["table"][s]["relu"]["relative_pd"] for s in ("seed", "noise"))
-    dominant = "seed" if seed_pd > noise_pd else "noise"
+    seed_pd, order_pd = (payload["table"][s]["relu"]["relative_pd"] for s in ("seed", "order"))
+    dominant = "seed" if seed_pd > order_pd else "order"
     assert payload["finding"].startswith(f"`{dominant}` dominates `relu`'s disagreement")
     text = (out / "results.md").read_text(encoding="utf-8")
-    assert "| `seed` |" in text and "| `noise` |" in text and "2 of 8 replica slots reused" in text
+    assert "| `seed` |" in text and "| `order` |" in text and "2 of 8 replica slots reused" in text
     assert (out / sources.HEATMAP_PNG).stat().st_size > 1000
     assert f"Finding: {payload['finding']}" in res.stdout
