@@ -33,6 +33,9 @@ def main(argv: list[str]) -> None:
     from recsys.study import runner
 
     base, settings = SETTINGS.load_job("study")
+    if settings.by_source:
+        _by_source(base, settings)
+        return
     try:
         payload = runner.run_study(base, settings.options(title=base.name), settings.output,
                                    overwrite=FLAGS.overwrite, sections={"study": settings})
@@ -55,3 +58,18 @@ def main(argv: list[str]) -> None:
     from recsys.study.update_report import finding_line as update_finding
 
     print(f"Finding: {update_finding(payload) if payload.get('kind') == 'update' else finding_line(payload)}")
+
+
+def _by_source(base, settings: StudySettings) -> None:
+    """``--by_source``: one study per source, then the source × variant decomposition."""
+    from recsys.study import sources
+
+    try:
+        payload = sources.run_by_source(base, settings.options(title=base.name), settings.output,
+                                        overwrite=FLAGS.overwrite, sections={"study": settings})
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"report: {os.path.join(settings.output, sources.RESULTS_MD)} (source × variant, 95% CIs; heat "
+          f"map: {os.path.join(settings.output, sources.HEATMAP_PNG)}; one study per source under "
+          f"{settings.output}/<source>)")
+    print(f"Finding: {payload['finding']}")

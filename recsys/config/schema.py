@@ -118,9 +118,13 @@ class ModelConfig:
     bottom_activation: ActivationSpec | None = None
     top_activation: ActivationSpec | None = None
     l2: float = 0.0  # L2 weight decay on dense kernels
+    # N > 1: N complete towers with independent initialisations, their click probabilities averaged
+    # into one prediction (recsys/models/ranking.py). 1: a single model, unchanged.
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         check_choice(self.interaction, Interaction, "interaction")
+        check(self.ensemble >= 1, "ensemble", ">= 1 (the number of averaged towers)", self.ensemble)
         check(self.embedding_dim >= 1, "embedding_dim", ">= 1", self.embedding_dim)
         for name, dim in self.embedding_dims.items():
             check(dim >= 1, f"embedding_dims.{name}", ">= 1", dim)

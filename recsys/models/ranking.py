@@ -1,13 +1,23 @@
 """The ranking architecture: feature transforms -> embeddings + bottom MLP -> cross/dot -> top MLP.
 
 ``model(raw_features)`` returns the click probability ``[B, 1]``; the transforms of the feature spec
-run inside the model, so the exported graph takes raw values. The model is architecture only: the
-loss, the training metrics and the train step belong to the task (:mod:`recsys.train.task`,
-:mod:`recsys.train.objective`).
+run inside the model, so the exported graph takes raw values.
+
+``model.ensemble = N > 1`` builds N complete towers (embeddings, bottom MLP, interaction, top MLP,
+head) with independent initialisations behind one shared feature transform, and averages their click
+probabilities: probability space, because that is what an ensemble's prediction means for PD and
+calibration (the mean of the members' estimates of P(click)), and because the loss is a BCE on
+probabilities (recsys/train/objective.py), so the ensemble trains on exactly the prediction it
+serves. :meth:`RankingModel.logits` stays one logit, log(p / (1 - p)) of the averaged p, computed
+stably. The members train jointly on the loss of the average (one optimizer, the same batches).
+
+The model is architecture only: the loss, the training metrics and the train step belong to the
+task (:mod:`recsys.train.task`, :mod:`recsys.train.objective`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pipelines.feature_spec import FeatureSpec
@@ -38,7 +48,11 @@ def multi_width(feature) -> int:
 
 
 class RankingModel(keras.Model):
-    """Click-probability model built from a feature spec and a :class:`ModelConfig`."""
+    """Click-probability model built from a feature spec and a :class:`ModelConfig`.
+
+    ``with_transform=False`` builds a tower without its own feature transform: an ensemble member,
+    fed by the ensemble's shared transform.
+    """
 
     def __init__(
         self,
@@ -46,8 +60,12 @@ class RankingModel(keras.Model):
         config: ModelConfig,
         initializers: dict[str, Any] | None = None,
         name: str = "ranker",
+        with_transform: bool = True,
     ):
         super().__init__(name=name)
+        if config.ensemble > 1:
+            self._build_ensemble(spec, config, initializers)
+            return
         init = {
             "embedding": "uniform",
             "dense": "glorot_uniform",
@@ -55,7 +73,7 @@ class RankingModel(keras.Model):
             **(initializers or {}),
         }
         self.config = config
-        self.transform = FeatureTransform(spec, name="transform")
+        self.transform = FeatureTransform(spec, name="transform") if with_transform else None
         numeric = spec.by_kind("numeric")
         cats = spec.by_kind("categorical", "multi_categorical")
         if not numeric and not cats:
@@ -96,6 +114,23 @@ class RankingModel(keras.Model):
         self.head = keras.layers.Dense(1, kernel_initializer=init["dense"], name="head")
         self._spec = spec
 
+    def _build_ensemble(self, spec: FeatureSpec, config: ModelConfig,
+                        initializers: dict[str, Any] | None) -> None:
+        """One shared transform and ``config.ensemble`` towers, each initialised by its own draws."""
+        self.config = config
+        self._spec = spec
+        self.transform = FeatureTransform(spec, name="transform")
+        member = dataclasses.replace(config, ensemble=1)
+        self.ensemble_members = [RankingModel(spec, member, initializers, name=f"member_{i}",
+                                     with_transform=False) for i in range(config.ensemble)]
+
+    @property
+    def members(self) -> list[RankingModel]:
+        """The ensemble's towers ([] for a single model). The attribute is set, and tracked, only when
+        ensemble > 1, so a single model's object graph (and every checkpoint written before ensembles
+        existed) is unchanged."""
+        return getattr(self, "ensemble_members", [])
+
     def build_from_spec(self) -> None:
         """Create all weights by calling the model on a one-row all-missing batch."""
         self(missing_batch(self._spec))
@@ -113,9 +148,25 @@ class RankingModel(keras.Model):
                 f"last width; got dims {sorted(sizes)}"
             )
 
-    def logits(self, features: dict, training: bool = False) -> tf.Tensor:
-        """Raw features -> logits [B, 1]."""
+    def member_logits(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Raw features -> every tower's logit [B, N] (N = 1 without an ensemble)."""
+        assert self.transform is not None, "an ensemble member is called through its ensemble"
         numeric, ids = self.transform(features)
+        if not self.members:
+            return self.tower_logits(numeric, ids, training)
+        return tf.concat([m((numeric, ids), training=training) for m in self.members], axis=1)
+
+    def logits(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Raw features -> logits [B, 1]; an ensemble's is the logit of its averaged probability."""
+        z = self.member_logits(features, training=training)
+        if not self.members:
+            return z
+        # log(mean sigmoid(z)) - log(mean sigmoid(-z)): the 1/N cancels, and log-sum-exp is stable.
+        return (tf.reduce_logsumexp(tf.math.log_sigmoid(z), axis=1, keepdims=True)
+                - tf.reduce_logsumexp(tf.math.log_sigmoid(-z), axis=1, keepdims=True))
+
+    def tower_logits(self, numeric, ids, training: bool = False) -> tf.Tensor:
+        """Transformed features -> this tower's logits [B, 1]."""
         dense = self.bottom(numeric, training=training) if self.bottom is not None else numeric
         emb = self.embedding(ids) if self.embedding is not None else []
         if self.dot is not None:
@@ -133,5 +184,14 @@ class RankingModel(keras.Model):
         return self.head(x)
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
-        """Raw features -> click probability [B, 1]."""
-        return keras.activations.sigmoid(self.logits(features, training=training))
+        """Raw features -> click probability [B, 1] (an ensemble's: the mean of its towers').
+
+        An ensemble member (no transform of its own) maps the shared transform's ``(numeric, ids)``
+        to its logits [B, 1]: called through Keras, so its weights are scoped and tracked as built."""
+        if self.transform is None:
+            numeric, ids = features
+            return self.tower_logits(numeric, ids, training=training)
+        z = self.member_logits(features, training=training)
+        if not self.members:
+            return keras.activations.sigmoid(z)
+        return tf.reduce_mean(keras.activations.sigmoid(z), axis=1, keepdims=True)

@@ -257,11 +257,12 @@ def plan_experiment(
     warnings = []
     if batch % replicas:
         warnings.append(f"data.batch_size={batch} is not a multiple of {replicas} replicas")
+    towers = config.model.ensemble  # an ensemble has every table and dense layer once per tower
     for dim, feats in sorted(groups.items()):
-        rows = sum(f.num_ids for f in feats)
+        rows = towers * sum(f.num_ids for f in feats)
         weight = rows * dim * FLOAT
         dense = rows * dim <= t.dense_grad_max_elements
-        ids = sum(_ids_per_example(f) for f in feats)
+        ids = towers * sum(_ids_per_example(f) for f in feats)
         if replicas == 1:
             wire = 0
         elif dense:
@@ -280,7 +281,7 @@ def plan_experiment(
                 f"all-gather would be {format_bytes(replicas * per_replica * ids * (dim * FLOAT + INDEX))}"
                 f" (lower train.dense_grad_max_elements below {rows * dim:,})"
             )
-    dense_weight = _dense_params(spec, config.model, dims) * FLOAT
+    dense_weight = towers * _dense_params(spec, config.model, dims) * FLOAT
     dense_table = TablePlan(
         name="dense_layers", features=(), rows=dense_weight // FLOAT, dim=0, gradient="dense",
         ids_per_example=0, weight_bytes=dense_weight, slot_bytes=slots * dense_weight,

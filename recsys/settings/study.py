@@ -98,8 +98,23 @@ class StudySettings:
                                     "the previous version at this weight in (0, 1] (0: no distilled "
                                     "variants).")
 
+    max_cost: float = setting(0.0, "Recommend only variants whose cost (the largest of the training-time "
+                              "and serving-latency ratios vs the baseline; latency needs --export_dir) is at "
+                              "most this; none meeting it: nothing is recommended. 0: no budget.")
+
+    by_source: bool = setting(False, "PD by source: one study per source in --sources (each varying only "
+                              "that source) per variant, under <output>/<source>; a source × variant table "
+                              "with 95% CIs, a heat map and the dominant source in <output>/results.md.")
+
     def __post_init__(self) -> None:
         check_study(self)
+        if self.by_source:
+            from recsys.study.sources import check_sources
+
+            check_sources(self.sources)
+        if self.max_cost < 0:
+            raise ValueError(f"max_cost must be > 0 (a cost ratio vs the baseline) or 0 (no budget), got "
+                             f"{self.max_cost}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.patience < 0:
@@ -127,4 +142,5 @@ class StudySettings:
                             topology_workers=self.topology_workers,
                             validation_fraction=self.validation_fraction, patience=self.patience,
                             windows=self.windows,
-                            update_steps=self.update_steps, distill_weight=self.distill_weight)
+                            update_steps=self.update_steps, distill_weight=self.distill_weight,
+                            max_cost=self.max_cost)

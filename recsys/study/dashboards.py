@@ -145,12 +145,15 @@ class ReplicaSession:
 
 
 def replica_hparams(variant: str, plan: Mapping[str, Any], sources: tuple[str, ...]) -> dict[str, Any]:
-    """Variant, activation and its parameters, seeds and sources of one replica, as HParams values."""
+    """Variant, activation and its parameters, ensemble size, seeds and sources of one replica, as
+    HParams values."""
     from recsys.activations.registry import parse
+    from recsys.study.variants import split_variant
 
-    name, params = parse(variant)
+    activation, ensemble = split_variant(variant)
+    name, params = parse(activation)
     out: dict[str, Any] = {
-        "variant": variant, "activation": name,
+        "variant": variant, "activation": name, "ensemble": ensemble,
         "activation_params": ", ".join(f"{k}={v}" for k, v in params.items()),
         "replica": int(plan["index"]), "seed": int(plan["seed"]), "data_seed": int(plan["data_seed"]),
         "noise_scale": float(plan["noise_scale"]), "sources": ",".join(sources) or "none"}

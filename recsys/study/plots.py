@@ -29,10 +29,14 @@ def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", recomm
         x, y = pd_ci["estimate"] * 100, auc_ci["estimate"]
         xerr = [[x - pd_ci["ci_lower"] * 100], [pd_ci["ci_upper"] * 100 - x]]
         yerr = [[y - auc_ci["ci_lower"]], [auc_ci["ci_upper"] - y]]
+        cost = (r.get("cost") or {}).get("cost")  # recsys/study/cost.py: the marker's area grows with it
+        cost = cost if cost and math.isfinite(cost) else None
         label = r["variant"] + ("  (baseline)" if r["variant"] == baseline else "") + (
+            f"  cost {cost:.2f}×" if cost else "") + (
             "  ★ recommended" if r["variant"] == recommended else "")
         color = f"C{i % 10}"
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", capsize=4, markersize=7, color=color, label=label)
+        size = 7 * min(max(math.sqrt(cost), 0.6), 3) if cost else 7
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", capsize=4, markersize=size, color=color, label=label)
         if r["variant"] == recommended:
             ax.plot(x, y, marker="*", markersize=22, markerfacecolor="none", markeredgecolor="black",
                     markeredgewidth=1.5, linestyle="none")
@@ -43,7 +47,8 @@ def frontier_plot(rows: list[dict[str, Any]], path: str, title: str = "", recomm
     ax.set_xlabel(xlabel or "relative prediction difference between replicas (%)  ← more reproducible")
     ax.set_ylabel("eval AUC  (higher is better)")
     ax.set_title(title or "accuracy–reproducibility frontier")
-    ax.text(0.01, 0.01, "error bars: 95% bootstrap CIs (examples and replicas or chains resampled)",
+    ax.text(0.01, 0.01, "error bars: 95% bootstrap CIs (examples and replicas or chains resampled)"
+            + ("; marker area ∝ cost vs the baseline" if any(r.get("cost") for r in rows) else ""),
             transform=ax.transAxes, fontsize=7, color="0.35")
     ax.grid(True, alpha=0.3)
     if xs:

@@ -20,7 +20,7 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.repro import accuracy, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
-from recsys.study import analysis, dashboards, plots, report
+from recsys.study import analysis, cost, dashboards, plots, report
 from recsys.study.variants import DEFAULT_TOPOLOGY_WORKERS, check_topology, plan_replica, replica_config
 from recsys.train.progress import duration
 from serving.pd import pairwise_pd
@@ -53,6 +53,7 @@ class StudyOptions:
     windows: int = 0  # the update source: versions per chain (0: every window of the data)
     update_steps: int = 0  # the update source: steps per update (0: train.steps)
     distill_weight: float = 0.0  # the update source: > 0 adds a distilled variant per activation
+    max_cost: float = 0.0  # > 0: recommend only variants costing at most this × the baseline (study/cost.py)
 
 
 def _log(msg: str) -> None:
@@ -145,11 +146,14 @@ def _claim_exports(options: StudyOptions, overwrite: bool) -> None:
 
 
 def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: bool = False,
-              sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              sections: Mapping[str, Any] | None = None,
+              shared: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train every (variant, replica), then write results.json / results.md with bootstrap CIs, verdicts and
     the recommended variant, frontier.png, pd_distribution.png and the TensorBoard logdir.
 
-    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment."""
+    ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment.
+    ``shared``: replica outcomes by (variant, seeds, workers), reused instead of retrained when another
+    study already trained that exact replica (PD by source: replica 0 is the same run in every study)."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
@@ -177,6 +181,7 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
     total = len(options.activations) * options.replicas
     done, start = 0, time.perf_counter()
     variants_out, recorded = [], []
+    configs: dict[str, Experiment] = {}  # replica 0's config per variant: what the cost is measured on
     labels: np.ndarray | None = None  # every replica of every variant must be evaluated on the same examples
     for v_index, activation in enumerate(options.activations):
         tag = summaries.group_tag(activation)
@@ -192,10 +197,17 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
             shutil.rmtree(model_dir, ignore_errors=True)  # a replica always starts fresh
             cfg = replica_config(base, activation, plan, options.export_dir, tag,
                                  options.validation_fraction, options.patience)
-            if plan.workers > 1:
+            configs.setdefault(activation, cfg)
+            key = (activation, plan.seed, plan.data_seed, plan.noise_seed, plan.noise_scale, plan.workers)
+            if shared is not None and key in shared:
+                out = shared[key]
+                _log("  the same replica (variant, seeds, workers) was trained by an earlier study: reused")
+            elif plan.workers > 1:
                 out = train_replica_on_local_cluster(cfg, model_dir, plan.workers)
             else:
                 out = train_replica(cfg, model_dir)
+            if shared is not None:
+                shared[key] = out
             if labels is None:
                 labels = out["labels"]
             elif not np.array_equal(labels, out["labels"]):
@@ -259,8 +271,11 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                  relative_pd_tail=plots.tail_percentiles(distributions[v["variant"]]),
                  pd_over_time=result.over_time[v["variant"]], selected_step=result.selected[v["variant"]],
                  validation_auc={str(k): a for k, a in result.validation_auc[v["variant"]].items()})
+    _log("cost: training ex/s, serving latency of the replica-0 exports, parameters")
+    recommended, budget = cost.apply(variants_out, configs, final.baseline, options.max_cost,
+                                     final.recommended)
     base_sd = final.variant(final.baseline).log_pd_sd
-    statistics = {"baseline": final.baseline, "recommended": final.recommended, "method": final.method,
+    statistics = {"baseline": final.baseline, "recommended": recommended, "method": final.method,
                   "draws": final.draws, "seed": final.seed, "confidence": final.confidence,
                   "replicas": options.replicas, "num_examples": final.num_examples,
                   "detectable_pd_ratio": final.detectable_pd_ratio,
@@ -274,21 +289,24 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
         "title": options.title, "config": loading.to_dict(base),
         "options": dataclasses.asdict(options), "num_eval_examples": int(len(labels)),
         "elapsed_seconds": time.perf_counter() - start, "baseline": final.baseline,
-        "recommended": final.recommended, "statistics": statistics, "variants": variants_out,
+        "recommended": recommended, "cost_budget": budget, "statistics": statistics,
+        "variants": variants_out,
         "figures": {"frontier": FRONTIER_PNG, "pd_distribution": DISTRIBUTION_PNG},
         "tensorboard": {"logdir": tb_root, "runs": dashboards.run_count(len(recorded), options.replicas),
                         "commands": commands},
     }
     report.write_json(results_path, payload)
     with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
-        fh.write(report.results_markdown(payload))
+        fh.write(report.results_markdown(payload) + cost.cost_markdown(payload))
     plots.frontier_plot(variants_out, os.path.join(output, FRONTIER_PNG), options.title,
-                        recommended=final.recommended, baseline=final.baseline)
+                        recommended=recommended or "", baseline=final.baseline)
     plots.distribution_plot(distributions, os.path.join(output, DISTRIBUTION_PNG), options.title)
     best = final.variant(final.recommended)
     _log(f"recommended {final.recommended!r}: relative PD {best.relative_pd.estimate * 100:.4g}% "
          f"[{best.relative_pd.lower * 100:.4g}, {best.relative_pd.upper * 100:.4g}] at AUC "
          f"{best.auc.estimate:.4f} [{best.auc.lower:.4f}, {best.auc.upper:.4f}] ({best.verdict})")
+    if budget.get("message"):
+        _log(f"budget {options.max_cost:g}x: {budget['message']}")
     _log(f"done in {payload['elapsed_seconds']:.0f}s: {results_path}")
     return payload
 

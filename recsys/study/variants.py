@@ -1,4 +1,8 @@
-"""Study variants (activation specs) and the replica configs that differ only in chosen sources."""
+"""Study variants and the replica configs that differ only in chosen sources.
+
+A variant is an activation spec with an optional ensemble size: ``relu``, ``smelu(beta=0.5)``, or
+``relu×2`` / ``relu*2`` (model.ensemble=2: two towers with that activation, probabilities averaged).
+The canonical name writes ``×`` and drops ``×1``."""
 
 from __future__ import annotations
 
@@ -11,17 +15,56 @@ DEFAULT_SOURCES = ("seed", "order")
 DEFAULT_TOPOLOGY_WORKERS = (1, 2, 4, 8)  # replica i runs on workers[i % len]: distinct for K <= 4
 
 
+ENSEMBLE_MARK = "×"  # "relu×2": the canonical ensemble suffix ("*" is accepted on input)
+
+
+def split_variant(text: str) -> tuple[str, int]:
+    """"smelu(beta=1)×2" or "smelu(beta=1)*2" -> ("smelu(beta=1)", 2), the spec as written; a plain spec
+    -> (spec, 1). The mark counts only after the spec's parentheses; the size must be an integer >= 1."""
+    text = text.strip()
+    at = max(text.rfind(ENSEMBLE_MARK), text.rfind("*"))
+    if at < 0 or at < text.rfind(")"):
+        return text, 1
+    head, size = text[:at].strip(), text[at + 1:].strip()
+    try:
+        n = int(size)
+    except ValueError:
+        n = 0
+    if n < 1 or not head:
+        raise ValueError(f"variant {text!r}: the ensemble size after {ENSEMBLE_MARK!r} (or '*') must be an "
+                         f"integer >= 1 after an activation, as in relu{ENSEMBLE_MARK}2")
+    return head, n
+
+
+def parse_variant(text: str) -> tuple[str, int]:
+    """A variant -> (the activation's canonical spec, the ensemble size)."""
+    from recsys.activations import canonical
+
+    head, n = split_variant(text)
+    return canonical(head), n
+
+
+def variant_name(activation: str, ensemble: int = 1) -> str:
+    """The canonical variant name: the activation's canonical spec, with ``×N`` when N > 1."""
+    return activation if ensemble == 1 else f"{activation}{ENSEMBLE_MARK}{ensemble}"
+
+
+def canonical_variant(text: str) -> str:
+    """"relu*2" -> "relu×2"; "smelu(beta=1.0)" -> "smelu(beta=1)"; "relu×1" -> "relu"."""
+    return variant_name(*parse_variant(text))
+
+
 def split_specs(text: str) -> list[str]:
-    """"relu,smelu(beta=0.5),gsmelu(alpha=1, beta=2)" -> the canonical strings of the activations, in
-    order (``smelu(beta=1)`` and ``smelu(beta=1.0)`` are one variant, so listing both is an error)."""
-    from recsys.activations import canonical, split_list
+    """"relu,smelu(beta=0.5),relu*2" -> the canonical variant names, in order (``smelu(beta=1)`` and
+    ``smelu(beta=1.0)`` are one variant, so listing both is an error)."""
+    from recsys.activations import split_list
 
     given = split_list(text)
-    specs = [canonical(s) for s in given]
+    specs = [canonical_variant(s) for s in given]
     dups = sorted({c for c in specs if specs.count(c) > 1})
     if dups:
         same = "; ".join(" = ".join(g for g, c in zip(given, specs, strict=True) if c == d) for d in dups)
-        raise ValueError(f"the same activation is listed twice: {same}")
+        raise ValueError(f"the same variant is listed twice: {same}")
     return specs
 
 
@@ -106,10 +149,11 @@ def check_topology(workers: tuple[int, ...], replicas: int, batch_size: int) -> 
             "bit-identical (PD exactly 0); give --topology_workers at least --replicas distinct counts"]
 
 
-def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_dir: str = "",
+def replica_config(base: Experiment, variant: str, plan: ReplicaPlan, export_dir: str = "",
                    model_name: str = "", validation_fraction: float | None = None,
                    patience: int | None = None) -> Experiment:
-    """The base experiment with this variant's activation everywhere and this replica's seeds.
+    """The base experiment with this variant's activation everywhere (and its ensemble size as
+    model.ensemble) and this replica's seeds.
 
     With ``export_dir`` the replica is exported as version ``index + 1`` of ``model_name`` there
     (``<export_dir>/<model_name>/<version>``), so a server can serve a variant's replicas side by side.
@@ -117,8 +161,9 @@ def replica_config(base: Experiment, activation: str, plan: ReplicaPlan, export_
     ``patience`` (None: the base config's) stops each replica early on it (train.early_stopping_patience;
     none without a validation split: the update source trains fixed-length versions).
     """
+    activation, ensemble = parse_variant(variant)
     model = dataclasses.replace(base.model, activation=activation, bottom_activation=None,
-                                top_activation=None)
+                                top_activation=None, ensemble=ensemble)
     det = dataclasses.replace(base.determinism, seed=plan.seed, data_seed=plan.data_seed,
                               weight_noise=plan.noise_scale if plan.noise_seed is not None else 0.0,
                               weight_noise_seed=plan.noise_seed or 0)

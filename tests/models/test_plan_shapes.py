@@ -25,3 +25,19 @@ def test_plan_matches_built_model(tiny_data, overrides):
     table_ids = {id(v) for v in model.embedding.tables}
     dense = sum(v.shape.num_elements() for v in model.trainable_variables if id(v) not in table_ids)
     assert dense == plan.dense.rows
+
+
+def test_plan_of_an_ensemble_counts_every_tower(tiny_data):
+    root, spec = tiny_data
+    common = [f"data.spec_dir={root}", "model.embedding_dim=8"]
+    single = cfg.load("synthetic_small", common)
+    double = cfg.load("synthetic_small", [*common, "model.ensemble=2"])
+    one, two = plan_experiment(single, spec), plan_experiment(double, spec)
+    model = RankingModel(spec, double.model)
+    model.build_from_spec()
+    tables = [v for m in model.members for v in m.embedding.tables]
+    assert sum(v.shape.num_elements() for v in tables) == sum(t.rows * t.dim for t in two.tables)
+    table_ids = {id(v) for v in tables}
+    dense = sum(v.shape.num_elements() for v in model.trainable_variables if id(v) not in table_ids)
+    assert dense == two.dense.rows == 2 * one.dense.rows
+    assert [t.rows for t in two.tables] == [2 * t.rows for t in one.tables]
