@@ -124,7 +124,10 @@ class Demo:
             labels = v2["labels"]
             (churn,) = churn_stats.bootstrap_churn({name: (v1[None, :], v2["predictions"][None, :])},
                                                    draws=200)
-            out[name] = {"churn": churn.as_dict(), "replica_pd": v["relative_pd_ci"],
+            last = v["pd_over_time"][-1]  # v1 is replica 1 at its last step: replica PD there too
+            replica_pd = {"estimate": last["relative_pd"], "ci_lower": last["relative_pd_ci_lower"],
+                          "ci_upper": last["relative_pd_ci_upper"]}
+            out[name] = {"churn": churn.as_dict(), "replica_pd": replica_pd, "step": last["step"],
                          "auc_v1": accuracy.accuracy_metrics(labels, v1)["auc"],
                          "auc_v2": v2["metrics"]["auc"]}
         return out
@@ -302,8 +305,8 @@ def update_table(updates: dict[str, dict]) -> str:
     from recsys.study.report import _ci
 
     lines = ["#### The update users see: v1 -> v2 (warm start on the next window) beside replica PD", "",
-             "| variant | replica PD of v1 [95% CI] | update churn v1->v2: relative PD [95% CI] | flip rate "
-             "@0.5 | AUC v1 | AUC v2 |", "|---|---:|---:|---:|---:|---:|"]
+             "| variant | replica PD of v1 at its last step [95% CI] | update churn v1->v2: relative PD "
+             "[95% CI] | flip rate @0.5 | AUC v1 | AUC v2 |", "|---|---:|---:|---:|---:|---:|"]
     for name, u in updates.items():
         c = u["churn"]
         lines.append(f"| `{name}` | {_ci(u['replica_pd'], pct=True)} | {_ci(c['relative_pd'], pct=True)} | "

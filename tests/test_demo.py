@@ -61,7 +61,7 @@ def test_demo_end_to_end_reduced(tmp_path):
     v2 = json.loads((out / "update" / "relu" / "fingerprint.json").read_text())
     v1 = json.loads((out / "study" / "runs" / "relu" / "replica_0" / "fingerprint.json").read_text())
     assert v2["parent"]["weights_sha256"] == v1["weights_sha256"]
-    assert "| variant | replica PD of v1 [95% CI] | update churn v1->v2" in text
+    assert "| variant | replica PD of v1 at its last step [95% CI] | update churn v1->v2" in text
     served = re.findall(r"online relative PD between served versions of (\S+) v1->v2 \(128 rows\): "
                         r"([0-9.e+-]+)%", text)
     assert [name for name, _ in served] == ["relu", "smelu"] and all(float(v) > 0 for _, v in served)
