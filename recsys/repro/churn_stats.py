@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from recsys.repro.stats import BASELINE, Interval, _example_multiplicities, _interval, verdict
+from recsys.repro.stats import (
+    BASELINE,
+    Interval,
+    _example_multiplicities,
+    _interval,
+    checked_baseline,
+    verdict,
+)
 from serving.pd import relative_difference
 
 CHURN_METHOD = (
@@ -65,13 +72,7 @@ def bootstrap_churn(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], baseline
                     threshold: float = 0.5) -> tuple[ChurnStats, ...]:
     """Churn statistics per variant from each variant's (before, after) predictions, K x N each."""
     names = list(pairs)
-    if not names:
-        raise ValueError("no variants to compare")
-    baseline = names[0] if baseline is None else baseline
-    if baseline not in pairs:
-        raise ValueError(f"baseline {baseline!r} is not one of the variants {names}")
-    if draws < 2:
-        raise ValueError(f"the bootstrap needs at least 2 draws, got {draws}")
+    baseline = checked_baseline(names, baseline, draws)
     diffs = {v: per_example(*pairs[v], threshold=threshold) for v in names}
     n = {d["rel"].shape[1] for d in diffs.values()}
     if len(n) != 1:

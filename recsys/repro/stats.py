@@ -194,18 +194,24 @@ def _interval(estimate: float, values: np.ndarray, confidence: float) -> Interva
     return Interval(float(estimate), float(lower), float(upper))
 
 
+def checked_baseline(names: Sequence[str], baseline: str | None, draws: int) -> str:
+    """The baseline variant (default: the first), after the checks every bootstrap makes."""
+    if not names:
+        raise ValueError("no variants to compare")
+    baseline = names[0] if baseline is None else baseline
+    if baseline not in names:
+        raise ValueError(f"baseline {baseline!r} is not one of the variants {list(names)}")
+    if draws < 2:
+        raise ValueError(f"the bootstrap needs at least 2 draws, got {draws}")
+    return baseline
+
+
 def bootstrap_study(predictions: Mapping[str, np.ndarray | Sequence[np.ndarray]], labels: np.ndarray,
                     baseline: str | None = None, draws: int = 1000, seed: int = 0,
                     confidence: float = 0.95) -> StudyStats:
     """Statistics of a study from each variant's replica predictions (K x N, same N examples for all)."""
     names = list(predictions)
-    if not names:
-        raise ValueError("no variants to compare")
-    baseline = names[0] if baseline is None else baseline
-    if baseline not in predictions:
-        raise ValueError(f"baseline {baseline!r} is not one of the variants {names}")
-    if draws < 2:
-        raise ValueError(f"the bootstrap needs at least 2 draws, got {draws}")
+    baseline = checked_baseline(names, baseline, draws)
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     n = y.size
     preds = {v: np.asarray(p, dtype=np.float64).reshape(len(p), -1) for v, p in predictions.items()}
