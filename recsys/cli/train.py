@@ -16,7 +16,7 @@ import sys
 from absl import flags
 
 from recsys.cli import exits
-from recsys.train.heartbeat import STOPPING
+from recsys.train.heartbeat import LAUNCH_ATTEMPT_ENV, STOPPING
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file, or the name of one in configs/ (e.g. synthetic_small)")
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> None:
         signum = interrupt.signum or signal.SIGINT
         why = signal.Signals(interrupt.signum).name if interrupt.signum else "a peer worker's stop request"
         # a worker the supervisor started (it prints its own hint, with its own command) says no more
-        hint = "" if os.environ.get("RECSYS_LAUNCH_ATTEMPT") else f"; {_resume_hint()}"
+        hint = "" if os.environ.get(LAUNCH_ATTEMPT_ENV) else f"; {_resume_hint()}"
         print(f"recsys train: stopped at step {result.stopped_at} of {experiment.train.steps} "
               f"({why}), backup saved{hint}", file=sys.stderr, flush=True)
         sys.exit(128 + signum)

@@ -108,7 +108,8 @@ def _run_attempt(spec: LocalJobSpec, attempt: int, max_attempts: int, job_start:
                 if os.path.exists(hb_file):
                     os.unlink(hb_file)
                 env = dict(os.environ, **placements[i].env, **spec.env, TF_CONFIG=tf_config(hosts, i),
-                           PYTHONUNBUFFERED="1", RECSYS_LAUNCH_ATTEMPT=str(attempt))
+                           PYTHONUNBUFFERED="1")
+                env[heartbeat.LAUNCH_ATTEMPT_ENV] = str(attempt)
                 env[heartbeat.HEARTBEAT_FILE_ENV] = hb_file
                 env[heartbeat.HEARTBEAT_EVERY_ENV] = str(spec.heartbeat_every)
                 workers.append(Worker(i, spec.command, env, os.path.join(spec.log_dir, _log_name(i, attempt)),

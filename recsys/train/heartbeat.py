@@ -19,6 +19,8 @@ from pipelines import atomic
 
 HEARTBEAT_FILE_ENV = "RECSYS_HEARTBEAT_FILE"
 HEARTBEAT_EVERY_ENV = "RECSYS_HEARTBEAT_EVERY"
+# Set by the supervisor (recsys/launch/local.py) on every worker it starts: the attempt number.
+LAUNCH_ATTEMPT_ENV = "RECSYS_LAUNCH_ATTEMPT"
 DEFAULT_EVERY = 10
 # Printed by the callback (and parsed by the supervisor): "recsys-heartbeat step=120 phase=train".
 LINE_PREFIX = "recsys-heartbeat"
