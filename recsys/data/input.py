@@ -12,6 +12,9 @@ from pipelines.parse_spec import parse_spec
 from recsys.compat import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
+# tf.data functions traced as written: none has control flow on tensors, and AutoGraph's source
+# conversion of each one cost more CPU at start-up than the job's first steps (recsys/train/loop.py).
+plain = tf.autograph.experimental.do_not_convert
 
 
 def parse_batch(serialized: tf.Tensor, spec: FeatureSpec) -> tuple[dict, tf.Tensor]:
@@ -48,7 +51,7 @@ def count_examples(spec: FeatureSpec, split: str) -> int:
     if known:
         return known
     ds = tf.data.TFRecordDataset(shard_files(spec, split), compression_type=spec.data.compression or None)
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+    return int(ds.reduce(tf.constant(0, tf.int64), plain(lambda n, _: n + 1)).numpy())
 
 
 def make_dataset(spec: FeatureSpec, split: str, batch_size: int, *, cache: bool = False,
@@ -66,7 +69,7 @@ def make_dataset(spec: FeatureSpec, split: str, batch_size: int, *, cache: bool 
     )
     if max_examples:
         ds = ds.take(max_examples)
-    ds = ds.batch(batch_size).map(lambda s: parse_batch(s, spec), num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size).map(plain(lambda s: parse_batch(s, spec)), num_parallel_calls=AUTOTUNE)
     if cache:
         ds = ds.cache()
     options = tf.data.Options()

@@ -40,7 +40,7 @@ from pipelines import columnar
 from pipelines.feature_spec import FeatureSpec
 from pipelines.parse_spec import parse_spec
 from recsys.compat import tf
-from recsys.data.input import AUTOTUNE, parse_batch, shard_files
+from recsys.data.input import AUTOTUNE, parse_batch, plain, shard_files
 
 EXAMPLE_ID = columnar.EXAMPLE_ID  # the visit-log feature: a fingerprint of the serialized record
 HOLDOUT = columnar.HOLDOUT_BUCKET
@@ -146,7 +146,7 @@ def _example_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.
 
     ds = tf.data.TFRecordDataset(names, compression_type=spec.data.compression or None,
                                  buffer_size=1 << 20)
-    return ds.batch(CHUNK_ROWS).map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(CHUNK_ROWS).map(plain(parse), num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def _columnar_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
@@ -160,20 +160,24 @@ def _columnar_chunks(spec: FeatureSpec, names: tf.Tensor | list[str]) -> tf.data
 
     ds = tf.data.TFRecordDataset(names, compression_type=spec.data.columnar_compression or None,
                                  buffer_size=1 << 22)
-    return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.map(plain(parse), num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def _chunks(spec: FeatureSpec, stream: StreamSpec, names: tf.Tensor | list[str]) -> tf.data.Dataset:
     ds = (_columnar_chunks if stream.columnar else _example_chunks)(spec, names)
     if stream.validation_fraction:
         fraction = stream.validation_fraction
-        ds = ds.map(lambda c: _select(c, tf.logical_not(_held_out(c[HOLDOUT], fraction))),
+        ds = ds.map(plain(lambda c: _select(c, tf.logical_not(_held_out(c[HOLDOUT], fraction)))),
                     num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds
 
 
 def _rows(chunk: Chunk) -> tf.Tensor:
     return tf.shape(chunk[HOLDOUT], out_type=tf.int64)[0]
+
+
+def _nonempty(chunk: Chunk) -> tf.Tensor:
+    return _rows(chunk) > 0
 
 
 def _select(chunk: Chunk, mask: tf.Tensor) -> Chunk:
@@ -199,7 +203,7 @@ def _skip_rows(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
         drop = tf.minimum(remaining, n)
         return remaining - drop, _slice(chunk, drop, n)
 
-    return ds.scan(tf.cast(count, tf.int64), step).filter(lambda c: _rows(c) > 0)
+    return ds.scan(tf.cast(count, tf.int64), plain(step)).filter(plain(_nonempty))
 
 
 def _keeps_own_rows(stream: StreamSpec) -> bool:
@@ -237,7 +241,7 @@ def _epoch_chunks(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch
             n = _rows(chunk)
             return start + n, _select(chunk, mine(start + tf.range(n)))
 
-        return ds.scan(tf.constant(0, tf.int64), select).filter(lambda c: _rows(c) > 0)
+        return ds.scan(tf.constant(0, tf.int64), plain(select)).filter(plain(_nonempty))
     block = stream.shuffle_block
     first_block = skip // block  # whole blocks before the resume point are never shuffled
 
@@ -249,9 +253,9 @@ def _epoch_chunks(spec: FeatureSpec, files: list[str], stream: StreamSpec, epoch
         return _gather(rows, order)
 
     ds = _skip_rows(ds, first_block * block).rebatch(block)
-    ds = ds.enumerate(start=first_block).map(permute, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.enumerate(start=first_block).map(plain(permute), num_parallel_calls=AUTOTUNE, deterministic=True)
     if own:
-        return ds.filter(lambda c: _rows(c) > 0)
+        return ds.filter(plain(_nonempty))
     return _skip_rows(ds, skip - first_block * block)
 
 
@@ -265,15 +269,16 @@ def count_records(spec: FeatureSpec, files: list[str], validation_fraction: floa
         return known
     stream = StreamSpec(global_batch=1, validation_fraction=validation_fraction, columnar=use_columnar)
     ds = _chunks(spec, stream, files)
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, c: n + _rows(c)).numpy())
+    return int(ds.reduce(tf.constant(0, tf.int64), plain(lambda n, c: n + _rows(c))).numpy())
 
 
 def validation_dataset(spec: FeatureSpec, fraction: float, batch_size: int,
                        windows: tuple[int, ...] = ()) -> tf.data.Dataset:
     """The validation split held out of the train shards (of the selected windows): one pass, in file
     order, parsed batches."""
-    ds = _records(spec, shard_files(spec, "train", windows)).filter(lambda r: in_validation(r, fraction))
-    ds = ds.batch(batch_size).map(lambda s: parse_batch(s, spec), num_parallel_calls=AUTOTUNE,
+    records = _records(spec, shard_files(spec, "train", windows))
+    ds = records.filter(plain(lambda r: in_validation(r, fraction)))
+    ds = ds.batch(batch_size).map(plain(lambda s: parse_batch(s, spec)), num_parallel_calls=AUTOTUNE,
                                   deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
@@ -299,18 +304,21 @@ def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
     first_epoch, offset = divmod(position, n)
     later = tf.data.Dataset.range(first_epoch + 1, tf.int64.max)
     ds = _epoch_chunks(spec, files, stream, tf.constant(first_epoch, tf.int64), offset, n).concatenate(
-        later.flat_map(lambda e: _epoch_chunks(spec, files, stream, e, 0, n)))
+        later.flat_map(plain(lambda e: _epoch_chunks(spec, files, stream, e, 0, n))))
     # Global-batch sharding keeps this worker's slice of every global batch (already selected).
     ds = ds.rebatch(stream.worker_batch if _keeps_own_rows(stream) else per_step, drop_remainder=True)
     r, rb = stream.replicas_per_worker, stream.replica_batch
     if r > 1:  # this worker's rows, split into one consecutive batch per local replica
-        ds = ds.flat_map(lambda b: tf.data.Dataset.range(r).map(lambda j: _slice(b, j * rb, (j + 1) * rb)))
+        def replica_batches(b: Chunk) -> tf.data.Dataset:
+            return tf.data.Dataset.range(r).map(plain(lambda j: _slice(b, j * rb, (j + 1) * rb)))
+
+        ds = ds.flat_map(plain(replica_batches))
     names = [f.name for f in spec.features] + ([EXAMPLE_ID] if with_ids else [])
 
     def split(batch: Chunk) -> tuple[dict[str, Any], tf.Tensor]:
         return {k: batch[k] for k in names}, batch[spec.label.name]
 
-    ds = ds.map(split)
+    ds = ds.map(plain(split))
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

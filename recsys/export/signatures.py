@@ -49,7 +49,7 @@ def make_signatures(model: Callable, spec: FeatureSpec) -> dict[str, tf.types.ex
     def probability(features: dict) -> tf.Tensor:
         return tf.reshape(model(features, training=False), [-1])
 
-    @tf.function(input_signature=[raw_input_signature(spec)])
+    @tf.function(input_signature=[raw_input_signature(spec)], autograph=False)
     def serving_default(raw):
         return {"probability": probability(raw_to_model_inputs(raw, spec))}
 
@@ -58,11 +58,11 @@ def make_signatures(model: Callable, spec: FeatureSpec) -> dict[str, tf.types.ex
     def parse(serialized):
         return tf.io.parse_example(serialized, parse_spec(spec, with_label=False))
 
-    @tf.function(input_signature=examples_sig)
+    @tf.function(input_signature=examples_sig, autograph=False)
     def predict_examples(inputs):
         return {"scores": probability(parse(inputs))}
 
-    @tf.function(input_signature=examples_sig)
+    @tf.function(input_signature=examples_sig, autograph=False)
     def regress(inputs):
         return {"outputs": probability(parse(inputs))}
 

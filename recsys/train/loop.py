@@ -59,14 +59,19 @@ def make_chunk_fn(strategy: tf.distribute.Strategy, task: RankingTask, model: An
         raise RuntimeError("task.build_objective() before make_chunk_fn()")
     metrics = task.objective.metrics
 
-    @tf.function
+    # autograph=False: the code is traced as written (one explicit while loop, no control flow on
+    # tensors elsewhere), so nothing it calls -- the model, the objective, the optimizer -- is
+    # source-converted by AutoGraph, which was about half of a small job's start-up CPU.
+    @tf.function(autograph=False)
     def run_chunk(iterator, n):
         # Every step runs in the loop body, one after the other: a step's numbers must not depend on
         # where its chunk starts (a resumed job cuts its chunks elsewhere; graph rewrites such as
         # oneDNN fusions differ between a loop body and the function around it).
-        for _ in tf.range(n):
-            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+        def step(i):
             strategy.run(task.train_step, args=(model, optimizer, *next(iterator)))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < n, step, (tf.constant(0, n.dtype),), parallel_iterations=1)
         return strategy.run(lambda: {m.name: m.result() for m in metrics})
 
     return run_chunk

@@ -24,7 +24,7 @@ def predict_fn(model):
                 raise ReferenceError("the model of this cached predict function was garbage-collected")
             return tf.reshape(live(features, training=False), [-1])
 
-        fn = tf.function(call, reduce_retracing=True)
+        fn = tf.function(call, reduce_retracing=True, autograph=False)  # no control flow on tensors
         _PREDICT_FNS[model] = fn
     return fn
 

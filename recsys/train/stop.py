@@ -18,7 +18,7 @@ from recsys.compat import tf
 def agreed(strategy: tf.distribute.Strategy, requested: Callable[[], bool]) -> Callable[[], bool]:
     """``stop()``: True on every worker as soon as ``requested()`` is True on any one of them."""
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)], autograph=False)
     def any_worker(flag: tf.Tensor) -> tf.Tensor:
         per_replica = strategy.run(tf.identity, args=(flag,))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
