@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 
 import numpy as np
@@ -31,6 +32,33 @@ def check_strategy_free(model: RankingModel) -> None:
     if any(isinstance(v, tf.distribute.DistributedValues) for v in model.variables):
         raise RuntimeError("export a strategy-free copy of the model (RankingTask.plain_copy), not the "
                            "model built under the distribution strategy")
+
+
+class Weights(tf.Module):
+    """The model's weights as the export's ``model/variables/<i>`` (``model.variables`` order: the keys
+    Keras writes). The signatures capture them; tracking the Keras model itself instead would have Keras
+    trace every layer's call for its own loader, which TF Serving never uses (about a second per export).
+    """
+
+    variables: list = []  # noqa: RUF012 (shadows tf.Module's property: the instance's list is tracked)
+
+    def __init__(self, variables: list[tf.Variable]) -> None:
+        super().__init__(name="model_weights")
+        self.variables = list(variables)
+
+
+WEIGHT_KEY = re.compile(r"^model/variables/(\d+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+
+
+def read_weights(export_dir: str) -> list[np.ndarray]:
+    """An export's weights in ``model.variables`` order (every recsys export: :class:`Weights`, or the
+    Keras model that earlier versions tracked, which wrote the same keys)."""
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    index = {int(m.group(1)): k for k in reader.get_variable_to_shape_map() if (m := WEIGHT_KEY.match(k))}
+    if sorted(index) != list(range(len(index))) or not index:
+        raise ValueError(f"{export_dir} has no complete model/variables/* in its checkpoint: not a recsys "
+                         "export")
+    return [reader.get_tensor(index[i]) for i in range(len(index))]
 
 
 def _set_method_name(export_dir: str, signature: str, method: str) -> None:
@@ -122,7 +150,8 @@ def export_saved_model(
     tmp = os.path.join(model_root, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = tf.Module()
-    module.model = model  # architecture only: no optimizer or metrics to leave out
+    module.model = Weights(model.variables)
+    module.tables = dict(model.transform.tables) if model.transform else {}  # vocabularies: assets
     with portable_kernels():  # stock TF Serving has no XLA JIT: every traced function stays portable
         signatures = make_signatures(model, spec)
         tf.saved_model.save(module, tmp, signatures=signatures)

@@ -2,7 +2,7 @@
 
 Each export is loaded with ``tf.saved_model.load`` (no model code: what TF Serving would serve) and
 scored through its ``predict_examples`` signature on the raw eval shards of a feature spec. The
-weights digest reads the export's variables checkpoint (the Keras ``variables`` list of the model)
+weights digest reads the export's ``model/variables/<i>`` (:func:`recsys.export.saved_model.read_weights`)
 with :func:`recsys.repro.digest.weights_digest`, so it equals the trainer's fingerprint.
 
 Relative PD is TFMA's ``SymmetricPredictionDifference`` (mean of 2|p1-p2|/(p1+p2)); it is reported
@@ -16,14 +16,13 @@ fingerprints' ``parent`` entries on disk (:func:`recsys.repro.lineage.relation`)
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Any
 
 import numpy as np
 
 import pipelines.feature_spec as feature_spec
 from recsys.compat import tf
+from recsys.export.saved_model import read_weights
 from recsys.repro.accuracy import auc, logloss
 from recsys.repro.digest import weights_digest
 from recsys.repro.lineage import read_fingerprint, relation
@@ -31,17 +30,12 @@ from serving.churn import flip_rates, query_ids_by_request, topk_churn
 from serving.gate import Thresholds
 from serving.pd import pd_distribution
 
-MODEL_VARIABLE = re.compile(r"^model/variables/\d+/\.ATTRIBUTES/VARIABLE_VALUE$")
 PERCENTILES = (50.0, 90.0, 99.0, 100.0)
 
 
 def export_weights_digest(export_dir: str) -> str:
     """The weights digest of a SavedModel written by ``recsys train`` (see the module docstring)."""
-    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
-    keys = sorted(k for k in reader.get_variable_to_shape_map() if MODEL_VARIABLE.match(k))
-    if not keys:
-        raise ValueError(f"{export_dir} has no model/variables/* in its checkpoint: not a recsys export")
-    return weights_digest(reader.get_tensor(k) for k in keys)
+    return weights_digest(read_weights(export_dir))
 
 
 def eval_records(spec: feature_spec.FeatureSpec, max_examples: int = 0) -> tuple[list[bytes], np.ndarray]:

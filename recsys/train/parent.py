@@ -5,9 +5,9 @@ dir (:mod:`recsys.repro.lineage` finds its files).
 A parent is loaded before anything is written to the child's model_dir (:func:`resolve`, called by
 :func:`recsys.train.session.open_run` before the lock): its fingerprint and config are read, its
 feature spec must be the child's (the fingerprint's ``data.spec_sha256``), its weights are restored
-into a strategy-free model built from its own ``model`` config (an export's ``variables/`` and a run's
-``backup/`` are both object-based checkpoints holding ``model``), and their digest must equal the
-fingerprint's: a missing, corrupt or mismatched parent is refused with a :class:`ParentError` that
+into a strategy-free model built from its own ``model`` config (an export's ``model/variables/<i>``,
+:func:`recsys.export.saved_model.read_weights`; a run's ``backup/`` checkpoint), and their digest must
+equal the fingerprint's: a missing, corrupt or mismatched parent is refused with a :class:`ParentError` that
 names the problem. A warm-start parent must also have the child's variables (count and shapes).
 """
 
@@ -23,6 +23,7 @@ import pipelines.feature_spec as feature_spec
 from recsys.compat import tf
 from recsys.config import loading
 from recsys.config.schema import Experiment, ModelConfig
+from recsys.export.saved_model import read_weights
 from recsys.models.ranking import RankingModel
 from recsys.repro import lineage
 from recsys.repro.lineage import ParentError as ParentError  # re-exported: the trainer's refusal
@@ -92,9 +93,15 @@ def load(path: str, what: str, spec: feature_spec.FeatureSpec, spec_sha256: str)
     model = RankingModel(spec, model_config)
     model.build_from_spec()
     try:
-        status = tf.train.Checkpoint(model=model).read(prefix)
-        status.assert_existing_objects_matched()
-        status.expect_partial()  # the optimizer, metrics and signatures beside the model
+        if src.kind == "export":  # the weights in model.variables order (the export holds no Keras model)
+            values = read_weights(src.path)
+            if [v.shape for v in values] != [tuple(v.shape) for v in model.variables]:
+                raise ValueError("its variables do not match its own model config")
+            model.set_weights(values)
+        else:
+            status = tf.train.Checkpoint(model=model).read(prefix)
+            status.assert_existing_objects_matched()
+            status.expect_partial()  # the optimizer, metrics and signatures beside the model
     except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # IndexError: torn file
         raise ParentError(f"{what}={path!r}: its weights cannot be restored from {prefix} "
                           f"({type(err).__name__}: {str(err).splitlines()[0][:300]})") from None

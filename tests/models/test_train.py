@@ -65,13 +65,17 @@ def test_writes_config_checkpoints_logs_and_export(trained, tiny_data):
 def test_export_holds_the_trained_weights_and_nothing_else(trained):
     """The export is the evaluated model itself: its variables are exactly the model's weights (no
     optimizer or metric state), and their digest is the fingerprint's."""
-    from recsys.repro.compare import MODEL_VARIABLE, export_weights_digest
+    from recsys.export.saved_model import WEIGHT_KEY, read_weights
+    from recsys.repro.compare import export_weights_digest
 
     result, _ = trained
     reader = tf.train.load_checkpoint(os.path.join(result.export_path, "variables", "variables"))
     saved = [k for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"]
-    assert all(MODEL_VARIABLE.match(k) for k in saved), saved
+    assert all(WEIGHT_KEY.match(k) for k in saved), saved
     assert len(saved) == len(result.model.get_weights()) == len(result.model.trainable_weights)
+    # in model.variables order, value for value (a warm start from an export sets them in this order)
+    for got, want in zip(read_weights(result.export_path), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
     assert export_weights_digest(result.export_path) == result.fingerprint["weights_sha256"]
 
 
