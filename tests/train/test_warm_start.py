@@ -107,3 +107,35 @@ def test_mismatched_missing_or_corrupt_parents_are_refused_naming_why(parent, tm
         if ".data-" in f.name:
             f.write_bytes(f.read_bytes()[:50])
     _refused(exp(data, f"train.warm_start_from={broken}"), tmp_path / "g", "its weights cannot be restored")
+
+
+def test_an_export_of_an_earlier_version_still_warm_starts_and_compares(parent, child, tmp_path):
+    """Exports written before 2026-12-04 tracked the Keras model itself (same ``model/variables/<i>`` keys,
+    plus Keras's layer serialization): they still give the same child, digest and predictions."""
+    import numpy as np
+
+    from pipelines import feature_spec
+    from recsys.compat import tf
+    from recsys.export.saved_model import read_weights
+    from recsys.export.signatures import make_signatures
+    from recsys.models.ranking import RankingModel
+    from recsys.repro.compare import export_weights_digest
+
+    old = tmp_path / "old-export"
+    shutil.copytree(parent["export"], old)  # assets and assets.extra (fingerprint, config) as they were
+    shutil.rmtree(old / "variables")
+    os.remove(old / "saved_model.pb")
+    spec = feature_spec.load(parent["data"])
+    model = RankingModel(spec, exp(parent["data"]).model)
+    model.build_from_spec()
+    model.set_weights(read_weights(parent["export"]))
+    module = tf.Module()
+    module.model = model  # the earlier layout
+    tf.saved_model.save(module, str(old), signatures=make_signatures(model, spec))
+    assert hasattr(tf.saved_model.load(str(old)).model, "keras_api")  # the earlier, Keras layout
+    assert not hasattr(tf.saved_model.load(parent["export"]).model, "keras_api")  # today's
+    assert export_weights_digest(str(old)) == parent["digest"]
+    for got, want in zip(read_weights(str(old)), read_weights(parent["export"]), strict=True):
+        np.testing.assert_array_equal(got, want)
+    again = train(exp(parent["data"], f"train.warm_start_from={old}"), str(tmp_path / "m"))
+    assert again.fingerprint["weights_sha256"] == child.fingerprint["weights_sha256"]
