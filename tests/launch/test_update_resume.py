@@ -1,6 +1,9 @@
 """Exact resume of a model update on two real MultiWorkerMirroredStrategy workers: a child warm-started
 from a parent's export and distilled from its run, killed (submitter and workers) and submitted again,
-ends bit-identical to the uninterrupted child (same weights digest, relative PD exactly 0)."""
+ends bit-identical to the uninterrupted child (same weights digest, relative PD exactly 0).
+
+The child's embedding tables train with lazy Adam on sparse gradients (all-gathered rows, never
+densified) and its dense layers with Adam: that optimizer's slots are part of the resumed state too."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ STEPS = 24
 def submit_args(data: str, parent: str, export: str, model_dir) -> list[str]:
     sets = [f"data.spec_dir={data}", *SETS, f"train.steps={STEPS}", "train.verbose=1",
             f"train.warm_start_from={export}", f"train.distill_from={parent}",
-            "train.distill_weight=0.5"]
+            "train.distill_weight=0.5", "train.embedding_optimizer=lazy_adam",
+            "train.dense_grad_max_elements=0"]
     return ["--config", "synthetic_small", *[f"--set={s}" for s in sets], "--workers", "2",
             "--model_dir", str(model_dir), "--grace_period", "2", "--status_every", "1000",
             "--heartbeat_every", "1", "--stream_heartbeats", "--backoff_delay", "0", "--backoff_limit", "3"]
@@ -51,3 +55,5 @@ def test_a_killed_warm_started_distilled_child_resumes_exactly_on_two_workers(ru
     parent_digest = json.loads((root / "parent" / "fingerprint.json").read_text())["weights_sha256"]
     assert fp["parent"]["weights_sha256"] == fp["teacher"]["weights_sha256"] == parent_digest
     assert fp["teacher"]["weight"] == 0.5 and fp["parent"]["kind"] == "export"
+    train = fp["config"]["train"]
+    assert (train["embedding_optimizer"], train["dense_grad_max_elements"]) == ("lazy_adam", 0)

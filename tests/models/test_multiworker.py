@@ -106,37 +106,3 @@ def test_reported_eval_metrics_match_the_exported_model(cluster_run, tiny_data, 
     assert ev["auc"] == pytest.approx(auc(labels, preds), abs=2e-3)
     assert ev["logloss"] == pytest.approx(logloss(labels, preds), abs=2e-4)
     assert ev["calibration"] == pytest.approx(preds.sum() / labels.sum(), rel=1e-3)
-
-
-RESUME_WORKER = """
-import json, sys
-from recsys import config as cfg
-from recsys.train.trainer import train
-result = train(cfg.load("synthetic_small", sys.argv[3:]), sys.argv[1], stop_at_step=int(sys.argv[2]) or None)
-print(json.dumps({"stopped_at": result.stopped_at, "weights": result.weights_sha256,
-                  "resumes": [r["step"] for r in (result.fingerprint or {}).get("resumes", [])]}))
-"""
-
-
-def test_a_lazy_adam_run_stopped_and_resumed_on_two_workers_is_bit_identical(tiny_data, tmp_path, repo_root):
-    """Two workers, embedding tables on lazy_adam with sparse gradients (all-gathered rows), Adam for the
-    dense layers: stopped between backups and resumed, the weights equal the uninterrupted run's."""
-    root, _ = tiny_data
-    sets = [f"data.spec_dir={root}", "train.steps=16", "train.eval_every=16", "data.batch_size=256",
-            "data.eval_batch_size=1000", "train.verbose=0", "train.backup_every_steps=4",
-            "train.steps_per_execution=2", "export.enabled=false", "train.tensorboard=false",
-            "determinism.collective=RING", "train.embedding_optimizer=lazy_adam",
-            "train.dense_grad_max_elements=0"]
-
-    def run(model_dir, stop: int) -> list[dict]:
-        argv = [sys.executable, "-c", RESUME_WORKER, str(model_dir), str(stop), *sets]
-        results = run_local_cluster(argv, num_workers=2, timeout=240, cwd=str(repo_root))
-        for r in results:
-            assert r.returncode == 0, r.stderr[-4000:]
-        return [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
-
-    full = run(tmp_path / "full", 0)
-    assert [r["stopped_at"] for r in run(tmp_path / "cut", 6)] == [6, 6]
-    resumed = run(tmp_path / "cut", 0)
-    assert resumed[0]["resumes"] == [6] and len(full[0]["weights"]) == 64
-    assert full[0]["weights"] == full[1]["weights"] == resumed[0]["weights"] == resumed[1]["weights"]

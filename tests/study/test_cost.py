@@ -1,9 +1,11 @@
 """Cost beside PD and accuracy: training ex/s, serving latency and parameters vs the baseline, and the
-recommendation under --max_cost (a budget nothing meets recommends nothing and says so)."""
+recommendation under --max_cost (a budget nothing meets recommends nothing and says so); the replicas'
+exports as versions, never clobbered without --overwrite."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -75,3 +77,16 @@ def test_study_records_cost_and_an_unmeetable_budget_recommends_nothing(small_ba
     text = (tmp_path / "study" / runner.RESULTS_MD).read_text(encoding="utf-8")
     assert "#### Cost vs the baseline" in text and "| `relu×2` |" in text
     assert "nothing is recommended" in text and "**Recommended:" not in text
+    # Replica i of each variant was exported as version i+1; another study refuses to clobber them
+    # before training anything, and --overwrite replaces them.
+    exports = tmp_path / "exports"
+    assert sorted(os.listdir(exports / "relu")) == ["1", "2"]
+    assert (exports / "relu" / "2" / "saved_model.pb").exists()
+    again = runner.StudyOptions(activations=("relu",), replicas=2, sources=("seed",), export_dir=str(exports))
+    cheap = small_base("train.steps=10", "train.eval_every=10")
+    with pytest.raises(FileExistsError, match="exports already exist"):
+        runner.run_study(cheap, again, str(tmp_path / "s2"))
+    assert not (tmp_path / "s2").exists()
+    first = (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns
+    runner.run_study(cheap, again, str(tmp_path / "s2"), overwrite=True)
+    assert (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns != first

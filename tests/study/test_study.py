@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-from recsys.repro import accuracy
 from recsys.study import runner
 from recsys.study.variants import parse_sources, plan_replica, split_specs
 
@@ -109,39 +108,6 @@ def test_noise_source_perturbs_only_the_initial_weights(small_base, tmp_path):
     assert {p["seed"] for p in plans} == {0} and {p["data_seed"] for p in plans} == {0}
     assert [p["noise_seed"] for p in plans] == [0, 1]
     assert 0 < v["relative_pd"]["mean"] < 0.05
-
-
-@pytest.mark.slow
-def test_study_on_the_two_worker_local_cluster(small_base, tmp_path):
-    """Each replica a real 2-worker MultiWorkerMirroredStrategy job; predictions come back from the chief."""
-    options = runner.StudyOptions(activations=("smelu(beta=1)",), replicas=2, sources=("seed",), workers=2)
-    base = small_base("train.steps=20", "train.eval_every=10")
-    result = runner.run_study(base, options, str(tmp_path / "cluster"))
-    v = result["variants"][0]
-    assert [t["step"] for t in v["pd_over_time"]] == [10, 20]
-    assert v["relative_pd"]["mean"] > 0
-    for i, replica in enumerate(v["replica_results"]):  # the metrics are those of the chief's predictions
-        replica_dir = tmp_path / "cluster" / "runs" / "smelu_beta_1" / f"replica_{i}"
-        assert (replica_dir / "workers").is_dir()
-        with np.load(replica_dir / "eval_predictions.npz") as saved:
-            preds = saved["predictions"][saved["steps"].tolist().index(replica["step"])]
-            assert replica["metrics"]["auc"] == pytest.approx(accuracy.auc(saved["labels"], preds), abs=1e-12)
-    assert v["auc"]["mean"] > 0.5  # the replicas learned something
-
-
-def test_study_exports_replicas_as_versions_and_refuses_to_clobber_them(small_base, tmp_path):
-    exports = tmp_path / "models"
-    options = runner.StudyOptions(activations=("relu",), replicas=2, export_dir=str(exports))
-    base = small_base()
-    runner.run_study(base, options, str(tmp_path / "s1"))
-    assert sorted(os.listdir(exports / "relu")) == ["1", "2"]
-    assert (exports / "relu" / "2" / "saved_model.pb").exists()
-    with pytest.raises(FileExistsError, match="exports already exist"):
-        runner.run_study(base, options, str(tmp_path / "s2"))
-    assert not (tmp_path / "s2").exists()  # refused before training anything
-    first = (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns
-    runner.run_study(base, options, str(tmp_path / "s2"), overwrite=True)
-    assert (exports / "relu" / "1" / "saved_model.pb").stat().st_mtime_ns != first
 
 
 def test_the_study_command_runs_end_to_end(data_dir, tmp_path):

@@ -1,12 +1,15 @@
-"""The topology source: one job on 1 and on 2 local workers; only the order of the gradient sums differs."""
+"""The topology source: one job on 1 and on 2 local workers; only the order of the gradient sums differs.
+(It is also the study's test on the local cluster: replicas that are real 2-worker jobs.)"""
 
 from __future__ import annotations
 
 import json
 import os
 
+import numpy as np
 import pytest
 
+from recsys.repro import accuracy
 from recsys.study import runner
 from recsys.study.variants import check_topology, parse_sources, parse_workers, plan_replica
 
@@ -44,7 +47,15 @@ def test_one_vs_two_workers_differ_and_two_vs_two_are_bit_identical(small_base, 
     assert pairs[(0, 1)] > 0 and pairs[(0, 2)] > 0
     # The two 2-worker jobs are the same computation: bit-identical predictions.
     assert pairs[(1, 2)] == 0.0 and pairs[(0, 1)] == pairs[(0, 2)]
-    assert os.path.isdir(os.path.join(out, "runs", "relu", "replica_1", "workers"))
+    # Replicas 1 and 2 are real 2-worker MultiWorkerMirroredStrategy jobs; their metrics are those of the
+    # chief's predictions, which came back to the study (replica 0 trained in process).
+    for i, replica in enumerate(v["replica_results"]):
+        replica_dir = os.path.join(out, "runs", "relu", f"replica_{i}")
+        assert os.path.isdir(os.path.join(replica_dir, "workers")) == (i > 0)
+        with np.load(os.path.join(replica_dir, "eval_predictions.npz")) as saved:
+            preds = saved["predictions"][saved["steps"].tolist().index(replica["step"])]
+            assert replica["metrics"]["auc"] == pytest.approx(accuracy.auc(saved["labels"], preds), abs=1e-12)
+    assert v["auc"]["mean"] > 0.5  # the replicas learned something
     with open(os.path.join(out, runner.RESULTS_MD), encoding="utf-8") as fh:
         table = fh.read()
     assert "Topology: replica → local workers (all-reduce) = 0: 1 (none (1 worker)), 1: 2 (RING" in table
