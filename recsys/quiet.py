@@ -54,12 +54,15 @@ _HARMLESS_CPP_ERRORS = re.compile(rb"^E\d{4} .*tensor\.h:\d+\] Tensor RefCount n
 # A worker's collectives aborting because a peer died: one line per pending collective (a wall), with
 # gRPC's details on lines of their own. The supervisor names the worker that died and the surviving
 # worker says in one line that it lost a peer (recsys/cli/train.py).
-_PEER_GONE = re.compile(rb"^E\d{4} .*\] .*(?:Connection reset by peer|Socket closed|Broken pipe)")
+# TensorFlow's coordination service reports a peer that stopped sending heartbeats (hung or killed) the
+# same way, naming the task on a line of its own.
+_PEER_GONE = re.compile(rb"^E\d{4} .*\] .*(?:Connection reset by peer|Socket closed|Broken pipe"
+                        rb"|The following tasks are unhealthy|Aborting RingReduce with CANCELLED)")
 _CUDA_ABSENT_NOISE = re.compile(rb"failed call to cuInit|Could not find cuda drivers|cuda_diagnostics")
 # A dropped C++ line may continue on lines of its own (cpu_feature_guard, op errors with a graph trace).
 _CONTINUATION = re.compile(
     rb"^(?:\t|To enable the following instructions:|Additional GRPC error information from remote target"
-    rb"|:UNKNOWN:Error received from peer)"
+    rb"|:UNKNOWN:Error received from peer|/job:\w+/replica:\d+/task:\d+$|The tasks have crashed\. )"
 )
 
 # Python log records from code other than ours: INFO is dropped (except the line the local-cluster
