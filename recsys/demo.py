@@ -215,7 +215,7 @@ class Demo:
     # ---- the whole job ---------------------------------------------------------------------------
     def run(self) -> dict:
         from recsys.repro import summaries
-        from recsys.study import report, runner
+        from recsys.study import dashboards, report, runner
 
         os.makedirs(self.out, exist_ok=True)
         try:
@@ -285,7 +285,7 @@ class Demo:
         print(f"\nfrontier plot: {os.path.join(self.out, 'study', runner.FRONTIER_PNG)}")
         print("PD dashboards (study + monitor):\n"
               f"  tensorboard --logdir {self.tb_root()} --host 127.0.0.1 --port 6006\n"
-              "  then open http://127.0.0.1:6006/#custom_scalars")
+              f"  then open {dashboards.open_url()} ({dashboards.OPEN_HINT})")
         elapsed = time.monotonic() - self.start
         print(f"demo finished in {int(elapsed // 60)}m{int(elapsed % 60):02d}s; all outputs in {self.out}")
         finding = report.finding_line(result)

@@ -71,6 +71,7 @@ def test_demo_end_to_end_reduced(tmp_path):
     assert noise_lines(proc.stdout + proc.stderr) == [], noise_lines(proc.stdout + proc.stderr)[:10]
     assert noise_lines((out / "server.log").read_text()) == []
     assert f"tensorboard --logdir {out / 'study' / 'tensorboard'} " in text
+    assert "  then open http://127.0.0.1:6006/#custom_scalars&_smoothingWeight=0 (smoothing 0; " in text
     assert "| `smelu` | 2 |" in text
     assert (out / "study" / "tensorboard" / "monitor" / "relu").is_dir()  # the monitor's run, in the study's
     # The line before last says what was found, from which source, with the CIs, as results.json has it.

@@ -13,7 +13,7 @@ import pytest
 from recsys.cli import exits
 from recsys.config import Experiment, loading
 from recsys.settings.study import StudySettings
-from recsys.study import rerun, runner
+from recsys.study import dashboards, rerun, runner
 
 
 def test_differences_name_experiment_keys_then_the_study_settings():
@@ -54,6 +54,7 @@ def test_a_finished_study_run_again_is_a_no_op_and_another_config_is_refused(sma
             "(--overwrite starts over)") in again.stderr
     assert "replica 1/2" not in again.stderr  # nothing trained
     assert f"report: {out / 'results.md'}" in again.stdout
+    assert f"  then open {dashboards.open_url()} (smoothing 0; " in again.stdout  # charts of few points
     assert again.stdout.strip().splitlines()[-1] == "Finding: Only `relu` was measured: nothing to compare."
     assert results.stat().st_mtime_ns == written and sorted(os.listdir(replica)) == trained
     # Library callers get the saved results.
