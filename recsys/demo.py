@@ -215,7 +215,7 @@ class Demo:
     # ---- the whole job ---------------------------------------------------------------------------
     def run(self) -> dict:
         from recsys.repro import summaries
-        from recsys.study import report, runner
+        from recsys.study import dashboards, report, runner
 
         os.makedirs(self.out, exist_ok=True)
         try:
@@ -285,11 +285,13 @@ class Demo:
         print(f"\nfrontier plot: {os.path.join(self.out, 'study', runner.FRONTIER_PNG)}")
         print("PD dashboards (study + monitor):\n"
               f"  tensorboard --logdir {self.tb_root()} --host 127.0.0.1 --port 6006\n"
-              "  then open http://127.0.0.1:6006/#custom_scalars")
+              f"  then open {dashboards.open_url()} ({dashboards.OPEN_HINT})")
         elapsed = time.monotonic() - self.start
         print(f"demo finished in {int(elapsed // 60)}m{int(elapsed % 60):02d}s; all outputs in {self.out}")
         finding = report.finding_line(result)
         print(f"\nFinding: {finding}", flush=True)
+        print(f"Which source dominates (one study per source): {decomposition_command(self.o, self.out)}",
+              flush=True)
         return {"study": result, "online": online, "seconds": elapsed, "finding": finding,
                 "updates": updates}
 
@@ -298,6 +300,22 @@ class Demo:
         from recsys.study import dashboards
 
         return os.path.join(self.out, "study", dashboards.TB_DIR)
+
+
+def decomposition_command(options: DemoSettings, out: str) -> str:
+    """``recsys study --by_source`` on the demo's resolved experiment (its saved config.yaml: data, steps,
+    learning rate) and variants, one study per source, as a user pastes it."""
+    import shlex
+
+    from recsys.study.sources import DECOMPOSED
+
+    args = ["recsys", "study", f"--config={os.path.join(out, 'study', 'config.yaml')}", "--by_source",
+            f"--sources={','.join(DECOMPOSED)}", f"--activations={','.join(options.activations)}",
+            f"--replicas={options.replicas}",
+            f"--topology_workers={','.join(map(str, options.topology_workers))}",
+            f"--validation_fraction={options.validation_fraction:g}", "--patience=0",
+            f"--output={os.path.join(out, 'by_source')}"]
+    return shlex.join(args)
 
 
 def update_table(updates: dict[str, dict]) -> str:

@@ -58,6 +58,7 @@ def run_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callabl
 # own files: `make test-fast` (-m "not slow") leaves them out; `make test` runs them first.
 SLOW = (
     "tests/study/test_study.py",
+    "tests/study/test_rerun.py::test_a_finished_study_run_again_is_a_no_op_and_another_config_is_refused",
     "tests/study/test_cost.py::test_study_records_cost_and_an_unmeetable_budget_recommends_nothing",
     "tests/study/test_sources.py::test_by_source_runs_one_study_per_source_and_shares_replica_zero",
     "tests/models/test_ensemble.py::test_stopped_ensemble_resumes_to_identical_weights",

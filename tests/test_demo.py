@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from recsys.study.report import convergence_note, short_trained
 from tests.noise import noise_lines
@@ -69,13 +71,16 @@ def test_demo_end_to_end_reduced(tmp_path):
     assert noise_lines(proc.stdout + proc.stderr) == [], noise_lines(proc.stdout + proc.stderr)[:10]
     assert noise_lines((out / "server.log").read_text()) == []
     assert f"tensorboard --logdir {out / 'study' / 'tensorboard'} " in text
+    assert "  then open http://127.0.0.1:6006/#custom_scalars&_smoothingWeight=0 (smoothing 0; " in text
     assert "| `smelu` | 2 |" in text
     assert (out / "study" / "tensorboard" / "monitor" / "relu").is_dir()  # the monitor's run, in the study's
-    # The last line says what was found, with the CIs, as results.json has it.
+    # The line before last says what was found, from which source, with the CIs, as results.json has it.
     s = results["variants"][1]
     ratio, delta = ({k: _ratio(v) for k, v in s["pd_ratio"].items()}, s["auc_delta"])
-    assert text.strip().splitlines()[-1] == (
-        f"Finding: smelu had {ratio['estimate']}× relu's relative PD "
+    *_, finding, pointer = text.strip().splitlines()
+    assert finding == (
+        "Finding: With replicas differing by topology (1 vs 2 workers): "
+        f"smelu had {ratio['estimate']}× relu's relative PD "
         f"[95% CI {ratio['ci_lower']}–{ratio['ci_upper']} over eval examples only] "
         f"at AUC {delta['estimate']:+.4f} "
         f"[{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K=2, step {s['selected_step']}): "
@@ -88,7 +93,21 @@ def test_demo_end_to_end_reduced(tmp_path):
     last = max(p["step"] for p in results["variants"][0]["pd_over_time"])
     short = [v["variant"] for v in results["variants"] if v["selected_step"] == last]
     assert short_trained(results) == short
-    assert ("short-trained" in text.strip().splitlines()[-1]) == bool(short)
+    assert ("short-trained" in finding) == bool(short)
+    # The last line: the decomposition by source on the demo's experiment, a command that parses as is.
+    prefix = "Which source dominates (one study per source): recsys study "
+    assert pointer.startswith(prefix), pointer
+    args = shlex.split(pointer[len(prefix):])
+    assert args == [f"--config={out / 'study' / 'config.yaml'}", "--by_source",
+                    "--sources=seed,order,noise,topology", "--activations=relu,smelu", "--replicas=2",
+                    "--topology_workers=1,2", "--validation_fraction=0.1", "--patience=0",
+                    f"--output={out / 'by_source'}"]
+    resolved = subprocess.run([sys.executable, "-m", "recsys.cli", "study", *args, "--print_config"],
+                              capture_output=True, text=True, timeout=300)
+    assert resolved.returncode == 0, resolved.stderr[-2000:]
+    config = yaml.safe_load(resolved.stdout)
+    assert config["study"]["by_source"] is True and config["data"]["spec_dir"] == str(out / "data")
+    assert config["train"]["steps"] == 20 and config["train"]["learning_rate"] == 0.01
     # The server the demo started is gone.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(out / "models.config") not in ps

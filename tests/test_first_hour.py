@@ -1,8 +1,13 @@
 """The newcomer test: the README's first hour, typed as a newcomer types it, on small data.
 
 One working directory, relative paths everywhere, the `recsys` commands of the README in their order:
-preprocess, train (killed with Ctrl-C and resumed), submit on the local cluster, compare, rows, serve,
-query, promote, study. Every command's output is checked for tracebacks and start-up noise.
+preprocess, train (killed with Ctrl-C and resumed), reproduce, submit on the local cluster (its export a
+new version beside the first), compare, rows, serve, query, promote (the new version against the served
+one), study. Every command's output is checked for tracebacks and start-up noise.
+
+Every command runs in a user's shell environment, without the TF_USE_LEGACY_KERAS that this test
+process's recsys.compat set: the import-order bug (`recsys study` importing TensorFlow through serving/
+before the training stack left Keras 3 selected and failed at import) shows only there.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ def _recsys() -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    # as from a user's shell: not the TF_USE_LEGACY_KERAS this test process's recsys.compat set
+    # as from a user's shell: not the TF_USE_LEGACY_KERAS this test process's recsys.compat set (children
+    # would inherit it and hide an import-order bug that selects Keras 3)
     return {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
 
 
@@ -86,9 +92,10 @@ def test_the_first_hour(tmp_path):
     # 1. data
     sh.run("preprocess", "--source=synthetic", "--rows=3000", "--output", "out/data/mine")
     assert (tmp_path / "out/data/mine/feature_spec.json").exists()
-    # 2. train, Ctrl-C after the first backup, the same command again: it resumes and finishes
+    # 2. train, Ctrl-C after the first backup (175 steps before the end), the same command again: it
+    # resumes and finishes
     train = ["train", "--config", "synthetic_small", "--set", "data.spec_dir=out/data/mine", *SMALL,
-             "--set", "train.steps=600", "--set", "train.backup_every_steps=50", "--model_dir", "out/run1"]
+             "--set", "train.steps=200", "--set", "train.backup_every_steps=25", "--model_dir", "out/run1"]
     job = sh.start(*train)
     _wait(lambda: (tmp_path / "out/run1/backup/checkpoint").exists(), "the first backup", proc=job)
     job.send_signal(signal.SIGINT)
@@ -100,21 +107,30 @@ def test_the_first_hour(tmp_path):
     assert "resum" in (resumed.stdout + resumed.stderr).lower()
     # rebuilt from what its export carries, never interrupted: the same weights (the README's promise)
     v1 = _version(tmp_path / "out/run1/export/ranker")
-    rebuilt = sh.run("reproduce", f"out/run1/export/ranker/{v1}", "--data", "out/data/mine", "--output",
-                     "out/rebuild")
+    export = f"out/run1/export/ranker/{v1}"
+    rebuilt = sh.run("reproduce", export, "--data", "out/data/mine", "--output", "out/rebuild")
+    assert "environment and data match the fingerprint" in rebuilt.stdout
     assert "reproduced bit for bit" in rebuilt.stdout
     fp1 = json.loads((tmp_path / "out/run1/fingerprint.json").read_text())
     cert = json.loads((tmp_path / "out/rebuild/certificate.json").read_text())
-    assert fp1["weights_sha256"] in json.dumps(cert)
-    # 3. the same job on the local cluster (2 workers)
+    assert cert["verdict"]["reproduced"] is True
+    assert cert["verdict"]["original_weights_sha256"] == cert["verdict"]["rebuilt_weights_sha256"] \
+        == fp1["weights_sha256"]
+    assert cert["differences"] == [] and cert["workers"] == 1
+    assert cert["commands"]["original"] == fp1["command"] and fp1["command"]  # the `recsys train` typed
+    assert cert["commands"]["reproduce"].startswith(f"recsys reproduce {export} --data")
+    assert fp1["weights_sha256"] in (tmp_path / "out/rebuild/certificate.md").read_text()
+    # 3. the same job on the local cluster (2 workers), exported as the next version of the served model
     sh.run("submit", "--config", "synthetic_small", "--set", "data.spec_dir=out/data/mine", *SMALL,
-           "--set", "train.steps=60", "--cluster", "local", "--workers", "2", "--model_dir", "out/run2")
+           "--set", "train.steps=60", "--set", "export.base_dir=out/run1/export", "--cluster", "local",
+           "--workers", "2", "--model_dir", "out/run2")
     status = json.loads((tmp_path / "out/run2/submit/status.json").read_text())
     assert status["state"] == "succeeded" and status["steps_done"] == 60
-    # 4. compare the one-process model (600 steps) and the two-worker one (60): a limit it passes, exit 0
-    v2 = _version(tmp_path / "out/run2/export/ranker")
-    diff = sh.run("compare", f"out/run1/export/ranker/{v1}", f"out/run2/export/ranker/{v2}",
-                  "--data", "out/data/mine", "--max_relative_pd", "2")
+    v2 = str(int(v1) + 1)
+    assert sorted(p.name for p in (tmp_path / "out/run1/export/ranker").iterdir()) == sorted([v1, v2])
+    # 4. compare the one-process model (200 steps) and the two-worker one (60): a limit it passes, exit 0
+    diff = sh.run("compare", export, f"out/run1/export/ranker/{v2}", "--data", "out/data/mine",
+                  "--max_relative_pd", "2")
     assert "relative PD" in diff.stdout
     # 5. query rows, serve, query
     sh.run("rows", "--data", "out/data/mine", "--count", "50", "--output", "rows.jsonl")
@@ -133,12 +149,56 @@ def test_the_first_hour(tmp_path):
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=60)
     sh.check("serve", out)
-    # 6. a study: replicas, PD beside AUC, the finding and where the report is
+    # 6. promote the new version against the served one (README: serve a models.config with
+    # --allow_config_reload, then `recsys promote`): `stable` moves to the canary's version, the file too
+    (tmp_path / "models.config").write_text(f"""model_config_list {{
+  config {{
+    name: "ranker"
+    base_path: "{tmp_path}/out/run1/export/ranker"
+    model_platform: "tensorflow"
+    model_version_policy {{ specific {{ versions: {v1} versions: {v2} }} }}
+    version_labels {{ key: "stable" value: {v1} }}
+    version_labels {{ key: "canary" value: {v2} }}
+  }}
+}}
+""")
+    port, rest = free_ports(2)
+    server = sh.start("serve", "--port", str(port), "--rest_api_port", str(rest), "--model_config_file",
+                      "models.config", "--allow_config_reload")
+    try:
+        _wait(lambda: _ready(rest), "the server", proc=server)
+        promoted = sh.run("promote", "--server", f"127.0.0.1:{port}", "--model", "ranker", "--candidate",
+                          "canary", "--target", "stable", "--rows", "rows.jsonl", "--model_config_file",
+                          "models.config", "--max_relative_pd", "2")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=60)
+    sh.check("serve (promote)", out)
+    decision = json.loads(promoted.stdout.strip().splitlines()[-1])
+    assert (decision["decision"], decision["target_version_before"], decision["target_version_after"]) == \
+        ("promoted", int(v1), int(v2))
+    from serving.model_config import read_config
+
+    (ranker,) = read_config(str(tmp_path / "models.config"))
+    assert dict(ranker.version_labels) == {"stable": int(v2), "canary": int(v2)}
+    assert json.loads((tmp_path / "models.config.history.json").read_text())["moves"][0]["target"] == "stable"
+    # 7. a study: replicas, PD beside AUC, the finding and where the report is (not the tables)
     study = sh.run("study", "--config", "synthetic_small", "--set", "data.spec_dir=out/data/mine", *SMALL,
-                   "--set", "train.steps=40", "--set", "train.verbose=0", "--replicas", "2", "--activations",
-                   "relu,smelu", "--output", "out/study", "--bootstrap_draws", "50")
-    assert "Finding:" in study.stdout and "out/study/results.md" in study.stdout
-    assert (tmp_path / "out/study/results.md").exists()
+                   "--set", "train.steps=20", "--set", "train.eval_every=10", "--set", "train.verbose=0",
+                   "--replicas", "2", "--activations", "relu,smelu", "--output", "out/study",
+                   "--bootstrap_draws", "50")
+    assert "Finding:" in study.stdout and "report: out/study/results.md" in study.stdout
+    assert "| variant" not in study.stdout  # the report's tables stay in the file, not on the terminal
+    payload = json.loads((tmp_path / "out/study/results.json").read_text())
+    assert [v["variant"] for v in payload["variants"]] == ["relu", "smelu"]
+    assert all(len(v["replica_results"]) == 2 for v in payload["variants"])
+    # Early stopping by default (--patience 3), but 2 evaluations cannot use up a patience of 3: every
+    # replica hit the step maximum, and the report and the finding say so.
+    assert "no replica can stop early" not in study.stderr and "needs more than 3 evaluations" in study.stderr
+    for v in payload["variants"]:
+        assert v["stopping"]["hit_max"] == 2 and v["stopping"]["stopped_max"] == 20
+    assert "**hit max (2/2)**" in (tmp_path / "out/study/results.md").read_text()
+    assert "short-trained: `relu`, `smelu` hit train.steps=20" in study.stdout
 
 
 def _ready(rest_port: int) -> bool:

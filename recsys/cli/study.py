@@ -52,8 +52,12 @@ def main(argv: list[str]) -> None:
         print(f"PD distribution: {os.path.join(settings.output, runner.DISTRIBUTION_PNG)}")
         print("PD dashboards (Custom Scalars tab: one line per variant, 95% CI margin charts; HParams tab: "
               "one row per replica):")
+    from recsys.study.dashboards import OPEN_HINT, open_url
+
     for command in payload["tensorboard"]["commands"]:
         print(f"  {command}")
+    print(f"  then open {open_url('scalars' if payload.get('kind') == 'update' else 'custom_scalars')} "
+          f"({OPEN_HINT})")
     from recsys.study.report import finding_line
     from recsys.study.update_report import finding_line as update_finding
 

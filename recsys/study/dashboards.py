@@ -63,6 +63,17 @@ def tensorboard_commands(output: str, variants: int, replicas: int) -> list[str]
             f"tensorboard --logdir {logdir} --host 127.0.0.1 --port 6007   # HParams: one row per replica"]
 
 
+def open_url(tab: str = "custom_scalars", port: int = 6006) -> str:
+    """The page to open: ``tab`` with smoothing 0. TensorBoard 2.21's Scalars and Custom Scalars read their
+    smoothing from the URL hash (``_smoothingWeight``, tf_storage; default 0.6, which bends a line of two
+    or three evaluations away from its points). "Ignore outliers in chart scaling" lives in the browser's
+    localStorage only: no URL can turn it off."""
+    return f"http://127.0.0.1:{port}/#{tab}&_smoothingWeight=0"
+
+
+OPEN_HINT = "smoothing 0; untick \"Ignore outliers in chart scaling\" if a line leaves the chart"
+
+
 def _margin(title: str, tag: str) -> Any:
     from tensorboard.plugins.custom_scalar import layout_pb2
 

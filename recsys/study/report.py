@@ -64,8 +64,31 @@ def detectable_sentence(stats: dict[str, Any], replicas: int, examples: int) -> 
             "spread of the baseline's relative PD. Smaller differences are within noise.")
 
 
+def measured_source(payload: dict[str, Any]) -> str:
+    """What made the replicas differ, from the study's options and replica plans, e.g. ``topology (1 vs 2
+    workers)`` or ``init seed and data order`` ("" for a payload without options)."""
+    options = payload.get("options") or {}
+    if "sources" not in options:
+        return ""
+    if not options["sources"]:
+        return "nothing (identical replicas)"
+    names = []
+    for source in options["sources"]:
+        if source == "topology":
+            plans = [r["plan"]["workers"] for v in payload.get("variants", [])[:1]
+                     for r in v.get("replica_results", [])]
+            workers = list(dict.fromkeys(plans or options.get("topology_workers", ())))
+            names.append(f"topology ({' vs '.join(map(str, workers))} workers)")
+        elif source == "noise":
+            names.append(f"noise (a {options.get('noise_scale', 0):g} weight perturbation)")
+        else:
+            names.append({"seed": "init seed", "order": "data order"}.get(source, source))
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def finding_line(payload: dict[str, Any]) -> str:
-    """The study in one line: the recommended (else lowest-PD) variant vs the baseline, with CIs."""
+    """The study in one line: the source the replicas differ by, then the recommended (else lowest-PD)
+    variant vs the baseline, with CIs."""
     stats = payload.get("statistics") or {}
     base = stats.get("baseline")
     others = [r for r in payload.get("variants", []) if r["variant"] != base and r.get("pd_ratio")]
@@ -83,7 +106,9 @@ def finding_line(payload: dict[str, Any]) -> str:
                     "of replicas would differ (--replicas 4 or more to call it)")
     where = (f"best steps {_steps(pick['stopping'], 'best')}" if pick.get("stopping")
              else f"step {pick.get('selected_step')}")
-    return (f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
+    source = measured_source(payload)
+    return (f"{f'With replicas differing by {source}: ' if source else ''}"
+            f"{pick['variant']} had {_ratio(ratio['estimate'])}× {base}'s relative PD "
             f"[95% CI {_ratio(ratio['ci_lower'])}–{_ratio(ratio['ci_upper'])}{scope}] at AUC "
             f"{delta['estimate']:+.4f} [{delta['ci_lower']:+.4f}, {delta['ci_upper']:+.4f}] (K={k}, "
             f"{where}): {verdict}{convergence_note(payload)}")

@@ -20,7 +20,7 @@ from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.repro import accuracy, summaries
 from recsys.repro.slices import pd_by_prediction_bucket
-from recsys.study import analysis, cost, dashboards, plots, report
+from recsys.study import analysis, cost, dashboards, plots, report, rerun
 from recsys.study.variants import DEFAULT_TOPOLOGY_WORKERS, check_topology, plan_replica, replica_config
 from recsys.train.progress import duration
 from serving.pd import pairwise_pd
@@ -153,7 +153,9 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
 
     ``sections``: the command settings saved in ``<output>/config.yaml`` beside the experiment.
     ``shared``: replica outcomes by (variant, seeds, workers), reused instead of retrained when another
-    study already trained that exact replica (PD by source: replica 0 is the same run in every study)."""
+    study already trained that exact replica (PD by source: replica 0 is the same run in every study).
+    A finished study of the same experiment and options in ``output`` is a no-op (its saved results are
+    returned, without ``shared``); another one is refused unless ``overwrite``."""
     if options.replicas < 2:
         raise ValueError(
             f"a study needs at least 2 replicas per variant to measure PD, got {options.replicas}"
@@ -163,7 +165,15 @@ def run_study(base: Experiment, options: StudyOptions, output: str, overwrite: b
                          f"{list(options.activations)}")
     results_path = os.path.join(output, RESULTS_JSON)
     if os.path.exists(results_path) and not overwrite:
-        raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+        if shared is not None:  # the caller needs the replicas' outcomes, which results.json does not hold
+            raise FileExistsError(f"{results_path} exists; choose another --output or pass --overwrite")
+        saved = rerun.finished_study(results_path, base, options)  # raises on another config or settings
+        if saved is not None:
+            _log(f"{output} already holds this study, finished with {len(options.activations)} x "
+                 f"{options.replicas} replicas trained; nothing to do (--overwrite starts over)")
+            return saved
+    if overwrite and os.path.exists(results_path):
+        os.remove(results_path)  # interrupted from here on, the output holds no finished study
     if "update" not in options.sources:
         for warning in _early_stopping_warnings(base, options):
             _log(f"warning: {warning}")

@@ -23,6 +23,7 @@ from recsys.study import report
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 HEATMAP_PNG = "pd_by_source.png"
+DECOMPOSED = ("seed", "order", "noise", "topology")  # the sources a decomposition can separate
 
 
 def check_sources(sources: tuple[str, ...]) -> None:

@@ -184,10 +184,10 @@ def _chromium() -> str:
     return path
 
 
-def _screenshot(url: str, where) -> np.ndarray:
+def _screenshot(url: str, where, fragment: str = "custom_scalars") -> np.ndarray:
     png = where / "custom_scalars.png"
     subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={where / 'profile'}",
-                    f"--screenshot={png}", f"{url}/?darkMode=false#custom_scalars"],
+                    f"--screenshot={png}", f"{url}/?darkMode=false#{fragment}"],
                    capture_output=True, timeout=180, check=True)
     from PIL import Image
 
@@ -211,6 +211,35 @@ def test_chromium_draws_every_variant_on_first_load(tensorboard_url, tmp_path):
     assert pixels.shape[:2] == (1000, 1400)
     lines = [c for c in _line_colours(pixels) if c >= 300]
     assert len(lines) >= len(VARIANTS), _line_colours(pixels)[:10]  # one coloured line per variant
+
+
+def _smoothing_knob_x(pixels: np.ndarray) -> int:
+    """The right edge of the orange part of the sidebar's Smoothing slider (knob and filled track)."""
+    band = pixels[250:280, 30:260]
+    r, g, b = band[..., 0], band[..., 1], band[..., 2]
+    _, xs = np.nonzero((r > 200) & (g > 90) & (g < 190) & (b < 90))
+    return int(xs.max()) + 30
+
+
+def _faded_pixels(pixels: np.ndarray) -> int:
+    """Light tinted pixels in the first row of charts: the faded raw lines drawn behind smoothed ones."""
+    area = pixels[150:360, 380:]
+    spread = area.max(-1) - area.min(-1)
+    return int(((spread > 25) & (spread <= 90) & (area.min(-1) > 150)).sum())
+
+
+def test_the_printed_url_opens_the_charts_with_smoothing_0(tensorboard_url, tmp_path):
+    """TensorBoard's default smoothing (0.6) bends a line of a few evaluations away from its points and
+    draws the raw line faded behind it; the URL recsys prints sets it to 0 (the slider at its left end)."""
+    url = dashboards.open_url()
+    assert url.startswith("http://127.0.0.1:6006/#")
+    for name in ("default", "printed"):
+        (tmp_path / name).mkdir()
+    smooth = _screenshot(tensorboard_url, tmp_path / "default", "custom_scalars")
+    plain = _screenshot(tensorboard_url, tmp_path / "printed", url.split("#", 1)[1])
+    assert _smoothing_knob_x(smooth) > 150 and _smoothing_knob_x(plain) < 60  # 0.6 of the way vs 0
+    assert _faded_pixels(plain) * 2 < _faded_pixels(smooth), (_faded_pixels(plain), _faded_pixels(smooth))
+    assert len([c for c in _line_colours(plain) if c >= 300]) >= len(VARIANTS)
 
 
 def test_more_than_40_runs_would_leave_every_chart_empty(study, tmp_path):

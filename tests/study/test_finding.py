@@ -52,3 +52,22 @@ def test_the_line_after_each_replica_says_how_many_are_done_and_the_time_left():
 
     assert replica_done_line(3, 8, 125.0) == "3/8 replicas trained, 2m05s elapsed, ~3m28s left"
     assert replica_done_line(8, 8, 330.0) == "8/8 replicas trained, 5m30s elapsed"
+
+
+def test_the_finding_first_names_the_source_the_replicas_differ_by():
+    def run(sources, workers=(1, 2), noise=1e-7):
+        plans = [{"plan": {"workers": w}} for w in workers]
+        variants = [{**v, "replica_results": plans} for v in PAYLOAD["variants"]]
+        return finding_line({**PAYLOAD, "variants": variants,
+                             "options": {"sources": sources, "topology_workers": [1, 2, 4, 8],
+                                         "noise_scale": noise}})
+
+    # The demo: the same job on 1 and on 2 workers (the workers the replicas ran on, not the option's list).
+    assert run(["topology"]) == ("With replicas differing by topology (1 vs 2 workers): "
+                                 + finding_line(PAYLOAD))
+    assert run(["topology"], workers=(1, 2, 4, 1)).startswith("With replicas differing by topology "
+                                                              "(1 vs 2 vs 4 workers): smelu(beta=1) had ")
+    assert run(["seed", "order"]).startswith("With replicas differing by init seed and data order: smelu")
+    assert run(["seed", "order", "noise"], noise=1e-6).startswith(
+        "With replicas differing by init seed, data order and noise (a 1e-06 weight perturbation): smelu")
+    assert run([]).startswith("With replicas differing by nothing (identical replicas): smelu")

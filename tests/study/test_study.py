@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -108,36 +106,6 @@ def test_noise_source_perturbs_only_the_initial_weights(small_base, tmp_path):
     assert {p["seed"] for p in plans} == {0} and {p["data_seed"] for p in plans} == {0}
     assert [p["noise_seed"] for p in plans] == [0, 1]
     assert 0 < v["relative_pd"]["mean"] < 0.05
-
-
-def test_the_study_command_runs_end_to_end(data_dir, tmp_path):
-    """`recsys study` as a user runs it: the command imports TensorFlow through serving/ before the
-    training stack, which once left Keras 3 selected and failed at import."""
-    out = tmp_path / "study"
-    small = ["train.steps=20", "train.eval_every=10", "train.verbose=0", "train.steps_per_execution=10",
-             "data.batch_size=256", "data.eval_batch_size=1024", "model.embedding_dim=4",
-             "model.bottom_mlp=[16,4]", "model.top_mlp=[16,8]", f"data.spec_dir={data_dir}"]
-    sets = [f"--set={o}" for o in small]
-    # A user's shell, not this test process (recsys.compat set TF_USE_LEGACY_KERAS here, and children
-    # would inherit it and hide the bug).
-    user_env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    res = subprocess.run([sys.executable, "-m", "recsys.cli", "study", "--config", "synthetic_small",
-                          "--replicas", "2", "--activations", "relu,smelu", "--output", str(out), *sets],
-                         capture_output=True, text=True, timeout=600, env=user_env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    payload = json.loads((out / "results.json").read_text())
-    assert [v["variant"] for v in payload["variants"]] == ["relu", "smelu"]
-    assert all(len(v["replica_results"]) == 2 for v in payload["variants"])
-    assert "Finding:" in res.stdout
-    assert f"report: {out / 'results.md'}" in res.stdout
-    assert "| variant" not in res.stdout  # the report's tables stay in the file, not on the terminal
-    # Early stopping by default (--patience 3), but 2 evaluations cannot use up a patience of 3: every
-    # replica hit the step maximum, and the report and the finding say so.
-    assert "no replica can stop early" not in res.stderr and "needs more than 3 evaluations" in res.stderr
-    for v in payload["variants"]:
-        assert v["stopping"]["hit_max"] == 2 and v["stopping"]["stopped_max"] == 20
-    assert "**hit max (2/2)**" in (out / "results.md").read_text()
-    assert "short-trained: `relu`, `smelu` hit train.steps=20" in res.stdout
 
 
 def test_a_study_with_early_stopping_reports_each_replica_at_its_best_step(run_once, tmp_path):
