@@ -74,21 +74,23 @@ def test_a_dead_peers_grpc_wall_is_dropped_but_other_errors_stay():
 
 def test_a_hung_peer_reported_by_the_coordination_service_is_dropped_too():
     """What the chief printed when its peer was SIGSTOPped (copied from a real run, 2026-12-04)."""
-    wall = (b"E0000 00:00:1796411409.321974   17659 base_collective_executor.cc:252] BaseCollectiveExecutor::"
-            b"StartAbort UNAVAILABLE: Error reported from /job:worker/task:1: The following tasks are unhealthy "
-            b"(stopped sending heartbeats):\n"
+    wall = (b"E0000 00:00:1796411409.321974   17659 base_collective_executor.cc:252] "
+            b"BaseCollectiveExecutor::StartAbort UNAVAILABLE: Error reported from /job:worker/task:1: "
+            b"The following tasks are unhealthy (stopped sending heartbeats):\n"
             b"/job:worker/replica:0/task:1\n"
-            b"The tasks have crashed. Check the task logs for an earlier error, or scheduler events (e.g. "
-            b"preemption, eviction) to debug further. [type.googleapis.com/tensorflow.CoordinationServiceError="
+            b"The tasks have crashed. Check the task logs for an earlier error, or scheduler events "
+            b"(e.g. preemption, eviction) to debug further. "
+            b"[type.googleapis.com/tensorflow.CoordinationServiceError="
             b"'\"\\n\\n\\x06worker\\x10\\x01']\n"
             b"E0000 00:00:1796411409.322561   17667 ring_alg.cc:291] Aborting RingReduce with CANCELLED: "
             b"CANCELLED\n"
-            b"Additional GRPC error information from remote target /job:worker/replica:0/task:1 while calling "
-            b"/tensorflow.WorkerService/RecvBuf:\n"
+            b"Additional GRPC error information from remote target /job:worker/replica:0/task:1 while "
+            b"calling /tensorflow.WorkerService/RecvBuf:\n"
             b':UNKNOWN:Error received from peer  {grpc_status:1, grpc_message:"CANCELLED"} '
             b"[type.googleapis.com/tensorflow.DerivedStatus='']\n")
-    ours = (b"recsys train: lost a peer worker (Error reported from /job:worker/task:1: The following tasks are "
-            b"unhealthy (stopped sending heartbeats):); the job resumes from the last backup when restarted\n")
+    ours = (b"recsys train: lost a peer worker (Error reported from /job:worker/task:1: The following tasks "
+            b"are unhealthy (stopped sending heartbeats):); the job resumes from the last backup when "
+            b"restarted\n")
     lines = (wall + ours).splitlines(keepends=True)
     assert list(quiet.filter_lines(lines, cpu_only=True)) == [ours]
     assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines

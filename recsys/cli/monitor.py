@@ -44,10 +44,10 @@ def monitor_config(s: MonitorSettings) -> MonitorConfig:
 def main(argv: list[str]) -> None:
     exits.no_arguments("monitor", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = SETTINGS.load("monitor")  # --print_config and config errors: before TensorFlow loads
     from serving.prometheus import MetricsServer
     from serving.tools.monitor import Monitor
 
-    settings = SETTINGS.load("monitor")
     config = monitor_config(settings)
     try:
         monitor = Monitor(config)

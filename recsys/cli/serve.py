@@ -103,9 +103,9 @@ def _watch_config(server: ModelServer, path: str, every: float) -> None:
 def main(argv: list[str]) -> None:
     exits.no_arguments("serve", argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = SETTINGS.load("serve")  # --print_config and config errors: before TensorFlow loads
     from serving.server import ModelServer
 
-    settings = SETTINGS.load("serve")
     try:
         server = ModelServer(server_options(settings)).start()
     except OSError as err:  # a port in use: one line, no traceback

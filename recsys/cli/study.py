@@ -30,9 +30,9 @@ SETTINGS = Flags(StudySettings, "study",
 
 def main(argv: list[str]) -> None:
     exits.no_arguments("study", argv)
+    base, settings = SETTINGS.load_job("study")  # --print_config and config errors: before TensorFlow loads
     from recsys.study import runner
 
-    base, settings = SETTINGS.load_job("study")
     if settings.by_source:
         _by_source(base, settings)
         return
