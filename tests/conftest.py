@@ -116,7 +116,6 @@ LONGEST_FIRST = (
     "tests/study/test_topology.py",
     "tests/launch/test_local_training.py",
     "tests/serving/test_promote.py",
-    "tests/test_quiet.py",
     "tests/planning/test_plan_memory.py",
 )
 

@@ -90,8 +90,8 @@ def _version(export: pathlib.Path) -> str:
 def test_the_first_hour(tmp_path):
     sh = Session(tmp_path)
     # 1. data
-    sh.run("preprocess", "--source=synthetic", "--rows=3000", "--output", "out/data/mine")
-    assert (tmp_path / "out/data/mine/feature_spec.json").exists()
+    pre = sh.run("preprocess", "--source=synthetic", "--rows=3000", "--output", "out/data/mine")
+    assert (tmp_path / "out/data/mine/feature_spec.json").exists() and "read=3,000" in pre.stdout
     # 2. train, Ctrl-C after the first backup (175 steps before the end), the same command again: it
     # resumes and finishes
     train = ["train", "--config", "synthetic_small", "--set", "data.spec_dir=out/data/mine", *SMALL,
@@ -145,10 +145,23 @@ def test_the_first_hour(tmp_path):
         query = sh.run("query", "--server", f"127.0.0.1:{port}", "--model_name", "ranker", "--rows",
                        "rows.jsonl")
         assert query.stdout.count("\n") >= 50
+        # -v brings TensorFlow's C++ logs back (the user's level is passed on to TF), same answers
+        loud = subprocess.run([*_recsys(), "-v", "query", "--server", f"127.0.0.1:{port}", "--model_name",
+                               "ranker", "--rows", "rows.jsonl"], cwd=tmp_path, env=_env(),
+                              capture_output=True, text=True, timeout=120)
+        assert loud.returncode == 0 and loud.stdout == query.stdout, loud.stderr[-2000:]
+        assert any(".cc:" in line for line in noise_lines(loud.stderr)), loud.stderr[-2000:]
     finally:
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=60)
     sh.check("serve", out)
+    assert "loaded ranker version" in out and server.returncode == 0, out[-3000:]
+    # a real error is still printed, in one line that says what failed
+    dead = subprocess.run([*_recsys(), "query", "--server", f"127.0.0.1:{port}", "--model_name", "ranker",
+                           "--rows", "rows.jsonl", "--timeout=5"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert dead.returncode != 0 and "recsys query:" in dead.stderr and "UNAVAILABLE" in dead.stderr
+    assert "Traceback" not in dead.stderr
     # 6. promote the new version against the served one (README: serve a models.config with
     # --allow_config_reload, then `recsys promote`): `stable` moves to the canary's version, the file too
     (tmp_path / "models.config").write_text(f"""model_config_list {{
