@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/preprocess.py --json out/bench/preprocess.json
 	$(BIN)/python benchmarks/train.py --json out/bench/train.json
 	$(BIN)/python benchmarks/serving_latency.py --json out/bench/serving.json
+	$(BIN)/python benchmarks/startup.py --json out/bench/startup.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache
