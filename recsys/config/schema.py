@@ -148,6 +148,9 @@ class TrainConfig:
     eval_every: int = 0  # 0 = evaluate once, at the end
     optimizer: Optimizer = "adam"
     learning_rate: float = 1e-3
+    # Linear learning-rate warm-up: step i (0-based) uses learning_rate * min(1, (i + 1) / warmup_steps),
+    # for every optimizer (recsys/train/optimizers.py). 0: off, the constant rate.
+    warmup_steps: int = 0
     # The embedding tables' own optimizer ("same": train.optimizer for every variable). Adagrad, SGD and
     # lazy_adam update only the rows a batch touched when the table's gradient is sparse, so a step
     # costs the same whatever the table's size (docs/training.md, "Optimizers per variable group").
@@ -195,6 +198,7 @@ class TrainConfig:
         check(self.steps >= 1, "steps", ">= 1", self.steps)
         check(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
         check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
+        check(self.warmup_steps >= 0, "warmup_steps", ">= 0", self.warmup_steps)
         check_choice(self.embedding_optimizer, EmbeddingOptimizer, "embedding_optimizer")
         check(self.embedding_learning_rate >= 0, "embedding_learning_rate", ">= 0",
               self.embedding_learning_rate)

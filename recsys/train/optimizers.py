@@ -21,6 +21,29 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad
               "sgd": keras.optimizers.SGD}
 
 
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """``rate * min(1, (step + 1) / warmup_steps)``: a linear ramp to ``rate`` over the first
+    ``warmup_steps`` steps (``train.warmup_steps``), then constant. A pure function of the optimizer's
+    step counter, which the checkpoint holds, so a resumed run continues on the same ramp."""
+
+    def __init__(self, rate: float, warmup_steps: int) -> None:
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1 (got {warmup_steps}); 0 is no schedule")
+        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        ramp = (tf.cast(step, tf.float32) + 1.0) / float(self.warmup_steps)
+        return self.rate * tf.minimum(1.0, ramp)
+
+    def get_config(self) -> dict:
+        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+
+
+def learning_rate(rate: float, warmup_steps: int) -> Any:
+    """The optimizer's ``learning_rate`` argument: the constant ``rate`` (no warm-up) or its ramp."""
+    return LinearWarmup(rate, warmup_steps) if warmup_steps else rate
+
+
 class LazyAdam(keras.optimizers.Adam):
     """Adam whose sparse update reads and writes only the rows in the gradient: their moments and
     weights move as Adam's would, every other row (moments included) stays as it is. Dense gradients
@@ -128,14 +151,16 @@ def embedding_tables(model: Any) -> list[tf.Variable]:
 
 def build_optimizer(train: TrainConfig, model: Any) -> Any:
     """The configured optimizer with its slots built, so a restore fills every variable. With
-    ``embedding_optimizer="same"`` (or a model without tables) it is one Keras optimizer, as before."""
-    dense = OPTIMIZERS[train.optimizer](learning_rate=train.learning_rate)
+    ``embedding_optimizer="same"`` (or a model without tables) it is one Keras optimizer, as before.
+    ``train.warmup_steps`` > 0 ramps every optimizer's rate linearly (:class:`LinearWarmup`)."""
+    dense = OPTIMIZERS[train.optimizer](learning_rate=learning_rate(train.learning_rate, train.warmup_steps))
     tables = embedding_tables(model)
     if train.embedding_optimizer == "same" or not tables:
         optimizer: Any = dense
     else:
         rate = train.embedding_learning_rate or train.learning_rate
-        embedding = EMBEDDING_OPTIMIZERS[train.embedding_optimizer](learning_rate=rate)
+        embedding = EMBEDDING_OPTIMIZERS[train.embedding_optimizer](
+            learning_rate=learning_rate(rate, train.warmup_steps))
         optimizer = GroupedOptimizer(dense, embedding, tables)
     optimizer.build(model.trainable_variables)
     return optimizer

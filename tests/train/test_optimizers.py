@@ -105,3 +105,28 @@ def test_the_grouped_slots_are_in_the_checkpoint(tmp_path):
     for saved, restored in zip(opt.variables, fresh.variables, strict=True):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())
     assert int(fresh.iterations) == 1 and int(fresh.embedding.iterations) == 1
+
+
+def test_warmup_ramps_the_rate_linearly_then_holds_it():
+    model = _Model()
+    train = dataclasses.replace(TrainConfig(optimizer="sgd", learning_rate=0.1, warmup_steps=4),
+                                embedding_optimizer="sgd")
+    opt = build_optimizer(train, model)
+    kernel, table = [], []
+    for _ in range(6):
+        before_k, before_t = model.kernel.numpy().copy(), model.embedding.tables[0].numpy()[2].copy()
+        opt.apply_gradients([(_sparse([2], np.ones((1, 2), np.float32), (5, 2)), model.embedding.tables[0]),
+                             (tf.ones([2]), model.kernel)])
+        kernel.append(float((before_k - model.kernel.numpy())[0]))
+        table.append(float((before_t - model.embedding.tables[0].numpy()[2])[0]))
+    # Step i moves by 0.1 * min(1, (i + 1) / 4) with gradient 1: dense layers and tables alike.
+    np.testing.assert_allclose(kernel, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], rtol=1e-5)
+    np.testing.assert_allclose(table, kernel, rtol=1e-5)
+
+
+def test_no_warmup_is_the_constant_rate_and_a_negative_one_is_refused():
+    opt = build_optimizer(TrainConfig(learning_rate=0.01), _Model())
+    assert isinstance(opt.learning_rate, tf.Variable) and float(opt.learning_rate) == np.float32(0.01)
+    assert TrainConfig().warmup_steps == 0
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
