@@ -1,7 +1,7 @@
 """What each study variant costs beside its PD and accuracy: training throughput, serving latency and
 parameters, relative to the baseline, and the recommendation under a cost budget (``--max_cost``).
 
-- Training: examples/s of each replica's own timed run (steps × global batch / train seconds), mean
+- Training: examples/s of each replica's own timed run (steps trained × global batch / train seconds), mean
   over the variant's replicas. The ratio is baseline ex/s / variant ex/s (2.0: twice the time).
 - Serving: the replica-0 export loaded in process (``tf.saved_model.load``), its ``serving_default``
   called on eval rows at batch 1 and 256, the median of :data:`CALLS` timed calls after warm-up.
@@ -27,9 +27,17 @@ WARMUP = 3
 
 
 def examples_per_second(replicas: list[dict[str, Any]], steps: int, batch_size: int) -> float:
-    """Mean over replicas of steps × global batch / that replica's train seconds."""
-    rates = [steps * batch_size / r["train_seconds"] for r in replicas if r["train_seconds"] > 0]
+    """Mean over replicas of the steps it trained × global batch / that replica's train seconds.
+
+    ``steps`` is the maximum; an early-stopped replica trained only to its ``stopped_step``."""
+    rates = [_trained_steps(r, steps) * batch_size / r["train_seconds"] for r in replicas
+             if r["train_seconds"] > 0]
     return float(np.mean(rates)) if rates else float("nan")
+
+
+def _trained_steps(replica: dict[str, Any], steps: int) -> int:
+    stop = replica.get("early_stopping") or {}
+    return int(stop.get("stopped_step", steps))
 
 
 def parameter_count(config: Experiment) -> int | None:

@@ -6,6 +6,7 @@ Replica 0 of a variant has the base seeds in the seed, order and topology studie
 ``--topology_workers[0]`` workers, 1 by default, as the others on ``--workers``): there it is one run,
 trained once and reused (``run_study(shared=...)``, keyed by variant, seeds, noise and workers);
 results.json says how many. The noise study perturbs every replica, replica 0 included: nothing shared.
+With ``--export_dir`` the first source's study exports, so its cost table has the serving latency.
 """
 
 from __future__ import annotations
@@ -115,8 +116,11 @@ def run_by_source(base: Experiment, options: Any, output: str, overwrite: bool =
     start = time.perf_counter()
     shared: dict[tuple, dict[str, Any]] = {}
     studies = {}
-    for source in options.sources:
-        sub = dataclasses.replace(options, sources=(source,), export_dir="", max_cost=0.0,
+    for i, source in enumerate(options.sources):
+        # --export_dir: the first source's study exports (a variant's serving latency does not depend on
+        # the source); studies reusing its replica 0 measure that export too, the noise study does not.
+        sub = dataclasses.replace(options, sources=(source,), export_dir=options.export_dir if i == 0 else "",
+                                  max_cost=0.0,
                                   title=f"{options.title or base.name}: {source} only")
         studies[source] = runner.run_study(base, sub, os.path.join(output, source), overwrite=overwrite,
                                            shared=shared)

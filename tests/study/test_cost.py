@@ -41,6 +41,13 @@ def test_cost_is_the_largest_time_ratio_vs_the_baseline():
     assert cost.recommend_within(rows, "relu", 0.9) is None  # even the baseline costs 1.0
 
 
+def test_an_early_stopped_replica_counts_only_the_steps_it_trained():
+    # 100 steps maximum, batch 10: a replica stopped at step 40 in 2 s ran 200 ex/s, not 500.
+    replicas = [{"train_seconds": 2.0, "early_stopping": {"stopped_step": 40, "max_steps": 100}},
+                {"train_seconds": 5.0, "early_stopping": None}]
+    assert cost.examples_per_second(replicas, 100, 10) == pytest.approx((200.0 + 200.0) / 2)
+
+
 def test_without_latency_the_cost_is_the_training_time_ratio():
     rows = _costed([_row("relu", 1000.0, 10, None, 0.2), _row("relu×2", 500.0, 20, None, 0.1)])
     assert rows[1]["cost"]["latency_ratio"] is None and rows[1]["cost"]["cost"] == pytest.approx(2.0)

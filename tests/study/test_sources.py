@@ -44,6 +44,7 @@ def test_by_source_runs_one_study_per_source_and_shares_replica_zero(data_dir, t
     res = subprocess.run([sys.executable, "-m", "recsys.cli", "study", "--config", "synthetic_small",
                           "--replicas", "2", "--activations", "relu,relu*2", "--sources", "seed,order",
                           "--by_source", "--bootstrap_draws", "200", "--output", str(out),
+                          "--export_dir", str(tmp_path / "exports"),
                           *[f"--set={o}" for o in small]],
                          capture_output=True, text=True, timeout=900, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -60,6 +61,12 @@ def test_by_source_runs_one_study_per_source_and_shares_replica_zero(data_dir, t
             row = next(v for v in study["variants"] if v["variant"] == variant)
             assert cell["relative_pd"] == row["relative_pd_ci"]["estimate"] > 0
             assert cell["ci_lower"] <= cell["relative_pd"] <= cell["ci_upper"]
+    # --export_dir reaches the first source's study: its replica 0 is exported, so its cost has the serving
+    # latency (and so has the order study's, which reuses that replica 0 and its export).
+    for s in ("seed", "order"):
+        ens_cost = json.loads((out / s / "results.json").read_text())["variants"][1]["cost"]
+        assert set(ens_cost["latency_seconds"]) == {"1", "256"} and ens_cost["latency_ratio"]["1"] > 0
+    assert (tmp_path / "exports" / "relu" / "1").is_dir()
     seed_pd, order_pd = (payload["table"][s]["relu"]["relative_pd"] for s in ("seed", "order"))
     dominant = "seed" if seed_pd > order_pd else "order"
     assert payload["finding"].startswith(f"`{dominant}` dominates `relu`'s disagreement")
