@@ -164,7 +164,10 @@ def test_three_failures_in_one_job_resume_exactly(data, tmp_path, submit_factory
     resumed = outcome(tmp_path / "m")
     steps = [r["step"] for r in resumed["fingerprint"]["resumes"]]
     assert len(steps) == 3 and 4 <= steps[0] < steps[1] <= steps[2] < STEPS, steps
-    assert all(s % 4 == 0 for s in steps), steps  # resumed at a backup, mid-epoch (evaluations: 20, 40)
+    # The SIGKILLs resume at a periodic backup (every 4 steps), mid-epoch (evaluations: 20, 40). The hung
+    # worker may save one of its own: the supervisor's SIGTERM waits while it is stopped, and the SIGCONT
+    # above lets it stop cleanly at its step with a backup before the next attempt starts.
+    assert steps[0] % 4 == 0 and steps[1] % 4 == 0, steps
     pd = assert_same_model(resumed, reference(workers))
     print(f"\n{workers} worker(s), killed twice and hung once, resumed at steps {steps}: relative PD {pd}")
 
