@@ -20,25 +20,17 @@ import time
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BATCHES = (1, 256)
 
 
 def measure(export_root: str, spec_dir: str, rounds: int, calls: int) -> dict[tuple[str, int], list[float]]:
     """Seconds of every timed call, per (variant, batch): ``rounds`` × ``calls``, variants interleaved."""
-    import numpy as np
-
-    from pipelines import feature_spec
     from recsys.compat import tf
-    from recsys.data import make_dataset
-    from recsys.export import raw_batch
+    from recsys.study.cost import BATCHES, latency_inputs
 
-    spec = feature_spec.load(spec_dir)
-    features, _ = next(iter(make_dataset(spec, "eval", max(BATCHES))))
-    raw = raw_batch(features, spec)
     variants = sorted(os.listdir(export_root))
     fns = {v: tf.saved_model.load(os.path.join(export_root, v, "1")).signatures["serving_default"]
            for v in variants}
-    inputs = {b: {k: tf.constant(np.resize(x, (b, *x.shape[1:]))) for k, x in raw.items()} for b in BATCHES}
+    inputs = latency_inputs(spec_dir, BATCHES)
     for v in variants:  # warm-up: tracing and first-call allocations
         for b in BATCHES:
             for _ in range(5):
@@ -58,11 +50,12 @@ def summarise(times: dict[tuple[str, int], list[float]], baseline: str) -> dict[
     """Median and p10 in ms per variant and batch, each with its ratio to ``baseline``'s."""
     import numpy as np
 
+    batches = sorted({b for _, b in times})
     med = {k: statistics.median(x) for k, x in times.items()}
     p10 = {k: float(np.percentile(x, 10)) for k, x in times.items()}
     return {v: {str(b): {"median_ms": med[(v, b)] * 1e3, "median_ratio": med[(v, b)] / med[(baseline, b)],
                          "p10_ms": p10[(v, b)] * 1e3, "p10_ratio": p10[(v, b)] / p10[(baseline, b)]}
-                for b in BATCHES}
+                for b in batches}
             for v in sorted({v for v, _ in times})}
 
 
@@ -79,7 +72,7 @@ def main() -> None:
     print(json.dumps(out, indent=1))
     for v, o in out.items():
         cells = [f"{o[str(b)][f'{q}_ms']:.3g} ms ({o[str(b)][f'{q}_ratio']:.2f}×)"
-                 for q in ("median", "p10") for b in BATCHES]
+                 for q in ("median", "p10") for b in o]
         print(f"| `{v}` | " + " | ".join(cells) + " |")
 
 

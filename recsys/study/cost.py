@@ -53,21 +53,28 @@ def parameter_count(config: Experiment) -> int | None:
     return int(sum(t.rows * t.dim for t in plan.tables) + plan.dense.rows)
 
 
-def serving_latency(export_path: str, spec_dir: str, batches: tuple[int, ...] = BATCHES,
-                    calls: int = CALLS) -> dict[str, float]:
-    """Median seconds of one ``serving_default`` call of the export at each batch size, in process."""
+def latency_inputs(spec_dir: str, batches: tuple[int, ...] = BATCHES) -> dict[int, dict[str, Any]]:
+    """``serving_default``'s raw inputs per batch size: eval rows of ``spec_dir``, repeated when the split
+    has fewer than the batch."""
     from pipelines import feature_spec
     from recsys.compat import tf
     from recsys.data import make_dataset
     from recsys.export import raw_batch
 
     spec = feature_spec.load(spec_dir)
-    fn = tf.saved_model.load(export_path).signatures["serving_default"]
     features, _ = next(iter(make_dataset(spec, "eval", max(batches))))
     raw = raw_batch(features, spec)
+    return {b: {k: tf.constant(np.resize(v, (b, *v.shape[1:]))) for k, v in raw.items()} for b in batches}
+
+
+def serving_latency(export_path: str, spec_dir: str, batches: tuple[int, ...] = BATCHES,
+                    calls: int = CALLS) -> dict[str, float]:
+    """Median seconds of one ``serving_default`` call of the export at each batch size, in process."""
+    from recsys.compat import tf
+
+    fn = tf.saved_model.load(export_path).signatures["serving_default"]
     out = {}
-    for b in batches:  # eval rows, repeated when the split has fewer than b
-        inputs = {k: tf.constant(np.resize(v, (b, *v.shape[1:]))) for k, v in raw.items()}
+    for b, inputs in latency_inputs(spec_dir, batches).items():
         for _ in range(WARMUP):
             fn(**inputs)
         times = []

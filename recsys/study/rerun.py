@@ -10,6 +10,7 @@ from typing import Any
 
 from recsys.config import loading
 from recsys.config.schema import Experiment
+from recsys.train.fingerprint import config_defaults, dict_differences
 
 # StudyOptions fields named otherwise as `recsys study` settings (``--seed``).
 _SETTING = {"base_seed": "seed"}
@@ -21,22 +22,23 @@ def recorded(base: Experiment, options: Any) -> dict[str, Any]:
     return json.loads(json.dumps({"config": loading.to_dict(base), "options": dataclasses.asdict(options)}))
 
 
-def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def differences(saved: dict[str, Any], now: dict[str, Any],
+                option_defaults: dict[str, Any] | None = None) -> list[str]:
     """``key: saved -> now`` per differing field, experiment keys first (``train.steps``), then the
-    study's (``study.replicas``)."""
-    out: list[str] = []
+    study's (``study.replicas``); a field the saved study predates, at its default now, is none
+    (:func:`recsys.train.fingerprint.dict_differences`; ``option_defaults``: the options' defaults)."""
+    def named(options: dict[str, Any]) -> dict[str, Any]:
+        return {_SETTING.get(k, k): v for k, v in options.items()}
 
-    def walk(a: Any, b: Any, key: str) -> None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in [*b, *(k for k in a if k not in b)]:
-                walk(a.get(k), b.get(k), f"{key}.{k}" if key else k)
-        elif a != b:
-            out.append(f"{key}: {a!r} -> {b!r}")
+    return (dict_differences(saved.get("config") or {}, now["config"], config_defaults())
+            + dict_differences(named(saved.get("options") or {}), named(now["options"]),
+                               named(option_defaults or {}), "study"))
 
-    walk(saved.get("config") or {}, now["config"], "")
-    options = {_SETTING.get(k, k): v for k, v in now["options"].items()}
-    walk({_SETTING.get(k, k): v for k, v in (saved.get("options") or {}).items()}, options, "study")
-    return out
+
+def _defaults(options: Any) -> dict[str, Any]:
+    """The defaults of ``options``'s dataclass fields, as results.json holds values (JSON types)."""
+    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(options)
+                                  if f.default is not dataclasses.MISSING}))
 
 
 def finished_study(path: str, base: Experiment, options: Any) -> dict[str, Any] | None:
@@ -52,7 +54,7 @@ def finished_study(path: str, base: Experiment, options: Any) -> dict[str, Any] 
     if "config" not in saved or "options" not in saved:
         raise FileExistsError(f"{path} holds a study that records no config to compare with; choose "
                               "another --output or pass --overwrite")
-    changed = differences(saved, recorded(base, options))
+    changed = differences(saved, recorded(base, options), _defaults(options))
     if changed:
         more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
         raise FileExistsError(f"{output} holds a finished study of another config or settings: "

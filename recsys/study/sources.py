@@ -20,11 +20,12 @@ from typing import Any
 from recsys.config import loading
 from recsys.config.schema import Experiment
 from recsys.study import report
+from recsys.study.variants import SOURCES
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 HEATMAP_PNG = "pd_by_source.png"
-DECOMPOSED = ("seed", "order", "noise", "topology")  # the sources a decomposition can separate
+DECOMPOSED = tuple(s for s in SOURCES if s != "update")  # update is its own study (chains of versions)
 
 
 def check_sources(sources: tuple[str, ...]) -> None:

@@ -60,34 +60,43 @@ def config_digest(config: Mapping[str, Any], neutral: Iterable[str] = NEUTRAL_FI
 _MISSING = object()
 
 
-def _defaults() -> dict[str, Any]:
+def config_defaults() -> dict[str, Any]:
+    """Every config field at its default, as JSON (what a recorded config's missing field stands for)."""
     from pipelines.typed import to_dict
     from recsys.config.schema import Experiment
 
     return json.loads(json.dumps(to_dict(Experiment())))
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``key: old -> new`` for every model-relevant field that differs (dotted keys).
+def dict_differences(old: Mapping[str, Any], new: Mapping[str, Any], defaults: Mapping[str, Any],
+                     prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf that differs (dotted keys, sorted, after ``prefix``).
 
-    A field the recorded config lacks, at its default in the new one, is no difference: a recsys
-    upgrade that adds a config field (``data.windows``, ``train.warm_start_from``) keeps the model of
-    a run recorded before it, so that run still resumes."""
+    A key ``old`` lacks whose ``new`` value is its default in ``defaults`` is no difference: a recsys
+    upgrade that adds a field (``data.windows``, ``train.warm_start_from``) changes nothing recorded
+    before it."""
     out: list[str] = []
 
-    def walk(a: Any, b: Any, default: Any, prefix: str) -> None:
+    def walk(a: Any, b: Any, default: Any, key: str) -> None:
         if isinstance(a, dict) and isinstance(b, dict):
             d = default if isinstance(default, dict) else {}
             for k in sorted(set(a) | set(b)):
-                walk(a.get(k, _MISSING), b.get(k, _MISSING), d.get(k, _MISSING), f"{prefix}{k}.")
+                walk(a.get(k, _MISSING), b.get(k, _MISSING), d.get(k, _MISSING), f"{key}{k}.")
         elif a is _MISSING and b == default:
             return
         elif a != b:
             shown = [None if x is _MISSING else x for x in (a, b)]
-            out.append(f"{prefix[:-1]}: {shown[0]!r} -> {shown[1]!r}")
+            out.append(f"{key[:-1]}: {shown[0]!r} -> {shown[1]!r}")
 
-    walk(model_relevant_config(old), model_relevant_config(new), _defaults(), "")
+    walk(dict(old), dict(new), dict(defaults), f"{prefix}." if prefix else "")
     return out
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``key: old -> new`` for every model-relevant field that differs (dotted keys); a field the
+    recorded config lacks, at its default in the new one, is no difference, so a run recorded before
+    an upgrade that added it still resumes (:func:`dict_differences`)."""
+    return dict_differences(model_relevant_config(old), model_relevant_config(new), config_defaults())
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
