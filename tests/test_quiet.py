@@ -96,6 +96,25 @@ def test_a_hung_peer_reported_by_the_coordination_service_is_dropped_too():
     assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
 
 
+def test_a_worker_outliving_the_finished_chief_drops_the_coordination_services_wall():
+    """What worker 1 printed when it was still running after the chief finished and exited (copied from
+    a real two-worker job on a loaded machine, 2026-12-04); the supervisor says it stopped it."""
+    wall = (b"E0000 00:00:1796419482.796976   30402 base_collective_executor.cc:252] "
+            b"BaseCollectiveExecutor::StartAbort UNAVAILABLE: Failed to send RPC to coordination service. "
+            b"Either the leader task was preempted/died/restarted unexpectedly or this task is experiencing "
+            b"network issues. Check earlier logs from 1) this task, 2) the leader (usually slice 0 task 0), "
+            b"and 3) cluster scheduler to debug further.\n"
+            b"Additional GRPC error information from remote target /job:worker/replica:0/task:0 while "
+            b"calling /tensorflow.CoordinationService/Heartbeat:\n"
+            b':UNKNOWN:Error received from peer  {grpc_message:"failed to connect to all addresses; last '
+            b'error: UNKNOWN: ipv4:127.0.0.1:42933: Failed to connect to remote host: Connection refused", '
+            b"grpc_status:14}\n")
+    other = b"E0000 00:00:1796419482.9   30402 coordination_service.cc:100] Barrier timed out\n"
+    lines = (wall + other).splitlines(keepends=True)
+    assert list(quiet.filter_lines(lines, cpu_only=True)) == [other]
+    assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
+
+
 def test_the_retracing_warning_of_a_study_is_dropped():
     tf_file = "/venv/site-packages/tensorflow/python/eager/polymorphic_function/polymorphic_function.py"
     message = ("5 out of the last 9 calls to <function predict_fn.<locals>.call at 0x7efcb2ed6480> triggered "
