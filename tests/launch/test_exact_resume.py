@@ -4,9 +4,9 @@ trained on exactly the same examples in the same order (visit logs).
 
 The matrix, on 1 and 2 local MultiWorkerMirroredStrategy workers: SIGKILL of the chief and of the
 other worker mid-epoch and then a hung worker (SIGSTOP, found by the stall detector), three failures
-in one job; the whole job killed then the same command run again (2 workers; `recsys train` killed
-and rerun for one process). Failures are triggered on the heartbeat
-lines the trainer prints every step, never on timers.
+in one job; the whole job killed then the same command run again (2 workers; `recsys train` killed,
+resumed through other path forms, stopped with Ctrl-C and rerun, for one process). Failures are
+triggered on the heartbeat lines the trainer prints every step, never on timers.
 """
 
 from __future__ import annotations
@@ -224,29 +224,18 @@ def train_then_kill(cmd: list[str], env: dict[str, str], at_least: int, cwd=None
     return "".join(seen)
 
 
-def test_recsys_train_rerun_after_kill_resumes_exactly(data, tmp_path, reference):
-    """`recsys train` itself (no supervisor): kill it mid-run, run the same command again."""
-    cmd, env = train_command(data, tmp_path / "m"), train_env(tmp_path / "hb")
-    train_then_kill(cmd, env, 10)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    resumed_at = re.search(r"resuming from .*backup/ckpt-\d+ at global step (\d+)", done.stderr)
-    assert resumed_at and 8 <= int(resumed_at.group(1)) < STEPS, done.stderr[-2000:]
-    assert_same_model(outcome(tmp_path / "m"), reference(1))
-
-
-def test_ctrl_c_saves_a_backup_says_how_to_resume_and_the_rerun_ends_exactly(data, tmp_path, reference):
-    """Ctrl-C on `recsys train`: it stops at the next chunk with a backup of that very step, prints one
-    line (the step and the command to resume, no traceback) and exits 130; the same command then
-    resumes from that step and ends with the uninterrupted run's weights."""
-    cmd, env = train_command(data, tmp_path / "m"), train_env(tmp_path / "hb")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def ctrl_c_at(cmd: list[str], env: dict[str, str], at_least: int, cwd=None) -> tuple[int, str]:
+    """Ctrl-C (SIGINT) on ``recsys train`` at its first heartbeat at a step >= ``at_least``; it must stop
+    at the next chunk with a backup of that very step, say so in one line with the command to resume
+    (no traceback) and exit 130. Returns (that step, its stderr)."""
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     assert proc.stderr is not None
     lines = []
     for line in proc.stderr:
         lines.append(line)
         m = re.match(r"recsys-heartbeat step=(\d+) phase=train", line)
-        if m and int(m.group(1)) >= 10:
+        if m and int(m.group(1)) >= at_least:
             proc.send_signal(signal.SIGINT)
             break
     lines += proc.stderr.readlines()
@@ -257,24 +246,23 @@ def test_ctrl_c_saves_a_backup_says_how_to_resume_and_the_rerun_ends_exactly(dat
                         r"same command to resume: recsys train ", err)
     assert stopped, err[-3000:]
     step = int(stopped.group(1))
-    assert 10 < step < STEPS
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(rf"resuming from .*backup/ckpt-{step} at global step {step}\b", done.stderr)
-    assert_same_model(outcome(tmp_path / "m"), reference(1))
+    assert at_least < step < STEPS
+    return step, err
 
 
-def test_relative_model_dir_resumes_from_any_path_form(data, tmp_path, reference):
-    """A relative --model_dir, killed, resumed through another cwd, a ``..`` and a symlink, then
-    finished in the first form: the weights of the run that never stopped (it used to fail with
-    "no backup in out/run1/backup can be restored: out/run1/backup/out/run1/backup/ckpt-8")."""
+def test_recsys_train_killed_then_ctrl_c_resumes_exactly_from_any_path_form(data, tmp_path, reference):
+    """`recsys train` itself (no supervisor) with a relative --model_dir: SIGKILLed, resumed through
+    another cwd and a ``..`` and a symlink, stopped there with Ctrl-C (a backup of that very step, one
+    line saying how to resume, exit 130), finished in the first form from exactly that step: the weights
+    of the run that never stopped. A relative --model_dir used to fail to resume with "no backup in
+    out/run1/backup can be restored: out/run1/backup/out/run1/backup/ckpt-8"."""
     work, other = tmp_path / "work", tmp_path / "other"
     work.mkdir()
     other.mkdir()
     os.symlink(work, tmp_path / "link")
     env = train_env(tmp_path / "hb")
     train_then_kill(train_command(data, "out/run1"), env, 10, cwd=work)
-    second = train_then_kill(train_command(data, "../link/out/run1"), env, 22, cwd=other)
+    step, second = ctrl_c_at(train_command(data, "../link/out/run1"), env, 22, cwd=other)
     resumed = re.search(r"resuming from (\S+) at global step (\d+)", second)
     assert resumed, second[-3000:]
     assert resumed.group(1).startswith(str(tmp_path / "link" / "out" / "run1" / "backup" / "ckpt-"))
@@ -282,7 +270,7 @@ def test_relative_model_dir_resumes_from_any_path_form(data, tmp_path, reference
     done = subprocess.run(train_command(data, "out/run1"), env=env, cwd=work, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"resuming from \S+/work/out/run1/backup/ckpt-\d+ at global step (2[0-9])",
+    assert re.search(rf"resuming from \S+/work/out/run1/backup/ckpt-{step} at global step {step}\b",
                      done.stderr), done.stderr[-3000:]
     assert_same_model(outcome(work / "out" / "run1"), reference(1))
     again = subprocess.run(train_command(data, "../work/out/run1"), env=env, cwd=other,
