@@ -4,6 +4,9 @@
   string, "" = missing; multi-valued categorical one separator-joined string) -> ``probability``.
 - ``predict_examples``: serialized tf.Example under ``inputs`` -> ``scores``.
 - ``regress``: the same under TF Serving's Regress names (``inputs`` -> ``outputs``).
+
+The three share one traced function of the model's inputs (``probability``), which each signature
+calls after its own parsing: the model's graph is traced and stored once, not once per signature.
 """
 
 from __future__ import annotations
@@ -43,9 +46,23 @@ def raw_to_model_inputs(raw: dict, spec: FeatureSpec) -> dict:
     return out
 
 
+def model_input_signature(spec: FeatureSpec) -> dict[str, tf.TypeSpec]:
+    """The model's inputs as both signatures' parsing gives them: rank 1 per feature, a multi-valued
+    categorical a ragged string row (int64 row splits, as :func:`pipelines.parse_spec.parse_feature`)."""
+    out: dict[str, tf.TypeSpec] = {}
+    for f in spec.features:
+        if f.kind == "multi_categorical":
+            out[f.name] = tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1,
+                                              row_splits_dtype=tf.int64)
+        else:
+            out[f.name] = tf.TensorSpec([None], tf.float32 if f.kind == "numeric" else tf.string)
+    return out
+
+
 def make_signatures(model: Callable, spec: FeatureSpec) -> dict[str, tf.types.experimental.ConcreteFunction]:
     """Concrete functions for the SavedModel (trace them inside ``portable_kernels()``)."""
 
+    @tf.function(input_signature=[model_input_signature(spec)], autograph=False)
     def probability(features: dict) -> tf.Tensor:
         return tf.reshape(model(features, training=False), [-1])
 
