@@ -290,6 +290,7 @@ def test_cli_against_recsys_serve_with_a_stream_to_stable(base_path, rows_file, 
                         seen.append(v)
                     except grpc.RpcError as err:
                         failures.append(f"{err.code()}: {err.details()}")
+                    stop.wait(0.005)  # a steady stream (~200 requests/s), not a saturating one
             finished.append(True)
 
         client = threading.Thread(target=stream, daemon=True)
