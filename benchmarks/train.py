@@ -144,8 +144,11 @@ def input_profile(args: argparse.Namespace) -> None:
     spec = check_config(exp)
     batch, block = exp.data.batch_size, exp.data.shuffle_buffer
 
+    options = tf.data.Options()
+    options.autotune.enabled = False  # every stage as the train stream runs it (stream.train_stream)
+
     def measure(ds: tf.data.Dataset, rows_per_element: int, elements: int) -> dict[str, float]:
-        it = iter(ds.repeat())
+        it = iter(ds.with_options(options).repeat())
         for _ in range(3):
             next(it)
         cpu, wall = time.process_time(), time.perf_counter()

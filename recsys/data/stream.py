@@ -181,7 +181,8 @@ def _nonempty(chunk: Chunk) -> tf.Tensor:
 
 
 def _select(chunk: Chunk, mask: tf.Tensor) -> Chunk:
-    return {k: tf.ragged.boolean_mask(v, mask) if isinstance(v, tf.RaggedTensor) else tf.boolean_mask(v, mask)
+    index = tf.where(mask)[:, 0]
+    return {k: tf.ragged.boolean_mask(v, mask) if isinstance(v, tf.RaggedTensor) else _take(v, index)
             for k, v in chunk.items()}
 
 
@@ -190,7 +191,15 @@ def _slice(chunk: Chunk, lo: Any, hi: Any) -> Chunk:
 
 
 def _gather(chunk: Chunk, index: tf.Tensor) -> Chunk:
-    return {k: tf.gather(v, index) for k, v in chunk.items()}
+    return {k: _take(v, index) for k, v in chunk.items()}
+
+
+def _take(values: Any, index: tf.Tensor) -> Any:
+    """``tf.gather(values, index)``, the same values: a string column through ``gather_nd``, whose
+    kernel copies strings for about half the CPU of ``gather``'s (the block shuffle's largest cost)."""
+    if isinstance(values, tf.Tensor) and values.dtype == tf.string:
+        return tf.gather_nd(values, index[:, None])
+    return tf.gather(values, index)
 
 
 def _skip_rows(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
@@ -322,4 +331,8 @@ def train_stream(spec: FeatureSpec, stream: StreamSpec, start_step: int = 0, *,
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    # No model-based autotuning: its per-element bookkeeping cost about a fifth of the stream's CPU
+    # (docs/training.md, "Where the input's time goes"). The parallel maps then run min(16, cores)
+    # calls and the final prefetch still grows its buffer on demand; the batches are the same.
+    options.autotune.enabled = False
     return ds.with_options(options).prefetch(AUTOTUNE)
