@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import pickle
 import posixpath
 import time
 from collections.abc import Iterable
@@ -283,6 +284,11 @@ def error_record(err: tuple, firsts: dict[tuple[str, int], int]) -> str:
     )
 
 
+def pack_stat(feature_acc: tuple) -> bytes:
+    """A feature's merged (name, accumulator), pickled: one object for the side input's size estimate."""
+    return pickle.dumps(feature_acc, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _write_text(path: str, text: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 
@@ -297,8 +303,9 @@ class WriteSpec(beam.DoFn):
         self.config = config
         self.num_chunks = int(num_chunks)
 
-    def process(self, _, infos, stats, errors_written, time_threshold=None, cuts=None):
+    def process(self, _, infos, packed_stats, errors_written, time_threshold=None, cuts=None):
         cfg = self.config
+        stats = dict(map(pickle.loads, packed_stats))  # pack_stat's (feature, merged accumulator) pairs
         counts = fs.Counts(
             read=sum(i.read for i in infos),
             written_train=sum(i.train for i in infos),
