@@ -12,6 +12,7 @@ import logging
 import pickle
 import posixpath
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -284,9 +285,21 @@ def error_record(err: tuple, firsts: dict[tuple[str, int], int]) -> str:
     )
 
 
-def pack_stat(feature_acc: tuple) -> bytes:
-    """A feature's merged (name, accumulator), pickled: one object for the side input's size estimate."""
-    return pickle.dumps(feature_acc, protocol=pickle.HIGHEST_PROTOCOL)
+def pack_stat(feature_acc: tuple) -> tuple[str, bytes]:
+    """A feature's merged (name, accumulator) with the accumulator pickled: a few objects for the side
+    input's size estimate, and WriteSpec unpickles one feature's counts at a time."""
+    name, acc = feature_acc
+    return name, zlib.compress(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack_stat(packed: bytes):
+    """The accumulator :func:`pack_stat` packed."""
+    return pickle.loads(zlib.decompress(packed))
+
+
+def merge_packed(name: str, packed: Iterable[bytes], merge) -> tuple[str, object]:
+    """(name, ``merge`` of the pickled accumulators), each unpickled as the merge reaches it."""
+    return name, merge(map(unpack_stat, packed))
 
 
 def _write_text(path: str, text: str) -> None:
@@ -305,7 +318,7 @@ class WriteSpec(beam.DoFn):
 
     def process(self, _, infos, packed_stats, errors_written, time_threshold=None, cuts=None):
         cfg = self.config
-        stats = dict(map(pickle.loads, packed_stats))  # pack_stat's (feature, merged accumulator) pairs
+        packed = dict(packed_stats)  # pack_stat's (feature, pickled merged accumulator) pairs
         counts = fs.Counts(
             read=sum(i.read for i in infos),
             written_train=sum(i.train for i in infos),
@@ -336,7 +349,8 @@ class WriteSpec(beam.DoFn):
             from pipelines import windows
 
             extra = windows.spec_fields(cfg, [i.spans for i in infos], split, cuts)
-        features = [self._feature(col, stats.get(col.name)) for col in self._columns()]
+        features = [self._feature(col, unpack_stat(packed[col.name]) if col.name in packed else None)
+                    for col in self._columns()]  # one feature's value counts in memory at a time
         spec = fs.FeatureSpec(
             dataset=schema.name,
             label=fs.Label(name=schema.label.name, rule=schema.label.describe()),

@@ -3,7 +3,8 @@
 ```
 Create(chunks) -> Reshuffle -> ProcessChunk ──main──▶ ChunkInfo ─┬─▶ line offsets ─┐
                                  │ errors ─────────────────────────┼────────────────┴▶ errors-*.jsonl
-                                 │ stats ──▶ CombinePerKey(merge) ─┴───────────────────▶ WriteSpec
+                                 │ stats ─┬▶ numeric: CombinePerKey(merge) ─┬─────────────▶ WriteSpec
+                                 │        └▶ counts: GroupByKey, merge ─────┘
 ```
 """
 
@@ -29,11 +30,12 @@ from pipelines.dofns import (
     WriteSpec,
     error_record,
     first_lines,
+    merge_packed,
     pack_stat,
     time_threshold,
 )
 from pipelines.schema import SchemaError
-from pipelines.stats import merge_accs
+from pipelines.stats import is_numeric_stat, merge_accs
 
 log = logging.getLogger(__name__)
 DIRECT_RUNNERS = ("DirectRunner", "direct", "FnApiRunner")
@@ -136,9 +138,26 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
         )
     )
     merge = functools.partial(merge_accs, limit=config.hash_threshold)
+    # Numeric statistics merge in a lifted combine (float sums: the merge order is the combine's, as it
+    # was). Value counts merge after a GroupByKey instead, pickled until merged: a lifted combine keeps
+    # a worker's running counts of every chunk it processed for the whole bundle (memory grew with the
+    # rows) and the runner unpickled them all; integer counts and the KMV sketch do not depend on the
+    # merge order.
+    numeric = (
+        results[STATS]
+        | "NumericStats" >> beam.Filter(is_numeric_stat)
+        | "MergeStats" >> beam.CombinePerKey(merge)
+    )
+    counts = (
+        results[STATS]
+        | "ValueCounts" >> beam.Filter(lambda kv: not is_numeric_stat(kv))
+        | "PackCounts" >> beam.Map(pack_stat)  # bytes through the shuffle: the runner does not unpickle
+        | "GroupCounts" >> beam.GroupByKey()
+        | "MergeCounts" >> beam.MapTuple(functools.partial(merge_packed, merge=merge))
+    )
     # Each feature's merged statistics reach WriteSpec pickled (one bytes object a feature): Beam's state
     # cache sizes a side input object by object, which took seconds for the value counts at 10^6 rows.
-    stats = results[STATS] | "MergeStats" >> beam.CombinePerKey(merge) | "PackStats" >> beam.Map(pack_stat)
+    stats = (numeric, counts) | "AllStats" >> beam.Flatten() | "PackStats" >> beam.Map(pack_stat)
     _ = (
         p
         | "Once" >> beam.Create([None])
