@@ -297,11 +297,6 @@ def unpack_stat(packed: bytes):
     return pickle.loads(zlib.decompress(packed))
 
 
-def merge_packed(name: str, packed: Iterable[bytes], merge) -> tuple[str, object]:
-    """(name, ``merge`` of the pickled accumulators), each unpickled as the merge reaches it."""
-    return name, merge(map(unpack_stat, packed))
-
-
 def _write_text(path: str, text: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 

@@ -111,11 +111,6 @@ class CategoricalAcc:
         return self
 
 
-def is_numeric_stat(feature_acc: tuple) -> bool:
-    """Whether a (feature, accumulator) pair holds numeric statistics (not value counts)."""
-    return isinstance(feature_acc[1], NumericAcc)
-
-
 def merge_accs(accs, limit: int = 0):
     """Merge accumulators of one feature (the CombinePerKey function); ``limit`` = hash threshold."""
     out = None
