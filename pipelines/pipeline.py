@@ -137,8 +137,8 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
     )
     merge = functools.partial(merge_accs, limit=config.hash_threshold)
     # Value counts merge in the lifted combine too: a worker's running counts are bounded by the distinct
-    # values it saw. Merging them after a GroupByKey instead (tried, December 2026) kept every chunk's
-    # counts in the runner until the merge: 1,186 MB at 10^7 rows against 820 MB at 10^6.
+    # values it saw. Merging them after a GroupByKey instead (tried, December 2026) keeps every chunk's
+    # counts in the runner until the merge, which grows with the number of chunks without bound.
     numeric_and_counts = results[STATS] | "MergeStats" >> beam.CombinePerKey(merge)
     # Each feature's merged statistics reach WriteSpec pickled (one bytes object a feature): Beam's state
     # cache sizes a side input object by object, which took seconds for the value counts at 10^6 rows.
