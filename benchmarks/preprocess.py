@@ -12,6 +12,8 @@ The raw TSV is generated first (not timed); each run times the whole pipeline (p
 parsing, validation, shard writing, vocabularies, spec). Peak RSS is the largest sum, sampled every
 0.2 s, of the resident sizes of this process and all its descendants (the Beam SDK workers are
 grandchildren, started through a shell), so shared pages count once per process: an upper bound.
+``launcher_peak_rss_mb`` (the "launcher MB" column) is this process's own peak within it: the launcher's
+imports and, with the Direct runner, the Beam runner itself (it holds the data between stages).
 CPU is user + system of this process and its reaped descendants. On a shared machine wall time is
 noisy; CPU seconds per row are the steadier figure.
 """
@@ -40,6 +42,11 @@ _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 def tree_rss_mb(root: int) -> float:
     """Summed resident size of ``root`` and all its descendants (Linux /proc)."""
+    return tree_rss_parts_mb(root)[0]
+
+
+def tree_rss_parts_mb(root: int) -> tuple[float, float]:
+    """(summed resident size of ``root`` and all its descendants, that of ``root`` alone) (Linux /proc)."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -54,27 +61,32 @@ def tree_rss_mb(root: int) -> float:
         kids = [pid for pid, ppid in parent.items() if ppid in frontier and pid not in tree]
         tree.update(kids)
         frontier = kids
-    total = 0
+    total = own = 0
     for pid in tree:
         try:
             with open(f"/proc/{pid}/statm", "rb") as fh:
-                total += int(fh.read().split()[1])
+                pages = int(fh.read().split()[1])
         except OSError:
-            pass
-    return total * _PAGE_MB
+            continue
+        total += pages
+        own += pages if pid == root else 0
+    return total * _PAGE_MB, own * _PAGE_MB
 
 
 class _TreeRss(threading.Thread):
-    """Samples :func:`tree_rss_mb` of this process every 0.2 s; ``stop()`` returns the peak."""
+    """Samples :func:`tree_rss_parts_mb` of this process every 0.2 s; ``stop()`` returns the peak of the
+    sum. ``launcher_peak_mb`` is this process's own peak (the Beam runner and the launcher's imports)."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak_mb = tree_rss_mb(os.getpid())
+        self.peak_mb, self.launcher_peak_mb = tree_rss_parts_mb(os.getpid())
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(0.2):
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
+            total, own = tree_rss_parts_mb(os.getpid())
+            self.peak_mb = max(self.peak_mb, total)
+            self.launcher_peak_mb = max(self.launcher_peak_mb, own)
 
     def stop(self) -> float:
         self._halt.set()
@@ -113,8 +125,9 @@ def _one(work: str, rows: int, columnar: bool, beam_args: list[str]) -> dict:
     assert bool(summary.spec.data.columnar_pattern) == columnar
     print(f"  {rows:>10,} rows, columnar {'on ' if columnar else 'off'}: {summary.seconds:6.2f} s, "
           f"{rows / summary.seconds:>8,.0f} rows/s, {cpu:6.1f} CPU-s ({cpu / rows * 1e6:5.1f} CPU-us/row), "
-          f"peak RSS {peak:,.0f} MB", flush=True)
-    return {"seconds": summary.seconds, "cpu_seconds": cpu, "peak_rss_mb": peak}
+          f"peak RSS {peak:,.0f} MB (launcher {sampler.launcher_peak_mb:,.0f} MB)", flush=True)
+    return {"seconds": summary.seconds, "cpu_seconds": cpu, "peak_rss_mb": peak,
+            "launcher_peak_rss_mb": sampler.launcher_peak_mb}
 
 
 def _summary(rows: int, runs: list[dict]) -> dict:
@@ -125,6 +138,7 @@ def _summary(rows: int, runs: list[dict]) -> dict:
         "seconds": round(seconds, 3),
         "rows_per_s": round(rows / seconds, 1),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+        "launcher_peak_rss_mb": round(max(r["launcher_peak_rss_mb"] for r in runs), 1),
         "runs_seconds": [round(r["seconds"], 3) for r in runs],
         "cpu_seconds": round(cpu, 2),
         "cpu_us_per_row": round(cpu / rows * 1e6, 2),
@@ -175,11 +189,11 @@ def main() -> None:
         "running_mode": args.direct_running_mode,
     }
     print(f"\n{'rows':>11} {'columnar':>9} {'seconds':>9} {'rows/s':>9} {'CPU-us/row':>11} "
-          f"{'peak RSS MB':>12}  (median of {args.repeats})")
+          f"{'peak RSS MB':>12} {'launcher MB':>12}  (median of {args.repeats})")
     for key, r in table.items():
         mode = "on" if key.endswith("/columnar") else "off"
         print(f"{r['rows']:>11,} {mode:>9} {r['seconds']:>9.2f} {r['rows_per_s']:>9,.0f} "
-              f"{r['cpu_us_per_row']:>11.1f} {r['peak_rss_mb']:>12,.0f}")
+              f"{r['cpu_us_per_row']:>11.1f} {r['peak_rss_mb']:>12,.0f} {r['launcher_peak_rss_mb']:>12,.0f}")
     print(f"headline ({args.rows:,} rows, columnar on): {head['rows_per_s']:,.0f} rows/s, peak RSS "
           f"{head['peak_rss_mb']:,.0f} MB; 1-min load average at the end {result['load_average_1m']} on "
           f"{os.cpu_count()} cores (wall time is shared-machine noise; CPU-us/row is steadier)")

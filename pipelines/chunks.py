@@ -97,6 +97,93 @@ def read_chunk_at(chunk: Chunk) -> tuple[int, bytes]:
         return begin, data
 
 
+def read_blocks(chunk: Chunk, block_bytes: int = 4 << 20) -> Iterator[bytes]:
+    """:func:`read_chunk`'s bytes in blocks of about ``block_bytes`` (their concatenation is the same),
+    so a worker never holds a whole chunk: the first block starts at ``chunk_begin(...)``."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    if chunk.end < 0:
+        with FileSystems.open(chunk.path, compression_type=CompressionTypes.AUTO) as fh:
+            while block := fh.read(block_bytes):
+                yield block
+        return
+    with FileSystems.open(chunk.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        begin = chunk.start
+        if begin > 0:
+            fh.seek(begin - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # the line in progress belongs to the previous chunk
+                begin = fh.tell()
+        left, last = chunk.end - begin, b""
+        while left > 0:
+            block = fh.read(min(block_bytes, left))
+            if not block:
+                break
+            left -= len(block)
+            last = block
+            yield block
+        if last and not last.endswith(b"\n"):
+            yield fh.readline()  # finish the last line that starts in this chunk
+
+
+class LineBatches:
+    """A chunk's lines as :func:`batches` of ``size`` lines (the header, if any, skipped), read a block
+    at a time: the same batches as ``batches(split_lines(read_chunk(chunk), chunk.file_end)[first:])``
+    without holding the chunk's bytes or all its lines. ``lines`` counts them (header included) and
+    ``bytes`` the bytes read so far (for a progress estimate)."""
+
+    def __init__(self, chunk: Chunk, size: int, block_bytes: int = 4 << 20):
+        self.chunk, self.size, self.block_bytes = chunk, size, block_bytes
+        self.lines = self.bytes = 0
+        self.first = 0  # 1 when the chunk's first line is a header (skipped)
+
+    def _lines(self) -> Iterator[list[bytes]]:
+        """Lists of whole lines in order (split_lines' lines, before the trailing-blank rule)."""
+        carry = b""
+        for block in read_blocks(self.chunk, self.block_bytes):
+            self.bytes += len(block)
+            parts = (carry + block).split(b"\n") if carry else block.split(b"\n")
+            carry = parts.pop()
+            yield parts
+        if carry:
+            yield [carry]
+
+    def __iter__(self) -> Iterator[tuple[int, list[bytes]]]:
+        pending: list[bytes] = []
+        done = 0  # data lines handed out
+        header = self.chunk.skip_header
+        hold = self.chunk.file_end  # blank lines at the very end are not rows: hold them until a line follows
+        was_enabled = gc.isenabled()
+        gc.disable()  # as in batches()
+        try:
+            for parts in self._lines():
+                self.lines += len(parts)
+                pending += parts
+                ready = len(pending)
+                if hold:
+                    while ready and not pending[ready - 1].strip():
+                        ready -= 1
+                if header and ready:
+                    header, self.first, ready, pending = False, 1, ready - 1, pending[1:]
+                while ready >= self.size:
+                    batch, pending = pending[: self.size], pending[self.size :]
+                    ready -= self.size
+                    yield done, batch
+                    done += len(batch)
+            if hold:
+                while pending and not pending[-1].strip():
+                    pending.pop()
+                    self.lines -= 1
+            if header and pending:
+                self.first, pending = 1, pending[1:]
+            for i in range(0, len(pending), self.size):
+                yield done + i, pending[i : i + self.size]
+        finally:
+            if was_enabled:
+                gc.enable()
+
+
 def split_lines(data: bytes, file_end: bool = False) -> list[bytes]:
     """Lines without their terminator; a final newline does not make an extra empty line.
 

@@ -9,8 +9,10 @@ import dataclasses
 import itertools
 import json
 import logging
+import pickle
 import posixpath
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import feature_spec as fs
-from pipelines.chunks import Chunk, batches, read_chunk, read_chunk_at, split_lines
+from pipelines.chunks import Chunk, LineBatches, batches, read_chunk, read_chunk_at, split_lines
 from pipelines.config import PreprocessConfig
 from pipelines.failures import ErrorBudgetExceeded, NoRowsError, record
 from pipelines.progress import ChunkProgress
@@ -106,6 +108,14 @@ class ProcessChunk(beam.DoFn):
         begin, data = read_chunk_at(chunk)
         return begin, split_lines(data, file_end=chunk.file_end)
 
+    @staticmethod
+    def _total_lines(chunk: Chunk, stream: LineBatches | None, done: int, known: int) -> int:
+        """The chunk's line count for a progress line: known, or estimated from the bytes read so far."""
+        if stream is None or not stream.bytes:
+            return known
+        size = (chunk.end - chunk.start) if chunk.end >= 0 else chunk.size
+        return max(done, round(done * max(size, stream.bytes) / stream.bytes))
+
     def process(self, chunk: Chunk, time_threshold: float | None = None, cuts=None) -> Iterable:
         from pipelines.example_codec import GzipTFRecordWriter
 
@@ -115,9 +125,15 @@ class ProcessChunk(beam.DoFn):
             proc.time_threshold = time_threshold
         started = self.progress.start_chunk()
         proc.reset_stats()
-        begin, lines = self._lines(chunk)
-        first = 1 if (chunk.skip_header and lines) else 0
         by_window = positions = None
+        if cfg.windows or self.generator is not None:  # every line at once (row positions need them all)
+            begin, lines = self._lines(chunk)
+            first = 1 if (chunk.skip_header and lines) else 0
+            stream = None
+            source: Iterable[tuple[int, list[bytes]]] = batches(lines[first:], cfg.batch_lines)
+        else:  # a block of the file at a time: the chunk's bytes and lines are never all held
+            stream = LineBatches(chunk, cfg.batch_lines)
+            source, lines, first = stream, [], 0
         if cfg.windows:  # the train rows go to their time window's shards (pipelines/windows.py)
             from pipelines import windows
 
@@ -140,7 +156,9 @@ class ProcessChunk(beam.DoFn):
                 columnar.shard_path(cfg.output, chunk.index, self.num_chunks), self._columnar_spec(),
                 cfg.columnar_chunk_rows)
         n_train = n_eval = n_dead = 0
-        for offset, batch in batches(lines[first:], cfg.batch_lines):
+        for offset, batch in source:
+            if stream is not None:
+                first = stream.first
             res = proc.process(batch, None if positions is None else positions[offset : offset + len(batch)])
             if res.examples:
                 is_eval = res.is_eval.tolist()
@@ -162,7 +180,13 @@ class ProcessChunk(beam.DoFn):
                     ERRORS,
                     (chunk.path, int(chunk.start), first + offset + e.index, e.code, e.reason, e.raw),
                 )
-            self.progress.in_chunk(chunk.index + 1, first + offset + len(batch), len(lines), started)
+            done = first + offset + len(batch)
+            self.progress.in_chunk(chunk.index + 1, done, self._total_lines(chunk, stream, done, len(lines)),
+                                   started)
+        if stream is not None:
+            first, total_lines = stream.first, stream.lines
+        else:
+            total_lines = len(lines)
         for w in writers.values():
             w.close()
         if chunk_writer is not None:
@@ -170,7 +194,7 @@ class ProcessChunk(beam.DoFn):
         spans = by_window.close() if by_window is not None else ()
         for name, acc in proc.accs.items():
             yield beam.pvalue.TaggedOutput(STATS, (name, acc))
-        read = len(lines) - first
+        read = total_lines - first
         seconds = max(time.monotonic() - started, 1e-9)
         log.info(
             "chunk %d/%d (%s @%d): %d rows -> train %d, eval %d, dead-lettered %d in %.1f s (%s rows/s)",
@@ -185,7 +209,7 @@ class ProcessChunk(beam.DoFn):
         self.c_train.inc(n_train)
         self.c_eval.inc(n_eval)
         yield ChunkInfo(
-            int(chunk.index), chunk.path, int(chunk.start), len(lines), read, n_train, n_eval, n_dead, spans
+            int(chunk.index), chunk.path, int(chunk.start), total_lines, read, n_train, n_eval, n_dead, spans
         )
 
 
@@ -261,6 +285,18 @@ def error_record(err: tuple, firsts: dict[tuple[str, int], int]) -> str:
     )
 
 
+def pack_stat(feature_acc: tuple) -> tuple[str, bytes]:
+    """A feature's merged (name, accumulator) with the accumulator pickled: a few objects for the side
+    input's size estimate, and WriteSpec unpickles one feature's counts at a time."""
+    name, acc = feature_acc
+    return name, zlib.compress(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack_stat(packed: bytes):
+    """The accumulator :func:`pack_stat` packed."""
+    return pickle.loads(zlib.decompress(packed))
+
+
 def _write_text(path: str, text: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 
@@ -275,8 +311,9 @@ class WriteSpec(beam.DoFn):
         self.config = config
         self.num_chunks = int(num_chunks)
 
-    def process(self, _, infos, stats, errors_written, time_threshold=None, cuts=None):
+    def process(self, _, infos, packed_stats, errors_written, time_threshold=None, cuts=None):
         cfg = self.config
+        packed = dict(packed_stats)  # pack_stat's (feature, pickled merged accumulator) pairs
         counts = fs.Counts(
             read=sum(i.read for i in infos),
             written_train=sum(i.train for i in infos),
@@ -307,7 +344,8 @@ class WriteSpec(beam.DoFn):
             from pipelines import windows
 
             extra = windows.spec_fields(cfg, [i.spans for i in infos], split, cuts)
-        features = [self._feature(col, stats.get(col.name)) for col in self._columns()]
+        features = [self._feature(col, unpack_stat(packed[col.name]) if col.name in packed else None)
+                    for col in self._columns()]  # one feature's value counts in memory at a time
         spec = fs.FeatureSpec(
             dataset=schema.name,
             label=fs.Label(name=schema.label.name, rule=schema.label.describe()),

@@ -29,6 +29,7 @@ from pipelines.dofns import (
     WriteSpec,
     error_record,
     first_lines,
+    pack_stat,
     time_threshold,
 )
 from pipelines.schema import SchemaError
@@ -135,7 +136,13 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
         )
     )
     merge = functools.partial(merge_accs, limit=config.hash_threshold)
-    stats = results[STATS] | "MergeStats" >> beam.CombinePerKey(merge)
+    # Value counts merge in the lifted combine too: a worker's running counts are bounded by the distinct
+    # values it saw. Merging them after a GroupByKey instead (tried, December 2026) keeps every chunk's
+    # counts in the runner until the merge, which grows with the number of chunks without bound.
+    numeric_and_counts = results[STATS] | "MergeStats" >> beam.CombinePerKey(merge)
+    # Each feature's merged statistics reach WriteSpec pickled (one bytes object a feature): Beam's state
+    # cache sizes a side input object by object, which took seconds for the value counts at 10^6 rows.
+    stats = numeric_and_counts | "PackStats" >> beam.Map(pack_stat)
     _ = (
         p
         | "Once" >> beam.Create([None])
@@ -143,7 +150,7 @@ def build(p: beam.Pipeline, config: PreprocessConfig, chunks: list[Chunk]) -> No
         >> beam.ParDo(
             WriteSpec(config, n),
             beam.pvalue.AsSingleton(all_infos),
-            beam.pvalue.AsDict(stats),
+            beam.pvalue.AsList(stats),
             beam.pvalue.AsSingleton(written | "WrittenFiles" >> beam.combiners.ToList()),
             **side,
         )
