@@ -10,17 +10,26 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
 
 @dataclass
 class NumericAcc:
-    """Count, mean and M2 (Chan et al. parallel variance), missing count, min, max."""
+    """Count, mean and variance of a feature's non-missing values, missing count, min, max.
+
+    Merged exactly, so the result does not depend on the order Beam merges in (which chunk reaches
+    which worker, which bundle merges first): each batch's mean and M2 are computed in float64 from
+    its values in row order, and batches combine as exact rationals (Chan et al.'s parallel formulas
+    with no rounding: ``total`` = sum of n·mean, ``squares`` = sum of M2 + n·mean²). Float merges in
+    arrival order made the spec's mean and variance differ in their last bits between runs on two
+    SDK workers, and with them the model's normalisation.
+    """
 
     count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
+    total: Fraction = Fraction(0)
+    squares: Fraction = Fraction(0)
     missing: int = 0
     min: float = math.inf
     max: float = -math.inf
@@ -33,23 +42,29 @@ class NumericAcc:
             return
         mean = float(values.mean())
         m2 = float(((values - mean) ** 2).sum())
-        self.merge(NumericAcc(n, mean, m2, 0, float(values.min()), float(values.max())))
+        exact = Fraction(mean)
+        self.merge(NumericAcc(n, n * exact, Fraction(m2) + n * exact * exact, 0, float(values.min()),
+                              float(values.max())))
 
     def merge(self, other: NumericAcc) -> NumericAcc:
         self.missing += other.missing
         if other.count:
-            n = self.count + other.count
-            delta = other.mean - self.mean
-            self.mean += delta * other.count / n
-            self.m2 += other.m2 + delta * delta * self.count * other.count / n
-            self.count = n
+            self.count += other.count
+            self.total += other.total
+            self.squares += other.squares
             self.min = min(self.min, other.min)
             self.max = max(self.max, other.max)
         return self
 
     @property
+    def mean(self) -> float:
+        return float(self.total / self.count) if self.count else 0.0
+
+    @property
     def variance(self) -> float:
-        return self.m2 / self.count if self.count else 1.0
+        if not self.count:
+            return 1.0
+        return float((self.squares - self.total * self.total / self.count) / self.count)
 
 
 SKETCH_SIZE = 4096  # k of the k-minimum-values distinct-count sketch (~1.6% relative error)
