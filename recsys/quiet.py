@@ -56,10 +56,11 @@ _HARMLESS_CPP_ERRORS = re.compile(rb"^E\d{4} .*tensor\.h:\d+\] Tensor RefCount n
 # worker says in one line that it lost a peer (recsys/cli/train.py).
 # TensorFlow's coordination service reports a peer that stopped sending heartbeats (hung or killed) the
 # same way, naming the task on a line of its own; a worker still running when the chief has finished
-# and exited finds the coordination service (hosted by the chief) gone.
+# and exited finds the coordination service (hosted by the chief) gone, and one whose collective was
+# in flight when its peer was killed finds the peer's port closed ("failed to connect").
 _PEER_GONE = re.compile(rb"^E\d{4} .*\] .*(?:Connection reset by peer|Socket closed|Broken pipe"
-                        rb"|The following tasks are unhealthy|Aborting RingReduce with CANCELLED"
-                        rb"|Failed to send RPC to coordination service)")
+                        rb"|The following tasks are unhealthy|Aborting RingReduce with [A-Z_]+:"
+                        rb"|Failed to send RPC to coordination service|failed to connect to all addresses)")
 _CUDA_ABSENT_NOISE = re.compile(rb"failed call to cuInit|Could not find cuda drivers|cuda_diagnostics")
 # A dropped C++ line may continue on lines of its own (cpu_feature_guard, op errors with a graph trace).
 _CONTINUATION = re.compile(

@@ -115,6 +115,26 @@ def test_a_worker_outliving_the_finished_chief_drops_the_coordination_services_w
     assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
 
 
+def test_a_killed_peers_closed_port_is_dropped_too():
+    """What worker 1 printed when the chief was SIGKILLed during a ring all-reduce (copied from a real
+    two-worker job, 2026-12-04)."""
+    refused = (b'{grpc_status:14, grpc_message:"failed to connect to all addresses; last error: UNKNOWN: '
+               b'ipv4:127.0.0.1:43023: Failed to connect to remote host: Connection refused"}')
+    detail = (b"Additional GRPC error information from remote target /job:worker/replica:0/task:0 while "
+              b"calling /tensorflow.WorkerService/RecvBuf:\n:UNKNOWN:Error received from peer  "
+              + refused + b"\n")
+    wall = (b"E0000 00:00:1796425490.937298   23500 ring_alg.cc:291] Aborting RingReduce with UNAVAILABLE: "
+            b"failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:43023: Failed to "
+            b"connect to remote host: Connection refused\n" + detail
+            + b"E0000 00:00:1796425490.937651   23500 base_collective_executor.cc:252] BaseCollectiveExecutor"
+            b"::StartAbort UNAVAILABLE: failed to connect to all addresses; last error: UNKNOWN: "
+            b"ipv4:127.0.0.1:43023: Failed to connect to remote host: Connection refused\n" + detail)
+    ours = b"recsys train: lost a peer worker (failed to connect to all addresses); the job resumes ...\n"
+    lines = (wall + ours).splitlines(keepends=True)
+    assert list(quiet.filter_lines(lines, cpu_only=True)) == [ours]
+    assert list(quiet.filter_lines(lines, cpu_only=True, min_level=0)) == lines
+
+
 def test_the_retracing_warning_of_a_study_is_dropped():
     tf_file = "/venv/site-packages/tensorflow/python/eager/polymorphic_function/polymorphic_function.py"
     message = ("5 out of the last 9 calls to <function predict_fn.<locals>.call at 0x7efcb2ed6480> triggered "
