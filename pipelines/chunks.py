@@ -73,6 +73,18 @@ def read_chunk(chunk: Chunk) -> bytes:
     return read_chunk_at(chunk)[1]
 
 
+def _first_line(fh, start: int) -> int:
+    """Seek ``fh`` to the first line starting at or after byte ``start`` and return its offset: the line
+    in progress at ``start`` belongs to the previous chunk."""
+    if start <= 0:
+        return 0
+    fh.seek(start - 1)
+    if fh.read(1) == b"\n":
+        return start
+    fh.readline()
+    return fh.tell()
+
+
 def read_chunk_at(chunk: Chunk) -> tuple[int, bytes]:
     """(offset in the file of the first byte returned, :func:`read_chunk`'s bytes); the offset is 0 for
     a whole file (compressed files: offsets count decompressed bytes)."""
@@ -83,12 +95,7 @@ def read_chunk_at(chunk: Chunk) -> tuple[int, bytes]:
         with FileSystems.open(chunk.path, compression_type=CompressionTypes.AUTO) as fh:
             return 0, fh.read()
     with FileSystems.open(chunk.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        begin = chunk.start
-        if begin > 0:
-            fh.seek(begin - 1)
-            if fh.read(1) != b"\n":
-                fh.readline()  # the line in progress belongs to the previous chunk
-                begin = fh.tell()
+        begin = _first_line(fh, chunk.start)
         if begin >= chunk.end:
             return begin, b""
         data = fh.read(chunk.end - begin)
@@ -109,12 +116,7 @@ def read_blocks(chunk: Chunk, block_bytes: int = 4 << 20) -> Iterator[bytes]:
                 yield block
         return
     with FileSystems.open(chunk.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        begin = chunk.start
-        if begin > 0:
-            fh.seek(begin - 1)
-            if fh.read(1) != b"\n":
-                fh.readline()  # the line in progress belongs to the previous chunk
-                begin = fh.tell()
+        begin = _first_line(fh, chunk.start)
         left, last = chunk.end - begin, b""
         while left > 0:
             block = fh.read(min(block_bytes, left))
