@@ -40,11 +40,6 @@ from pipelines.sources.synthetic import SyntheticCriteo  # noqa: E402
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def tree_rss_mb(root: int) -> float:
-    """Summed resident size of ``root`` and all its descendants (Linux /proc)."""
-    return tree_rss_parts_mb(root)[0]
-
-
 def tree_rss_parts_mb(root: int) -> tuple[float, float]:
     """(summed resident size of ``root`` and all its descendants, that of ``root`` alone) (Linux /proc)."""
     parent: dict[int, int] = {}
