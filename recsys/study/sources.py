@@ -37,7 +37,8 @@ def check_sources(sources: tuple[str, ...]) -> None:
                          "own study (churn between versions)")
 
 
-def _cell(payload: dict[str, Any], variant: str) -> dict[str, Any]:
+def cell(payload: dict[str, Any], variant: str) -> dict[str, Any]:
+    """One variant's entry of the source × variant table, from that source's study results."""
     row = next(v for v in payload["variants"] if v["variant"] == variant)
     ci = row["relative_pd_ci"]
     return {"relative_pd": ci["estimate"], "ci_lower": ci["ci_lower"], "ci_upper": ci["ci_upper"],
@@ -127,7 +128,7 @@ def run_by_source(base: Experiment, options: Any, output: str, overwrite: bool =
                                            shared=shared)
     variants = list(options.activations)
     baseline = studies[options.sources[0]]["baseline"]
-    table = {s: {v: _cell(p, v) for v in variants} for s, p in studies.items()}
+    table = {s: {v: cell(p, v) for v in variants} for s, p in studies.items()}
     trained = len(shared)
     total = len(options.sources) * len(variants) * options.replicas
     payload: dict[str, Any] = {
