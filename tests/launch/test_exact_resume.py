@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 STEPS = 40
 SETS = ["data.batch_size=64", "data.eval_batch_size=256", "data.shuffle_buffer=192",
         "train.steps_per_execution=3", "train.eval_every=20", "train.backup_every_steps=4",
-        "train.train_metrics=false", "train.record_visits=true", "export.warmup_requests=0",
+        "train.train_metrics=false", "train.record_visits=true", "export.enabled=false",
         "model.bottom_mlp=[8]", "model.top_mlp=[16]", f"train.steps={STEPS}", "train.verbose=1"]
 
 
