@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.columnar_chunk import NAN32, Columns
+from pipelines.columnar_chunk import NAN32, Block, Columns
 from pipelines.schema import Column
+from pipelines.split_hash import split_is_eval
 
 WIDE = 64  # a used field longer than this sends the batch to the general path
+PAD = 256  # a padding byte in the uint16 blocks the rows are assembled from (no byte value)
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)  # low k bytes
 _PENDING_MAX = 1 << 18  # a column's pending (code, count) pairs before they are merged
 
@@ -32,10 +34,12 @@ def tokens(codes: np.ndarray) -> list[bytes]:
 
 
 def _padded(entries: Sequence[bytes], inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's entry (``entries[inv]``) as a block of rows padded to one width, and its length."""
+    """Each row's entry (``entries[inv]``) as a block of rows padded with ``PAD`` to one width, and its
+    length."""
     sizes = np.fromiter(map(len, entries), np.int64, len(entries))
     w = max(int(sizes.max(initial=0)), 1)
     table = np.frombuffer(b"".join(e.ljust(w, b"\0") for e in entries), np.uint8).reshape(len(entries), w)
+    table = np.where(np.arange(w) < sizes[:, None], table.astype(np.uint16), np.uint16(PAD))
     return table[inv], sizes[inv]
 
 
@@ -55,6 +59,7 @@ class FastBatch:
         self.key_pos = proc.pos[split.key[0]] if split.key else -1
         self.used = sorted({proc.label_pos, *(proc.pos[c.name] for c in proc.features),
                             *([self.key_pos] if self.key_pos >= 0 else [])})
+        self.categorical = [proc.pos[c.name] for c in proc.features if c.kind == "categorical"]
         self.pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.prefix: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for col in proc.features:
@@ -106,7 +111,7 @@ class FastBatch:
     # -- the batch --------------------------------------------------------------------------------
     def process(self, lines: list[bytes], joined: bytes) -> Any:
         """The batch's BatchResult, or None when the general path must take it."""
-        from pipelines.processor import BatchResult, split_is_eval
+        from pipelines.processor import BatchResult
 
         proc, n, ncols = self.proc, len(lines), self.proc.ncols
         if not n or b"\0" in joined:
@@ -128,6 +133,8 @@ class FastBatch:
         if found_codes is None:
             return None
         codes, raw = found_codes
+        padded = {c: np.where(raw[c] == 0, np.uint16(PAD), raw[c].astype(np.uint16))  # no NUL byte in data
+                  for c in self.categorical}
         labels = self._lookup(codes[proc.label_pos], proc.label_cache, proc._label)
         if labels is None:
             return None
@@ -138,7 +145,7 @@ class FastBatch:
         # Each row is its pieces in order: head, label entry, then per feature its entry (numeric) or
         # its field prefix and value (categorical). A piece is a block of n rows padded to one width
         # and each row's length in it; the rows' bytes are the blocks side by side with the padding cut.
-        blocks: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((n, 4), np.uint8), np.zeros(n, np.int64))]
+        blocks: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((n, 0), np.uint16), np.zeros(n, np.int64))]
         blocks.append(_padded(label_ent, label_inv))
         numeric: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for col in proc.features:
@@ -152,27 +159,21 @@ class FastBatch:
                 blocks.append(_padded(ents, inv))
             else:
                 table, sizes = self.prefix[col.name]
-                blocks += [(table[lens[:, c]], sizes[lens[:, c]]), (raw[c], lens[:, c])]
+                blocks += [(table[lens[:, c]], sizes[lens[:, c]]), (padded[c], lens[:, c])]
         body = np.sum([ln for _, ln in blocks[1:]], axis=0)
         if int(body.max()) >= 1 << 21:
             return None
-        heads = blocks[0][0]  # b"\n" + varint(body length)
+        heads = np.zeros((n, 4), np.uint16)  # b"\n" + varint(body length)
         heads[:, 0] = 0x0A
         heads[:, 1] = (body & 0x7F) | np.where(body >= 128, 0x80, 0)
         heads[:, 2] = ((body >> 7) & 0x7F) | np.where(body >= 1 << 14, 0x80, 0)
         heads[:, 3] = body >> 14
-        blocks[0] = (heads, 2 + (body >= 128).astype(np.int64) + (body >= 1 << 14))
-        width = sum(block.shape[1] for block, _ in blocks)
-        grid = np.empty((n, width), np.uint8)
-        keep = np.empty((n, width), bool)
-        at = 0
-        for block, ln in blocks:
-            w = block.shape[1]
-            grid[:, at : at + w] = block
-            np.less(np.arange(w), ln[:, None], out=keep[:, at : at + w])
-            at += w
-        data = np.compress(keep.ravel(), grid.ravel()).tobytes()
-        bounds = _cumstart(blocks[0][1] + body).tolist()
+        head_len = 2 + (body >= 128).astype(np.int64) + (body >= 1 << 14)
+        heads[np.arange(4) >= head_len[:, None]] = PAD
+        blocks[0] = (heads, head_len)
+        grid = np.concatenate([block for block, _ in blocks], axis=1)
+        data = grid[grid != PAD].astype(np.uint8).tobytes()
+        bounds = _cumstart(head_len + body).tolist()
         examples = [data[a:b] for a, b in itertools.pairwise(bounds)]
 
         split = proc.schema.split
@@ -189,16 +190,16 @@ class FastBatch:
                 self._count(col, codes[proc.pos[col.name]][train])
         columns = None
         if proc.columnar:
-            keep = train.tolist()
             label32 = np.frombuffer(b"".join(e[-4:] for e in label_ent), "<u4")
-            columns = Columns(list(itertools.compress(examples, keep)),
-                              {proc.schema.label.name: label32[label_inv[train]].view("V4").tolist()})
+            columns = Columns(list(itertools.compress(examples, train.tolist())),
+                              {proc.schema.label.name: label32[label_inv[train]]})
             for col in proc.features:
+                c = proc.pos[col.name]
                 if col.kind == "numeric":
                     _, f32, inv = numeric[col.name]
-                    columns.floats[col.name] = f32[inv[train]].view("V4").tolist()
+                    columns.floats[col.name] = f32[inv[train]]
                 else:
-                    columns.strings[col.name] = tokens(codes[proc.pos[col.name]][train])
+                    columns.strings[col.name] = Block(raw[c][train], lens[train, c])
         return BatchResult(examples, is_eval, [], columns=columns)
 
     def _codes(self, buf: np.ndarray, starts: np.ndarray, lens: np.ndarray):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from pipelines import example_codec
 from pipelines.columnar_chunk import NAN32, Columns
 from pipelines.fast_batch import FastBatch
 from pipelines.schema import Column, Schema
+from pipelines.split_hash import split_is_eval
 from pipelines.stats import CategoricalAcc, NumericAcc
 
 _BAD = object()  # cache value of a raw token that fails validation
@@ -63,26 +63,6 @@ class Enricher:
 
 def _is_bad(entry) -> bool:
     return entry is _BAD or (type(entry) is tuple and len(entry) == 3 and entry[0] is _BAD)
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """murmur3 finaliser: spreads crc32 bits so a threshold on the value is a fair coin."""
-    h = h.astype(np.uint64)
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(16)
-    return h
-
-
-def split_is_eval(keys: Sequence[bytes], eval_fraction: float, salt: str) -> np.ndarray:
-    """Deterministic eval membership from a hash of each key (same key -> same side)."""
-    if eval_fraction <= 0.0 or not keys:
-        return np.zeros(len(keys), dtype=bool)
-    seed = zlib.crc32(salt.encode("utf-8"))
-    h = _fmix32(np.fromiter((zlib.crc32(k, seed) for k in keys), np.uint64, len(keys)))
-    return h < np.uint64(int(eval_fraction * 2**32))
 
 
 class BatchProcessor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipelines.columnar_chunk import Columns
 from pipelines.processor import BatchProcessor
 from pipelines.schema import schema_from_dict
 from pipelines.sources.criteo import criteo_schema
@@ -22,6 +23,14 @@ TOY = {
     "label": {"column": "y"},
     "split": {"eval_fraction": 0.3, "key": ["c"], "salt": "s"},
 }
+
+
+def _plain(cols: Columns) -> tuple:
+    """The columns as lists of bytes (the fast path hands over arrays and Blocks)."""
+    floats = {k: v if isinstance(v, list) else v.astype("<u4").view("V4").tolist()
+              for k, v in cols.floats.items()}
+    strings = {k: v if isinstance(v, list) else v.tolist() for k, v in cols.strings.items()}
+    return cols.records, floats, strings
 
 
 def _run(schema, batches: list[list[bytes]], fast: bool):
@@ -48,7 +57,7 @@ def _run(schema, batches: list[list[bytes]], fast: bool):
             taken.append(False)  # not offered to the fast path at all
         cols = r.columns
         out.append((r.examples, r.is_eval.tolist(), [(e.index, e.code, e.reason, e.raw) for e in r.errors],
-                    None if cols is None else (cols.records, cols.floats, cols.strings)))
+                    None if cols is None else _plain(cols)))
     return out, proc.accs, taken
 
 
