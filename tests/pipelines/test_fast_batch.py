@@ -116,3 +116,31 @@ def test_value_counts_merge_across_many_batches():
     values = [f"{v:x}".encode() for v in rng.zipf(1.3, 40_000) % 100_000]
     batches = [[v + b",1,1,s,1" for v in values[i : i + 500]] for i in range(0, len(values), 500)]
     assert all(_same(schema_from_dict(TOY), batches))
+
+
+def test_a_columnar_shard_mixing_fast_and_general_batches_has_the_general_paths_bytes(tmp_path):
+    """Columns handed over as arrays and Blocks (fast path) and as lists (a batch with a bad row) meet in
+    one writer's pending rows; the shard is the one the general path alone writes."""
+    from pipelines import columnar
+
+    rows = SyntheticCriteo(seed=5).lines(0, 900)
+    batches = [rows[:300], rows[300:600] + [b"bad"], rows[600:]]
+    schema = criteo_schema(eval_fraction=0.2)
+    paths = []
+    for fast in (True, False):
+        proc = BatchProcessor(schema)
+        proc.columnar = True
+        if not fast:
+            proc.fast = None
+        path = tmp_path / f"fast-{fast}"
+        writer = columnar.ColumnarWriter(str(path), columnar.writer_spec(schema, proc.features), 128)
+        kinds = []
+        for lines in batches:
+            cols = proc.process(list(lines)).columns
+            assert cols is not None
+            kinds.append(type(cols.strings["C1"]).__name__)
+            writer.write_columns(cols.select([True] * len(cols)))
+        writer.close()
+        assert kinds == (["Block", "list", "Block"] if fast else ["list"] * 3)
+        paths.append(path.read_bytes())
+    assert paths[0] == paths[1]
