@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,9 @@ import numpy as np
 
 from pipelines import example_codec
 from pipelines.columnar_chunk import NAN32, Columns
+from pipelines.fast_batch import FastBatch
 from pipelines.schema import Column, Schema
+from pipelines.split_hash import split_is_eval
 from pipelines.stats import CategoricalAcc, NumericAcc
 
 _BAD = object()  # cache value of a raw token that fails validation
@@ -64,26 +65,6 @@ def _is_bad(entry) -> bool:
     return entry is _BAD or (type(entry) is tuple and len(entry) == 3 and entry[0] is _BAD)
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """murmur3 finaliser: spreads crc32 bits so a threshold on the value is a fair coin."""
-    h = h.astype(np.uint64)
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(16)
-    return h
-
-
-def split_is_eval(keys: Sequence[bytes], eval_fraction: float, salt: str) -> np.ndarray:
-    """Deterministic eval membership from a hash of each key (same key -> same side)."""
-    if eval_fraction <= 0.0 or not keys:
-        return np.zeros(len(keys), dtype=bool)
-    seed = zlib.crc32(salt.encode("utf-8"))
-    h = _fmix32(np.fromiter((zlib.crc32(k, seed) for k in keys), np.uint64, len(keys)))
-    return h < np.uint64(int(eval_fraction * 2**32))
-
-
 class BatchProcessor:
     """Turns batches of raw lines into serialised tf.Examples plus per-feature accumulators."""
 
@@ -108,10 +89,21 @@ class BatchProcessor:
             0.0: example_codec.float_field(self.label_name, 0.0),
             1.0: example_codec.float_field(self.label_name, 1.0),
         }
+        self.fast = FastBatch(self) if type(self.enricher) is Enricher and FastBatch.applies(self) else None
         self.reset_stats()
 
     def reset_stats(self) -> None:
-        self.accs = {c.name: NumericAcc() if c.kind == "numeric" else CategoricalAcc() for c in self.features}
+        self.raw_accs: dict[str, NumericAcc | CategoricalAcc] = {
+            c.name: NumericAcc() if c.kind == "numeric" else CategoricalAcc() for c in self.features}
+        if self.fast is not None:
+            self.fast.pending.clear()
+
+    @property
+    def accs(self) -> dict[str, NumericAcc | CategoricalAcc]:
+        """Each feature's statistics over the train rows processed since ``reset_stats``."""
+        if self.fast is not None:
+            self.fast.flush_counts()
+        return self.raw_accs
 
     # -- validation helpers -------------------------------------------------------------------
     def _label(self, raw: bytes):
@@ -167,8 +159,8 @@ class BatchProcessor:
         bad = uniq.intersection(badset) if badset else set()
         return list(map(fcache.__getitem__, values)), list(map(tcache.__getitem__, values)), bad
 
-    def _categorical(self, col: Column, values: Sequence[bytes]) -> list[bytes]:
-        """Encoded single-value bytes_list fields (b"" for a missing value)."""
+    def prefixes(self, col: Column) -> list[bytes]:
+        """A categorical column's encoded field up to its value, for each value length below _PREFIX_MAX."""
         prefix = self.caches[col.name].get("prefix")
         if prefix is None:
             name = self.names[col.name]
@@ -176,6 +168,11 @@ class BatchProcessor:
                 example_codec.bytes_field(name, (b"\0" * n,))[:-n] for n in range(1, _PREFIX_MAX)
             ]
             self.caches[col.name]["prefix"] = prefix
+        return prefix
+
+    def _categorical(self, col: Column, values: Sequence[bytes]) -> list[bytes]:
+        """Encoded single-value bytes_list fields (b"" for a missing value)."""
+        prefix = self.prefixes(col)
         try:
             return list(map(operator.add, map(prefix.__getitem__, map(len, values)), values))
         except IndexError:  # a value longer than the table: encode it the slow way
@@ -228,6 +225,11 @@ class BatchProcessor:
                 except UnicodeDecodeError as err:
                     errors.append(Error(i, "undecodable", f"not valid {enc}: {err}", line))
             idx, lines = ok, converted
+        if (self.fast is not None and positions is None and self.cuts is None and not errors
+                and b"\r" not in joined):
+            fast = self.fast.process(lines, joined)
+            if fast is not None:
+                return fast
         if b"\r" in joined:
             lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
 
@@ -367,7 +369,7 @@ class BatchProcessor:
         fields: list[list[Any]] = [[self.label_fields[v] for v, _, _ in labels]]
         for col in self.features:
             column = encoded[col.name]
-            acc = self.accs[col.name]
+            acc = self.raw_accs[col.name]
             if isinstance(acc, NumericAcc):  # the numeric columns
                 fields.append(column)
                 vals = np.fromiter(itertools.compress(transformed[col.name], train), np.float64)
