@@ -138,7 +138,10 @@ class BatchProcessor:
             if t <= -1.0:
                 return _BAD
             t = math.log1p(t)
-        return example_codec.float_field(self.names[col.name], value), t
+        try:
+            return example_codec.float_field(self.names[col.name], value), t
+        except OverflowError:  # finite, but beyond float32 (the tf.Example's type): dead-lettered
+            return _BAD
 
     def _numeric(self, col: Column, values: Sequence[bytes]) -> tuple[list[bytes], list[float], set]:
         """Encoded fields, transformed values (NaN = missing) and the bad raw tokens of a column."""
@@ -275,7 +278,8 @@ class BatchProcessor:
                 if bad_tokens:
                     for j, v in enumerate(values):
                         if v in bad_tokens and j not in bad:
-                            bad[j] = ("bad_numeric", f"column {col.name!r}: not a number: {v!r}")
+                            bad[j] = ("bad_numeric",
+                                      f"column {col.name!r}: not a finite float32 number: {v!r}")
             elif col.kind == "categorical":
                 enc_col = self._categorical(col, values)
             else:

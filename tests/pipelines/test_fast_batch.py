@@ -91,6 +91,7 @@ def test_edge_values_take_the_fast_path():
     b"a,inf,2,s,1",  # not finite
     b"a,1,nan,s,1",  # not a finite number either
     b"a,1e309,2,s,1",  # too large for a float
+    b"a,1e308,2,s,1",  # finite, but too large for the tf.Example's float32
     b"a,1,2,s,",  # missing label
     b"a,1,2,s,maybe",  # bad label
     b"a\xff,1,2,s,1",  # not UTF-8
@@ -101,6 +102,15 @@ def test_edge_values_take_the_fast_path():
 def test_batches_the_fast_path_declines_give_the_general_paths_output(bad):
     batch = [b"a,1,2,s,1", bad, b"b,,3,s,0"]
     assert _same(schema_from_dict(TOY), [batch, [b"c,4,5,s,1"]]) == [False, True]
+
+
+@pytest.mark.parametrize("value", [b"1e308", b"-3.5e38", b"4e38"])
+def test_a_finite_value_beyond_float32_is_dead_lettered_not_a_crash(value):
+    """struct.pack('<f') raised OverflowError for these and stopped the whole pipeline."""
+    batch = [b"a,1,2,s,1", b"b," + value + b",2,s,1", b"c,3,4,s,0"]
+    result = BatchProcessor(schema_from_dict(TOY)).process(batch)
+    assert [(e.index, e.code) for e in result.errors] == [(1, "bad_numeric")]
+    assert "not a finite float32 number" in result.errors[0].reason and len(result.examples) == 2
 
 
 def test_a_row_with_too_many_fields_beside_one_with_too_few_is_declined():
