@@ -115,17 +115,22 @@ def run_worker(args: argparse.Namespace) -> None:
     per_call = max(1, exp.train.steps_per_execution)
     calls = max(1, args.window_steps // per_call)
     times: list[float] = []
+    cpu = 0.0  # this process's CPU seconds in the timed windows (all its threads: input, compute, gRPC)
     for window in range(args.warmup + args.windows):
+        if window == args.warmup:
+            cpu = -time.process_time()
         start = time.perf_counter()
         for _ in range(calls):
             out = run_chunk(iterator, tf.constant(per_call, tf.int64))
         float(strategy.experimental_local_results(out)[0]["loss"])  # wait for the steps to finish
         if window >= args.warmup:
             times.append(time.perf_counter() - start)
+    cpu += time.process_time()
     rates = [exp.data.batch_size * calls * per_call / t for t in times]
     result = {"rates": rates, "is_chief": role.is_chief, "workers": role.num_workers,
               "format": "columnar" if task.stream_spec(1, 0, 1).columnar else "tfexample",
-              "step_seconds": statistics.median(times) / (calls * per_call)}
+              "step_seconds": statistics.median(times) / (calls * per_call),
+              "cpu_step_seconds": cpu / (args.windows * calls * per_call)}
     if args.profile_steps and role.num_workers > 1:
         result["compute_step_seconds"] = _local_compute(exp, task, role, per_call, args.profile_steps)
     print("RESULT " + json.dumps(result), flush=True)
@@ -236,6 +241,7 @@ def main(argv=None) -> None:
             ] + [f"--set={s}" for s in args.set]  # fmt: skip
     rates: dict[str, list[float]] = {}
     steps: dict[str, list[tuple[float, float]]] = {}  # two workers: (step, compute) seconds per worker
+    cpus: dict[str, list[list[float]]] = {}  # two workers: CPU seconds per step, [chief, other] per run
     modes = [m for m in args.modes.split(",") if m and m != "tables"]
     for _ in range(args.repeats):
         for mode in modes:
@@ -257,6 +263,8 @@ def main(argv=None) -> None:
             rates.setdefault(f"two_workers_{mode}", []).extend(chief["rates"])
             steps.setdefault(mode, []).extend(
                 (r["step_seconds"], r["compute_step_seconds"]) for r in per_worker)
+            cpus.setdefault(mode, []).append(
+                [r["cpu_step_seconds"] for r in sorted(per_worker, key=lambda r: not r["is_chief"])])
             print(f"2 workers {mode:13s}: {scaling.summary(rates[f'two_workers_{mode}'])}", flush=True)
     results = {name: scaling.summary(r) for name, r in rates.items()}
     profile = {}
@@ -265,7 +273,11 @@ def main(argv=None) -> None:
         compute = statistics.median(p[1] for p in pairs)
         profile[mode] = {"step_ms": 1e3 * step, "compute_ms": 1e3 * compute,
                          "allreduce_and_wait_ms": 1e3 * max(0.0, step - compute),
-                         "allreduce_share": max(0.0, step - compute) / step}  # fmt: skip
+                         "allreduce_share": max(0.0, step - compute) / step,
+                         # CPU ms per step of the chief and of the other worker (each pinned to its
+                         # own CPUs: on a busy box a worker's step cannot take less than its CPU)
+                         "cpu_ms_chief": 1e3 * statistics.median(c[0] for c in cpus[mode]),
+                         "cpu_ms_other": 1e3 * statistics.median(c[1] for c in cpus[mode])}  # fmt: skip
 
     input_costs: dict = {}
     if modes:  # not for the table sweep alone (--modes tables)
@@ -321,7 +333,8 @@ def main(argv=None) -> None:
         print(f"  {name:<32}{v['cpu_us_per_row']:>8.2f}{v['rows_per_s']:>14,.0f} rows/s")
     for mode, p in profile.items():
         print(f"two workers, {mode}: step {p['step_ms']:.1f} ms = compute {p['compute_ms']:.1f} ms + "
-              f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%})")
+              f"all-reduce and waiting {p['allreduce_and_wait_ms']:.1f} ms ({p['allreduce_share']:.0%}); "
+              f"CPU per step: chief {p['cpu_ms_chief']:.1f} ms, other worker {p['cpu_ms_other']:.1f} ms")
     if "tables" in args.modes.split(","):  # ex/s at small and big tables per embedding optimizer
         out.update(tables.run_tables(args, data_dir, base, CONFIG))
         tables.print_tables(out)
