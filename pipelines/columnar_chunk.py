@@ -159,6 +159,8 @@ def _bytes_lists(columns: Sequence[Sequence[bytes]]) -> list[bytes]:
 def _block_bytes_list(block: Block) -> bytes:
     """A Block's ``bytes_list`` Feature: each value its tag 0x0A, its one-byte length, its bytes."""
     n, w = block.grid.shape
+    if w >= 128:  # a longer value's length is a two-byte varint: the general encoding takes it
+        return _bytes_lists([block.tolist()])[0]
     framed = np.empty((n, w + 2), np.uint8)
     framed[:, 0] = 0x0A
     framed[:, 1] = block.lens

@@ -154,3 +154,19 @@ def test_a_columnar_shard_mixing_fast_and_general_batches_has_the_general_paths_
         assert kinds == (["Block", "list", "Block"] if fast else ["list"] * 3)
         paths.append(path.read_bytes())
     assert paths[0] == paths[1]
+
+
+@pytest.mark.parametrize("widths", [(3, 0, 64), (127, 5), (128, 1), (300, 2, 0)])
+def test_a_block_column_encodes_as_the_list_encoding(widths):
+    """The one-byte length of the NumPy encoding holds below 128 bytes; a wider Block (no fast-path batch
+    makes one today) takes the general encoding instead of a wrong length byte."""
+    from pipelines.columnar_chunk import Block, _block_bytes_list, _bytes_lists
+
+    values = [bytes([97 + i]) * w for i, w in enumerate(widths)]
+    width = max(widths)
+    grid = np.zeros((len(values), width), np.uint8)
+    for i, v in enumerate(values):
+        grid[i, : len(v)] = np.frombuffer(v, np.uint8)
+    block = Block(grid, np.array(widths, np.int64))
+    assert block.tolist() == values
+    assert _block_bytes_list(block) == _bytes_lists([values])[0]
