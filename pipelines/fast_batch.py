@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.columnar_chunk import NAN32, Block, Columns
+from pipelines.columnar_chunk import Block, Columns
 from pipelines.schema import Column
 from pipelines.split_hash import split_is_eval
 
@@ -227,41 +227,23 @@ class FastBatch:
 
     def _lookup(self, codes: np.ndarray, cache: dict, make) -> tuple[list, np.ndarray] | None:
         """(cache entry of each distinct raw token, each row's index into them); None if one is bad."""
-        from pipelines.processor import _CACHE_LIMIT, _is_bad
+        from pipelines.processor import _is_bad
 
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
         uniq, inv = np.unique(codes, return_inverse=True)
-        found = []
-        for raw in tokens(uniq):
-            entry = cache.get(raw)
-            if entry is None:
-                entry = cache[raw] = make(raw)
-            if _is_bad(entry):
-                return None
-            found.append(entry)
+        raws = tokens(uniq)
+        self.proc.fill_cache(cache, set(raws), make)
+        found = [cache[r] for r in raws]
+        if any(map(_is_bad, found)):
+            return None
         return found, inv.ravel()
 
     def _numeric(self, col: Column, codes: np.ndarray):
         """(encoded entries, transformed values, float32 bits) of the distinct tokens, each row's index."""
-        from pipelines.processor import _BAD, _CACHE_LIMIT
-
-        fcache, tcache, badset, vcache = self.proc.caches[col.name].setdefault("numeric", ({}, {}, set(), {}))
-        if len(fcache) > _CACHE_LIMIT:
-            fcache.clear()
-            tcache.clear()
-            vcache.clear()
         uniq, inv = np.unique(codes, return_inverse=True)
         raws = tokens(uniq)
-        for raw in raws:
-            if raw in badset:
-                return None
-            if raw not in fcache:
-                entry = self.proc._numeric_entry(col, raw)
-                if entry is _BAD:
-                    return None
-                fcache[raw], tcache[raw] = entry
-                vcache[raw] = entry[0][-4:] if entry[0] else NAN32
+        fcache, tcache, vcache, bad = self.proc.numeric_tokens(col, set(raws))
+        if bad:
+            return None
         ents = [fcache[r] for r in raws]
         t = np.fromiter(map(tcache.__getitem__, raws), np.float64, len(raws))
         f32 = np.frombuffer(b"".join(map(vcache.__getitem__, raws)), "<u4")

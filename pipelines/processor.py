@@ -143,14 +143,14 @@ class BatchProcessor:
         except OverflowError:  # finite, but beyond float32 (the tf.Example's type): dead-lettered
             return _BAD
 
-    def _numeric(self, col: Column, values: Sequence[bytes]) -> tuple[list[bytes], list[float], set]:
-        """Encoded fields, transformed values (NaN = missing) and the bad raw tokens of a column."""
+    def numeric_tokens(self, col: Column, uniq: set[bytes]) -> tuple[dict, dict, dict, set]:
+        """A numeric column's caches (encoded field, transformed value, float32 bytes per raw token), each
+        of ``uniq`` in them, and the bad tokens among ``uniq`` (both batch paths parse through here)."""
         fcache, tcache, badset, vcache = self.caches[col.name].setdefault("numeric", ({}, {}, set(), {}))
         if len(fcache) > _CACHE_LIMIT:
             fcache.clear()
             tcache.clear()
             vcache.clear()
-        uniq = set(values)
         for v in uniq.difference(fcache):
             entry = self._numeric_entry(col, v)
             if entry is _BAD:
@@ -159,7 +159,11 @@ class BatchProcessor:
             else:
                 fcache[v], tcache[v] = entry
                 vcache[v] = entry[0][-4:] if entry[0] else NAN32  # the float32 the tf.Example holds
-        bad = uniq.intersection(badset) if badset else set()
+        return fcache, tcache, vcache, uniq.intersection(badset) if badset else set()
+
+    def _numeric(self, col: Column, values: Sequence[bytes]) -> tuple[list[bytes], list[float], set]:
+        """Encoded fields, transformed values (NaN = missing) and the bad raw tokens of a column."""
+        fcache, tcache, _, bad = self.numeric_tokens(col, set(values))
         return list(map(fcache.__getitem__, values)), list(map(tcache.__getitem__, values)), bad
 
     def prefixes(self, col: Column) -> list[bytes]:
@@ -185,13 +189,19 @@ class BatchProcessor:
                 for v in values
             ]
 
-    def _cached_map(self, cache: dict, values: Sequence[bytes], make) -> list:
-        """[cache[v] for v in values], computing missing entries with ``make``."""
+    @staticmethod
+    def fill_cache(cache: dict, uniq: set[bytes], make) -> None:
+        """Every value of ``uniq`` in ``cache``, missing entries computed with ``make`` (the cache is
+        emptied first when it outgrew its limit)."""
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
-        uniq = set(values)
         for v in uniq.difference(cache):
             cache[v] = make(v)
+
+    def _cached_map(self, cache: dict, values: Sequence[bytes], make) -> list:
+        """[cache[v] for v in values], computing missing entries with ``make``."""
+        uniq = set(values)
+        self.fill_cache(cache, uniq, make)
         self._last_bad = any(_is_bad(cache[v]) for v in uniq)
         return list(map(cache.__getitem__, values))
 
