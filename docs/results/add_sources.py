@@ -8,7 +8,7 @@ functions. Used for the topology rows of criteo_by_source/ and the order and top
 movielens_by_source/ (remedies.md), which ran after the first invocation.
 """
 import json, os, sys
-from recsys.study import sources, report
+from recsys.study import sources
 
 out, *added = sys.argv[1:]
 path = os.path.join(out, "results.json")
@@ -25,7 +25,5 @@ for src in added:
     payload["shared"] += (f"; `{src}` ran as a separate invocation (same config, variants and K) and was "
                           "added to this table afterwards")
 payload["finding"] = sources.finding(payload["table"], payload["baseline"])
-report.write_json(path, payload)
-open(os.path.join(out, "results.md"), "w").write(sources.markdown(payload))
-sources.heatmap(payload, os.path.join(out, "pd_by_source.png"))
+sources.write(payload, out)
 print(payload["finding"])

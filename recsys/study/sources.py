@@ -143,8 +143,13 @@ def run_by_source(base: Experiment, options: Any, output: str, overwrite: bool =
                    "source"),
         "elapsed_seconds": time.perf_counter() - start, "figures": {"heatmap": HEATMAP_PNG},
     }
-    report.write_json(results_path, payload)
+    write(payload, output)
+    return payload
+
+
+def write(payload: dict[str, Any], output: str) -> None:
+    """A decomposition's results.json, results.md and heat map in ``output``."""
+    report.write_json(os.path.join(output, RESULTS_JSON), payload)
     with open(os.path.join(output, RESULTS_MD), "w", encoding="utf-8") as fh:
         fh.write(markdown(payload))
     heatmap(payload, os.path.join(output, HEATMAP_PNG))
-    return payload
